@@ -1,0 +1,3 @@
+from ceph_doctor.cli.main import main
+
+main()

@@ -1,0 +1,86 @@
+"""The `ceph-doctor` command line. Thin: parse, call one function, map errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from ceph_doctor.errors import UserInputError
+
+err_console = Console(stderr=True)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    DIAGNOSED = 1  # diagnoses at or above --fail-on, or a failed sanity check
+    BAD_INPUT = 2  # bad input or usage: one clear line, no traceback
+
+
+app = typer.Typer(
+    name="ceph-doctor",
+    help="Train landmark detectors, record what happens per landmark, and diagnose what went wrong.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CONFIG = typer.Option(None, "--config", "-c", help="YAML config file (canonical keys; defaults fill the rest).")
+SET = typer.Option(None, "--set", "-s", help="Override one key, e.g. --set optimizer.lr=1e-4 (repeatable).")
+
+
+@app.command(
+    epilog="Example: ceph-doctor train --set train.max_epochs=10 --set optimizer.lr=1e-3 --name quick",
+)
+def train(
+    config: Optional[Path] = CONFIG,
+    set_: Optional[List[str]] = SET,
+    out: Path = typer.Option(Path("runs"), "--out", help="Folder that receives the run directory."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run directory name (default: arch-source-time)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its last checkpoint."),
+) -> None:
+    """Train a landmark model on the configured data (built-in synthetic cephalograms by default)."""
+    from ceph_doctor.cli.train_command import run_training
+
+    status = run_training(config, set_ or [], out, name, resume)
+    raise typer.Exit(ExitCode.OK if status in ("completed", "early_stopped") else ExitCode.DIAGNOSED)
+
+
+@app.command(epilog="Example: ceph-doctor samples --out samples/ --count 8")
+def samples(
+    out: Path = typer.Option(..., "--out", help="Folder for the PNG files."),
+    count: int = typer.Option(8, "--count", min=1, help="How many training images to draw."),
+    config: Optional[Path] = CONFIG,
+    set_: Optional[List[str]] = SET,
+) -> None:
+    """Write training images with their landmarks drawn, to look at the data a model will see."""
+    from ceph_doctor.cli.train_command import write_samples
+
+    for path in write_samples(config, set_ or [], out, count):
+        typer.echo(path)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit code 2."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+    except UserInputError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True, markup=True)
+        sys.exit(ExitCode.BAD_INPUT)
+    except click.ClickException as error:  # usage errors: unknown option, missing argument
+        error.show()
+        sys.exit(ExitCode.BAD_INPUT)
+    except (KeyboardInterrupt, click.Abort):
+        err_console.print("interrupted")
+        sys.exit(130)
+    sys.exit(code or ExitCode.OK)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`ceph-doctor train` and `ceph-doctor samples`: from command-line arguments to a run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from ceph_doctor.config import load_config, parse_override, set_value
+from ceph_doctor.errors import UserInputError
+
+console = Console(stderr=True)
+
+
+def resolve_run_dir(config: dict, out: Path, name: str | None) -> Path:
+    if name is None:
+        name = f"{config['model']['arch']}-{config['data']['source']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = out / name
+    if (run_dir / "manifest.json").exists():
+        raise UserInputError(f"{run_dir}: a run already exists here; pass --resume {run_dir} or another --name")
+    return run_dir
+
+
+def resumed_config(run_dir: Path, overrides: list[str]) -> dict:
+    """The config a run was started with, plus any `--set` given now (e.g. more epochs)."""
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserInputError(f"{run_dir}: not a ceph-doctor run (no manifest.json) — nothing to resume")
+    if not (run_dir / "checkpoints" / "last.pth").is_file():
+        raise UserInputError(f"{run_dir}: no checkpoints/last.pth yet (it is written at the first validation)")
+    config = json.loads(manifest_path.read_text())["config"]
+    for item in overrides:
+        key, value = parse_override(item)
+        set_value(config, key, value, origin="--set")
+    return config
+
+
+def run_training(config_path: Path | None, overrides: list[str], out: Path, name: str | None, resume: Path | None) -> str:
+    from ceph_doctor.train.loop import Trainer
+    from ceph_doctor.train.progress import ProgressHook
+    from ceph_doctor.train.recorder import Recorder
+
+    if resume is not None:
+        config, run_dir = resumed_config(resume, overrides), resume
+    else:
+        config = load_config(config_path, overrides)
+        run_dir = resolve_run_dir(config, out, name)
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("preparing images", total=None)
+        trainer = Trainer(
+            config,
+            run_dir,
+            hooks=[Recorder(run_dir), ProgressHook(console)],
+            resume=resume is not None,
+            prepare_progress=lambda n: bar.advance(task, n),
+        )
+        trainer.setup()
+    return trainer.fit().status
+
+
+def write_samples(config_path: Path | None, overrides: list[str], out: Path, count: int) -> list[Path]:
+    import cv2
+
+    from ceph_doctor.data.image_io import read_grayscale
+    from ceph_doctor.data.sources import load_splits
+    from ceph_doctor.data.visualize import draw_landmarks
+
+    config = load_config(config_path, overrides)
+    train_set, _ = load_splits(config)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for record in train_set.records[:count]:
+        image = record.image if record.image is not None else read_grayscale(record.image_path)
+        path = out / f"{record.image_id}.png"
+        cv2.imwrite(str(path), draw_landmarks(image, record.landmarks))
+        paths.append(path)
+    return paths

@@ -1,0 +1,163 @@
+"""What each config key may hold.
+
+One table, read by the validator and by the error messages, so the valid keys
+and ranges a user is told about are always the ones actually enforced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # int | float | bool | str | path | size | choice | int_or_never | auto_bool
+    nullable: bool = False
+    low: float | None = None  # inclusive bounds
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    positive: bool = False  # strictly > 0
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            text = " | ".join(self.choices)
+        elif self.kind == "size":
+            text = "[width, height], positive integers"
+        elif self.kind == "int_or_never":
+            text = "an integer >= 0 or 'never'"
+        elif self.kind == "auto_bool":
+            text = "auto | true | false"
+        else:
+            text = self.kind
+            low = "(0" if self.positive else (f"[{self.low:g}" if self.low is not None else None)
+            high = f"{self.high:g}]" if self.high is not None else None
+            if low and high:
+                text += f" in {low}, {high}"
+            elif low:
+                text += " > 0" if self.positive else f" >= {self.low:g}"
+            elif high:
+                text += f" <= {self.high:g}"
+        return text + (" or null" if self.nullable else "")
+
+
+def _int(low=None, high=None, nullable=False, positive=False) -> Field:
+    return Field("int", nullable=nullable, low=low, high=high, positive=positive)
+
+
+def _float(low=None, high=None, nullable=False, positive=False) -> Field:
+    return Field("float", nullable=nullable, low=low, high=high, positive=positive)
+
+
+SCHEMA: dict[str, Field] = {
+    "seed": _int(low=0),
+    "data.source": Field("choice", choices=("synthetic", "isbi2015", "aariz", "folder")),
+    "data.root": Field("path", nullable=True),
+    "data.csv": Field("path", nullable=True),
+    "data.train_split": Field("str", nullable=True),
+    "data.val_split": Field("str", nullable=True),
+    "data.val_fraction": _float(positive=True, high=0.9),
+    "data.limit_train": _int(nullable=True, positive=True),
+    "data.limit_val": _int(nullable=True, positive=True),
+    "data.input_size": Field("size"),
+    "data.batch_size": _int(positive=True),
+    "data.num_workers": _int(low=0),
+    "data.pin_memory": Field("auto_bool"),
+    "data.augment": Field("bool"),
+    "data.train_subset": _int(low=0),
+    "data.synthetic.train_images": _int(positive=True),
+    "data.synthetic.val_images": _int(positive=True),
+    "data.synthetic.render_size": Field("size"),
+    "augment.rotate_deg": _float(low=0, high=180),
+    "augment.scale": _float(low=0, high=0.9),
+    "augment.translate": _float(low=0, high=0.5),
+    "augment.brightness": _float(low=0, high=1),
+    "augment.contrast": _float(low=0, high=1),
+    "augment.flip": Field("bool"),
+    "codec.sigma": _float(positive=True, high=64),
+    "codec.stride": Field("choice", choices=("1", "2", "4"), nullable=True),
+    "model.arch": Field("choice", choices=("unet", "hrnet")),
+    "model.channels": _int(positive=True, high=256),
+    "model.width": Field("choice", choices=("18", "32", "48")),
+    "model.pretrained": Field("path", nullable=True),
+    "model.unfreeze_after": Field("int_or_never", nullable=True),
+    "optimizer.lr": _float(positive=True, high=10),
+    "optimizer.weight_decay": _float(low=0, high=10),
+    "train.max_epochs": _int(positive=True),
+    "train.val_interval": _int(positive=True),
+    "train.warmup_epochs": _float(low=0),
+    "train.schedule": Field("choice", choices=("cosine", "constant")),
+    "train.grad_clip": _float(nullable=True, positive=True),
+    "train.accumulate": _int(positive=True),
+    "train.amp": Field("auto_bool"),
+    "train.ema": _float(nullable=True, low=0, high=0.99999),
+    "train.compile": Field("bool"),
+    "train.device": Field("str"),
+    "train.log_every": _int(positive=True),
+    "train.checkpoint_every_val": Field("bool"),
+    "train.early_stopping.patience": _int(nullable=True, positive=True),
+    "train.early_stopping.metric": Field("str"),
+    "train.scheduled_sampling": Field("str", nullable=True),
+}
+
+# Values with a fixed set of integers are written as choices of strings above
+# so the message can list them; these keys convert back to int after checking.
+INT_CHOICES = {"codec.stride", "model.width"}
+
+
+def coerce(key: str, field: Field, value: Any) -> Any:
+    """Return `value` converted to the field's kind, or raise ValueError(reason)."""
+    if value is None:
+        if field.nullable:
+            return None
+        raise ValueError("may not be null")
+    kind = field.kind
+    if kind == "choice":
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if text not in field.choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(field.choices)}")
+        return int(text) if key in INT_CHOICES else text
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{value!r} is not true or false")
+    if kind == "auto_bool":
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ValueError(f"{value!r} is not auto, true or false")
+    if kind == "int_or_never":
+        if value == "never":
+            return value
+        kind = "int"
+        field = Field("int", low=0)
+    if kind in ("str", "path"):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{value!r} is not a string")
+    if kind == "size":
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            return [int(v) for v in value]
+        raise ValueError(f"{value!r} is not [width, height] of positive integers")
+    return _coerce_number(field, kind, value)
+
+
+def _coerce_number(field: Field, kind: str, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a number")
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{value!r} is not an integer")
+        value = int(value)
+    else:
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not finite")
+    too_low = (field.low is not None and value < field.low) or (field.positive and value <= 0)
+    too_high = field.high is not None and value > field.high
+    if too_low or too_high:
+        raise ValueError(f"{value!r} is out of range")
+    return value

@@ -1,0 +1,43 @@
+"""The one shape every dataset loader produces.
+
+Loaders (synthetic, ISBI 2015, Aariz, generic folder) only find and validate
+annotations; they return `LandmarkSet`s. The training pipeline then reads,
+resizes and augments images the same way for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class LandmarkRecord:
+    """One annotated image.
+
+    `landmarks` is (K, 2) float32, x then y, in original-image pixels; a landmark
+    the annotation lacks is NaN. Exactly one of `image_path` / `image` is set:
+    real data is read lazily from disk, synthetic images live in memory.
+    """
+
+    image_id: str
+    landmarks: np.ndarray
+    spacing_mm: float | None = None
+    image_path: Path | None = None
+    image: np.ndarray | None = None  # uint8 grayscale, H x W
+
+
+@dataclass
+class LandmarkSet:
+    """The records of one split plus what describes their landmarks."""
+
+    names: tuple[str, ...]
+    records: list[LandmarkRecord]
+    # Pairs of landmark indices swapped by a horizontal flip (left/right twins).
+    flip_pairs: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.records)

@@ -1,0 +1,88 @@
+"""Turn `data.*` config keys into the training and validation landmark sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ceph_doctor.data.records import LandmarkSet
+from ceph_doctor.errors import ConfigError, DataError
+
+DEFAULT_SPLITS = {
+    "isbi2015": ("TrainingData", "Test1Data"),
+    "aariz": ("train", "valid"),
+}
+
+
+def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
+    data = config["data"]
+    source = data["source"]
+    if source == "synthetic":
+        train, val = _synthetic(config)
+    else:
+        root = _root(data)
+        if source == "folder":
+            train, val = _folder(root, data, config["seed"])
+        else:
+            train_split, val_split = DEFAULT_SPLITS[source]
+            train = _loader(source)(root, data["train_split"] or train_split)
+            val = _loader(source)(root, data["val_split"] or val_split)
+    train = _limited(train, data["limit_train"])
+    val = _limited(val, data["limit_val"])
+    if tuple(train.names) != tuple(val.names):
+        raise DataError(data.get("root") or source, "training and validation splits name different landmarks")
+    return train, val
+
+
+def _synthetic(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
+    from ceph_doctor.data.synthetic import synthetic_split
+
+    settings = config["data"]["synthetic"]
+    width, height = settings["render_size"]
+    seed = config["seed"]
+    return (
+        synthetic_split(seed, "train", settings["train_images"], width, height),
+        synthetic_split(seed, "val", settings["val_images"], width, height),
+    )
+
+
+def _root(data: dict) -> Path:
+    if data["root"] is None:
+        raise ConfigError(f"data.root: data.source={data['source']} needs the dataset folder, e.g. --set data.root=PATH")
+    root = Path(data["root"]).expanduser()
+    if not root.is_dir():
+        raise DataError(root, "dataset folder not found")
+    return root
+
+
+def _loader(source: str):
+    if source == "isbi2015":
+        from ceph_doctor.data.isbi2015 import load_isbi2015
+
+        return load_isbi2015
+    from ceph_doctor.data.aariz import load_aariz
+
+    return load_aariz
+
+
+def _folder(root: Path, data: dict, seed: int) -> tuple[LandmarkSet, LandmarkSet]:
+    """A generic folder has no split of its own: hold out a seeded random fraction."""
+    from ceph_doctor.data.folder import load_folder
+
+    everything = load_folder(root, Path(data["csv"]) if data["csv"] else None)
+    if len(everything) < 2:
+        raise DataError(root, f"need at least 2 annotated images to split, found {len(everything)}")
+    order = np.random.default_rng(seed).permutation(len(everything))
+    val_count = min(len(everything) - 1, max(1, round(len(everything) * data["val_fraction"])))
+    pick = lambda indices: [everything.records[i] for i in sorted(indices)]  # noqa: E731
+    return (
+        LandmarkSet(everything.names, pick(order[val_count:]), everything.flip_pairs, everything.source),
+        LandmarkSet(everything.names, pick(order[:val_count]), everything.flip_pairs, everything.source),
+    )
+
+
+def _limited(landmark_set: LandmarkSet, limit: int | None) -> LandmarkSet:
+    if limit is None or limit >= len(landmark_set):
+        return landmark_set
+    return LandmarkSet(landmark_set.names, landmark_set.records[:limit], landmark_set.flip_pairs, landmark_set.source)

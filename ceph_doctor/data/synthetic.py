@@ -1,0 +1,213 @@
+"""Built-in synthetic lateral cephalograms with the 19 ISBI 2015 landmarks.
+
+A seeded generator: the mean skull of synthetic_anatomy is varied per image (synthetic_variation),
+drawn with OpenCV into X-ray-like layers (soft tissue, skull, mandible, teeth) that add up the way
+attenuation does, then blurred, contrast-shifted and made noisy. Landmarks are found on the very
+control points that are drawn, so every landmark is visible in the pixels. Images look like ISBI ones
+(patient facing right) at 0.1 mm per pixel at 1935 x 2400, scaled with the render width.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ceph_doctor.data.landmarks import ISBI_2015, ISBI_NATIVE_SIZE, ISBI_SPACING_MM
+from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
+from ceph_doctor.data.synthetic_geometry import sample_spline
+from ceph_doctor.data.synthetic_variation import sample_skull
+
+_FRAME_MM = (ISBI_NATIVE_SIZE[0] * ISBI_SPACING_MM, ISBI_NATIVE_SIZE[1] * ISBI_SPACING_MM)
+_SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 px precision keeps small renders' landmarks exact
+
+# Drawing order per layer: (layer, structure, "fill" | "line", density 0..1, line width mm).
+# A later fill replaces an earlier one inside its layer (a sinus is air inside bone); layers add up.
+_DRAWING = (
+    ("soft", "head", "fill", 1.0, 0),
+    ("soft", "airway", "fill", 0.45, 0),
+    ("skull", "vault", "fill", 0.5, 0),
+    ("skull", "frontal_sinus", "fill", 0.15, 0),
+    ("skull", "vault_outer", "line", 0.95, 1.6),
+    ("skull", "vault_inner", "line", 0.85, 1.2),
+    ("skull", "petrous", "fill", 0.55, 0),
+    ("skull", "mastoid", "fill", 0.35, 0),
+    ("skull", "sphenoid", "fill", 0.4, 0),
+    ("skull", "sphenoid_sinus", "fill", 0.12, 0),
+    ("skull", "basiocciput", "fill", 0.55, 0),
+    ("skull", "basiocciput", "line", 0.8, 0.9),
+    ("skull", "sella_fossa", "fill", 0.1, 0),
+    ("skull", "sella_cup", "line", 0.95, 1.5),
+    ("skull", "anterior_cranial_base", "line", 0.85, 1.6),
+    ("skull", "orbital_roof", "line", 0.55, 1.0),
+    ("skull", "maxilla", "fill", 0.22, 0),
+    ("skull", "maxillary_sinus", "fill", 0.12, 0),
+    ("skull", "maxilla_front", "line", 0.8, 1.2),
+    ("skull", "pterygomaxillary_fissure", "fill", 0.08, 0),
+    ("skull", "pterygomaxillary_fissure", "line", 0.6, 0.8),
+    ("skull", "orbit", "line", 0.55, 1.0),
+    ("skull", "palate", "fill", 0.75, 0),
+    ("skull", "palate", "line", 0.9, 0.6),
+    ("skull", "nasal_bone", "line", 0.85, 2.0),
+    ("skull", "axis_c2", "fill", 0.45, 0),
+    ("skull", "axis_c2", "line", 0.75, 1.0),
+    ("skull", "c3", "fill", 0.45, 0),
+    ("skull", "c3", "line", 0.75, 1.0),
+    ("skull", "c4", "fill", 0.45, 0),
+    ("skull", "c4", "line", 0.75, 1.0),
+    ("skull", "c5", "fill", 0.45, 0),
+    ("skull", "c5", "line", 0.75, 1.0),
+    ("skull", "hyoid", "fill", 0.6, 0),
+    ("skull", "meatus", "fill", 0.0, 0),
+    ("skull", "meatus", "line", 0.8, 1.0),
+    ("mandible", "mandible", "fill", 0.45, 0),
+    ("mandible", "mandible", "line", 0.95, 1.8),
+    ("mandible", "symphysis_lingual", "line", 0.8, 1.4),
+    *(("teeth", f"{jaw}_root_{i}", "fill", 0.55, 0) for jaw in ("upper", "lower") for i in range(4)),
+    *(("teeth", f"{jaw}_crown_{i}", "fill", 0.9, 0) for jaw in ("upper", "lower") for i in range(4)),
+    # The incisors overlap each other (overbite) and the canines: a layer each, so they add up.
+    ("upper_incisor", "upper_incisor", "fill", 0.85, 0),
+    ("upper_incisor", "upper_incisor", "line", 1.0, 0.5),
+    ("lower_incisor", "lower_incisor", "fill", 0.85, 0),
+    ("lower_incisor", "lower_incisor", "line", 1.0, 0.5),
+)
+_LAYERS = ("soft", "skull", "mandible", "teeth", "upper_incisor", "lower_incisor")
+
+
+def spacing_for_width(width: int) -> float:
+    """mm per pixel of a synthetic image `width` px wide (0.1 mm at the native 1935 px)."""
+    return ISBI_SPACING_MM * ISBI_NATIVE_SIZE[0] / width
+
+
+def render_cephalogram(seed: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic cephalogram: uint8 (height, width) image and float32 (19, 2) landmarks x, y in px."""
+    rng = np.random.default_rng(seed)
+    skull = sample_skull(rng)
+    to_pixels = _head_to_pixels(skull.pose, width, height)
+    landmarks = skull.landmarks @ to_pixels[:, :2].T + to_pixels[:, 2]
+    # Keep every landmark inside the image with a small margin, as a radiographer centres the head.
+    margin = 0.03 * np.array([width, height])
+    shift = np.clip(landmarks.min(0), margin, None) - landmarks.min(0)
+    shift += np.clip(landmarks.max(0) + shift, None, np.array([width, height]) - 1 - margin) - landmarks.max(0) - shift
+    to_pixels[:, 2] += shift
+    layers = _draw_layers(skull.structures, to_pixels, width, height)
+    image = _expose(layers, rng, width)
+    return image, (landmarks + shift).astype(np.float32)
+
+
+def _head_to_pixels(pose: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Affine (2, 3) from head-frame mm to pixels: pose, then mm -> px centred vertically."""
+    px_per_mm = 1.0 / spacing_for_width(width)
+    frame = np.array([[px_per_mm, 0, 0], [0, px_per_mm, (height - _FRAME_MM[1] * px_per_mm) / 2]])
+    return frame[:, :2] @ pose + np.hstack([np.zeros((2, 2)), frame[:, 2:]])
+
+
+def _draw_layers(structures, to_pixels: np.ndarray, width: int, height: int) -> dict[str, np.ndarray]:
+    layers = {name: np.zeros((height, width), np.uint8) for name in _LAYERS}
+    px_per_mm = np.sqrt(abs(np.linalg.det(to_pixels[:, :2])))
+    samples = int(np.clip(round(px_per_mm * 1.5), 2, 16))  # ~1 px chords: smooth at any size, cheap when small
+    polygons = {}
+    for layer, name, style, density, width_mm in _DRAWING:
+        if name not in polygons:
+            points, closed = structures[name]
+            curve = sample_spline(points @ to_pixels[:, :2].T + to_pixels[:, 2], closed, samples)
+            polygons[name] = (np.round(curve * (1 << _SUBPIXEL_BITS)).astype(np.int32), closed)
+        polygon, closed = polygons[name]
+        value = int(round(255 * density))
+        if style == "fill":
+            cv2.fillPoly(layers[layer], [polygon], value, cv2.LINE_AA, _SUBPIXEL_BITS)
+        else:
+            thickness = max(1, int(round(width_mm * px_per_mm)))
+            cv2.polylines(layers[layer], [polygon], closed, value, thickness, cv2.LINE_AA, _SUBPIXEL_BITS)
+    return layers
+
+
+def _expose(layers: dict[str, np.ndarray], rng: np.random.Generator, width: int) -> np.ndarray:
+    """Add the layers like attenuation, then the imaging chain: blur, uneven exposure, tone curve, noise."""
+    height = layers["soft"].shape[0]
+    mm = 1.0 / spacing_for_width(width)  # pixels per mm
+    image = np.full((height, width), rng.uniform(0.0, 0.05), np.float32)
+    # Soft tissue is thin at the silhouette and thick in the middle of the head: mix in a wide blur of it.
+    soft = layers["soft"].astype(np.float32)
+    soft = 0.65 * soft + 0.35 * _wide_blur(soft, 6.0 * mm)
+    image += soft * np.float32(rng.uniform(0.22, 0.32) / 255.0)
+    bone = layers["skull"].astype(np.float32) * np.float32(rng.uniform(0.4, 0.55) / 255.0)
+    bone += layers["mandible"].astype(np.float32) * np.float32(rng.uniform(0.4, 0.55) / 255.0)
+    # Trabecular mottle and the two sides of the skull not quite overlapping: bone density is uneven.
+    bone *= 1.0 + _smooth_noise(rng, width, height, 4.0 * mm, rng.uniform(0.05, 0.15))
+    image += bone
+    teeth = np.float32(rng.uniform(0.3, 0.45) / 255.0)
+    for name in ("teeth", "upper_incisor", "lower_incisor"):
+        image += layers[name].astype(np.float32) * teeth
+    image += _smooth_noise(rng, width, height, width / 3.0, rng.uniform(0.0, 0.04))  # uneven exposure
+    blur_px = rng.uniform(0.25, 0.8) * mm
+    if blur_px > 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), blur_px)
+    image = np.clip(image * np.float32(rng.uniform(0.9, 1.25)), 0.0, 1.0) ** np.float32(rng.uniform(0.7, 1.2))
+    image += rng.standard_normal((height, width), np.float32) * np.float32(rng.uniform(0.008, 0.035))
+    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _smooth_noise(rng: np.random.Generator, width: int, height: int, cell_px: float, amplitude: float) -> np.ndarray:
+    """Random field varying over about `cell_px` pixels: a small grid of normals, blown up smoothly."""
+    grid = rng.standard_normal((max(2, round(height / cell_px)), max(2, round(width / cell_px))), np.float32)
+    return cv2.resize(grid * np.float32(amplitude), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _wide_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    # Blurring a shrunken copy costs the same at any sigma; the result is smooth anyway.
+    factor = max(1, int(sigma_px / 2))
+    small = cv2.resize(image, (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
+                       interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma_px / factor)
+    return cv2.resize(small, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _image_seed(seed: int, split: str, index: int) -> int:
+    # crc32, not hash(): Python salts str hashes per process, and splits must be the same every run.
+    sequence = np.random.SeedSequence([seed, zlib.crc32(split.encode()), index])
+    return int(sequence.generate_state(1, np.uint64)[0])
+
+
+def synthetic_split(seed: int, split: str, count: int, width: int, height: int) -> LandmarkSet:
+    """`count` synthetic images; image i depends only on (seed, split, i), never on `count`."""
+    spacing = spacing_for_width(width)
+    records = []
+    for index in range(count):
+        image, landmarks = render_cephalogram(_image_seed(seed, split, index), width, height)
+        records.append(LandmarkRecord(f"synthetic-{split}-{index:04d}", landmarks, spacing, image=image))
+    return LandmarkSet(ISBI_2015, records, flip_pairs=(), source="synthetic")
+
+
+def write_samples(out_dir: Path, seed: int, count: int, width: int, height: int) -> list[Path]:
+    """The first `count` training images as PNGs, each landmark a coloured dot labelled 1..19 (ISBI numbering)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for record in synthetic_split(seed, "train", count, width, height).records:
+        path = out_dir / f"{record.image_id}.png"
+        if not cv2.imwrite(str(path), _annotated(record.image, record.landmarks)):
+            raise OSError(f"could not write {path}")
+        paths.append(path)
+    return paths
+
+
+def _annotated(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    # Small renders are enlarged so the numbers stay legible.
+    zoom = max(1.0, 640.0 / image.shape[1])
+    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if zoom > 1.0:
+        canvas = cv2.resize(canvas, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+    points = (landmarks + 0.5) * zoom - 0.5
+    size = canvas.shape[1]
+    radius, font_scale, stroke = max(2, size // 180), max(0.35, size / 1400), max(1, size // 700)
+    for index, (x, y) in enumerate(points):
+        hue = int(180 * index / len(points))
+        colour = cv2.cvtColor(np.uint8([[[hue, 230, 255]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
+        centre = (int(round(x)), int(round(y)))
+        cv2.circle(canvas, centre, radius, colour, -1, cv2.LINE_AA)
+        cv2.putText(canvas, str(index + 1), (centre[0] + radius + 1, centre[1] - radius - 1),
+                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, stroke, cv2.LINE_AA)
+    return canvas

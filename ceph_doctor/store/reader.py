@@ -1,0 +1,87 @@
+"""`load_run`: the Python door to a run directory, also while it is being written."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ceph_doctor.errors import UserInputError
+from ceph_doctor.store import layout
+
+
+class RunFormatError(UserInputError):
+    """The directory is not a ceph-doctor run this version can read."""
+
+
+@dataclass
+class Run:
+    """One run: its manifest and its records as pandas frames.
+
+    `scalars`: step, epoch, tag, value, wall_time. `predictions`: one row per
+    validation × split × image × landmark (see `layout.PREDICTION_COLUMNS`).
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    scalars: pd.DataFrame
+    predictions: pd.DataFrame
+    source: str = "ceph-doctor"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def landmarks(self) -> list[str]:
+        return list(self.manifest.get("landmarks", []))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest.get("config", {})
+
+    def scalar(self, tag: str) -> pd.Series:
+        """One tag's values indexed by step (the last value wins if a step repeats)."""
+        rows = self.scalars[self.scalars["tag"] == tag]
+        return rows.groupby("step")["value"].last()
+
+
+def load_run(path: str | Path) -> Run:
+    run_dir = Path(path)
+    manifest_path = run_dir / layout.MANIFEST
+    if not manifest_path.is_file():
+        raise RunFormatError(f"{run_dir}: not a ceph-doctor run (no {layout.MANIFEST})")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunFormatError(f"{manifest_path}: unreadable manifest ({error})") from None
+    version = manifest.get("schema_version")
+    if not isinstance(version, int):
+        raise RunFormatError(f"{manifest_path}: no schema_version")
+    if version > layout.SCHEMA_VERSION:
+        raise RunFormatError(
+            f"{manifest_path}: run store schema version {version} is newer than this ceph-doctor reads "
+            f"(up to {layout.SCHEMA_VERSION}); upgrade ceph-doctor to open it"
+        )
+    return Run(run_dir, manifest, read_scalars(run_dir), read_predictions(run_dir))
+
+
+def read_scalars(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / layout.SCALARS
+    dtypes = {"step": "int64", "epoch": "int64", "tag": "string", "value": "float64", "wall_time": "float64"}
+    if not path.exists():
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+    data = path.read_bytes()
+    # A writer killed mid-line leaves a torn last line: everything after the last newline.
+    data = data[: data.rfind(b"\n") + 1]
+    frame = pd.read_csv(io.BytesIO(data), dtype=dtypes, keep_default_na=False, na_values={"value": ["nan"]})
+    return frame
+
+
+def read_predictions(run_dir: Path) -> pd.DataFrame:
+    folder = run_dir / layout.PREDICTIONS
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))
+    return pd.read_parquet(folder).sort_values(["epoch", "decode", "split", "image_id", "landmark_index"], ignore_index=True)

@@ -1,0 +1,307 @@
+"""The training loop. It reads top to bottom: set up, then epochs of steps,
+validating every `train.val_interval` epochs. Everything else — records,
+progress, diagnostics — happens in hooks (see `hooks.py` for the events).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ceph_doctor.metrics import metric_direction
+from ceph_doctor.models import count_parameters
+from ceph_doctor.train import distributed
+from ceph_doctor.train.checkpoint import load_checkpoint, save_checkpoint
+from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
+from ceph_doctor.train.hooks import Hook, HookList
+from ceph_doctor.train.loss import heatmap_loss
+from ceph_doctor.train.optim import build_optimizer, build_scheduler
+from ceph_doctor.train.precision import precision_for
+from ceph_doctor.train.setup import codec_for, data_for, model_for, resolve_device
+
+
+@dataclass
+class BestSoFar:
+    """The monitored validation metric's best value, and how many validations ago it was."""
+
+    metric: str
+    mode: str  # "min" | "max"
+    value: float = math.nan
+    epoch: int = 0
+    stale: int = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        better = math.isnan(self.value) or (value < self.value if self.mode == "min" else value > self.value)
+        if better and math.isfinite(value):
+            self.value, self.epoch, self.stale = value, epoch, 0
+            return True
+        self.stale += 1
+        return False
+
+
+@dataclass
+class TrainSummary:
+    status: str
+    run_dir: Path
+    best: BestSoFar
+    last: ValidationResult | None
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: dict,
+        run_dir: Path,
+        hooks: list[Hook] = (),
+        resume: bool = False,
+        prepare_progress: Callable[[int], None] | None = None,
+    ):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.hooks = HookList(list(hooks))
+        self.resume = resume
+        self.prepare_progress = prepare_progress
+        self.epoch = 0
+        self.step = 0
+        self.should_stop = False
+        self.ready = False
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        config, train = self.config, self.config["train"]
+        seed_everything(config["seed"])
+        self.dist = distributed.context(train["device"])
+        self.device = self.dist.device or resolve_device(train["device"])
+        self.codec = codec_for(config)
+        self.data = data_for(config, self.codec, self.device, self.prepare_progress, self.dist)
+        self.names = self.data.names
+        self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
+        self.forward_model = self.dist.wrap(self.model)
+        if train["compile"]:
+            self.forward_model = torch.compile(self.forward_model)
+        self.optimizer = build_optimizer(self.model, config)
+        self.accumulate = train["accumulate"]
+        self.steps_per_epoch = math.ceil(len(self.data.train_loader) / self.accumulate)
+        self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.precision = precision_for(self.device, train["amp"])
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train["ema"]), use_buffers=True)
+            if train["ema"]
+            else None
+        )
+        metric = train["early_stopping"]["metric"]
+        if metric == "auto":
+            metric = "val/mre_mm" if not np.isnan(self.data.val.spacing_mm).any() else "val/mre_px"
+        self.best = BestSoFar(metric, metric_direction(metric.split("/", 1)[1]))
+        self.start_epoch = 1
+        if self.resume:
+            self.load_state(self.run_dir / "checkpoints" / "last.pth")
+        self.ready = True
+
+    # ------------------------------------------------------------------- fit
+    def fit(self) -> TrainSummary:
+        if not self.ready:
+            self.setup()
+        train = self.config["train"]
+        last: ValidationResult | None = None
+        status = "failed"
+        self.hooks.on_train_start(trainer=self, config=self.config, run_dir=self.run_dir, start_epoch=self.start_epoch)
+        try:
+            status = "completed"
+            for epoch in range(self.start_epoch, train["max_epochs"] + 1):
+                self.epoch = epoch
+                self.hooks.on_epoch_start(trainer=self, epoch=epoch)
+                mean_loss = self.train_one_epoch(epoch)
+                diverged = not math.isfinite(mean_loss)
+                if diverged or epoch % train["val_interval"] == 0 or epoch == train["max_epochs"]:
+                    last = self.validate(epoch)
+                self.hooks.on_epoch_end(trainer=self, epoch=epoch)
+                if diverged:
+                    status = "diverged"
+                    break
+                if self.should_stop:
+                    status = "early_stopped"
+                    break
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except BaseException as error:
+            status = "failed"
+            self.hooks.on_exception(trainer=self, error=error)
+            raise
+        finally:
+            self.hooks.on_train_end(trainer=self, status=status)
+            self.dist.close()
+        return TrainSummary(status, self.run_dir, self.best, last)
+
+    def train_one_epoch(self, epoch: int) -> float:
+        """One pass over the training data; returns the mean loss (NaN once it diverged)."""
+        self.set_frozen(self.backbone_frozen(epoch))
+        self.model.train()
+        if self.frozen:
+            self.model.backbone.eval()  # frozen means frozen: BatchNorm statistics too
+        self.data.set_epoch(epoch, self.config["seed"])
+        loader = self.data.train_loader
+        loss_sum = torch.zeros((), device=self.device)
+        for batch_index, batch in enumerate(loader):
+            images = batch["image"].to(self.device, non_blocking=True)
+            targets = batch["heatmaps"].to(self.device, non_blocking=True)
+            weights = batch["weights"].to(self.device, non_blocking=True)
+            with self.precision.autocast():
+                heatmaps = self.forward_model(images)
+            loss = heatmap_loss(heatmaps, targets, weights)
+            self.precision.scaler.scale(loss / self.accumulate).backward()
+            loss_sum += loss.detach()
+            if (batch_index + 1) % self.accumulate and batch_index + 1 != len(loader):
+                continue
+            self.optimizer_step(epoch, loss.detach(), len(images))
+        return (loss_sum / max(1, len(loader))).item()
+
+    def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int) -> None:
+        scaler = self.precision.scaler
+        scaler.unscale_(self.optimizer)
+        grad_clip = self.config["train"]["grad_clip"]
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip) if grad_clip else None
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.hooks.on_before_optimizer_step(
+            trainer=self, step=self.step + 1, epoch=epoch, model=self.model, optimizer=self.optimizer
+        )
+        scaler.step(self.optimizer)
+        scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        self.step += 1
+        self.hooks.on_step_end(
+            trainer=self,
+            step=self.step,
+            epoch=epoch,
+            loss=loss,
+            loss_parts={"heatmap": loss},
+            lr=lr,
+            grad_norm=grad_norm,
+            batch_size=batch_size,
+        )
+
+    # ------------------------------------------------------------ validation
+    def validate(self, epoch: int) -> ValidationResult:
+        model = self.ema.module if self.ema is not None else self.model
+        result = ValidationResult(epoch=epoch, step=self.step, names=self.names)
+        data = self.data
+        splits = [("val", data.val_loader, data.val)]
+        if len(data.train_subset):
+            splits.append(("train", data.train_subset_loader, data.train_subset))
+        for split, loader, prepared in splits:
+            local = loader.dataset.prepared  # this rank's shard under torch.distributed
+            evaluated = evaluate_split(split, model, loader, local, self.codec, self.device, self.precision.autocast)
+            result.splits[split] = self.dist.gather_split(evaluated, prepared)
+        value = result.scalars().get(self.best.metric, math.nan)
+        is_best = self.best.update(value, epoch)
+        # Records first, checkpoint second: a checkpoint on disk promises its validation's rows are too.
+        self.hooks.on_validation_end(trainer=self, epoch=epoch, step=self.step, result=result, is_best=is_best)
+        if self.dist.is_main:
+            self.save_checkpoints(result, is_best)
+        patience = self.config["train"]["early_stopping"]["patience"]
+        if patience is not None and self.best.stale >= patience:
+            self.should_stop = True
+        return result
+
+    def describe(self) -> dict:
+        """What the manifest says about this run beyond its config."""
+        from ceph_doctor import __version__
+
+        data = self.data
+        spacing = data.val.spacing_mm
+        return {
+            "tool": {"name": "ceph-doctor", "version": __version__, "torch": torch.__version__},
+            "dataset": {
+                "source": self.config["data"]["source"],
+                "train_images": len(data.train),
+                "val_images": len(data.val),
+                "train_subset": list(data.train_subset.image_ids),
+                "input_size": list(self.config["data"]["input_size"]),
+                "original_size": np.median(data.val.original_sizes, axis=0).tolist(),
+            },
+            "pixel_spacing_mm": None if np.isnan(spacing).all() else float(np.nanmedian(spacing)),
+            "model": {
+                "arch": self.config["model"]["arch"],
+                "parameters": count_parameters(self.model),
+                "backbone_parameters": count_parameters(self.model.backbone),
+            },
+            "codec": {"type": "heatmap", "sigma": self.codec.sigma, "stride": self.codec.stride},
+            "device": str(self.device),
+            "precision": self.precision.name,
+            "world_size": self.dist.world_size,
+            "steps_per_epoch": self.steps_per_epoch,
+            "monitor": {"metric": self.best.metric, "mode": self.best.mode},
+        }
+
+    # ------------------------------------------------------- freeze / state
+    def backbone_frozen(self, epoch: int) -> bool:
+        unfreeze_after = self.config["model"]["unfreeze_after"]
+        if unfreeze_after is None:
+            return False
+        return unfreeze_after == "never" or epoch <= unfreeze_after
+
+    def set_frozen(self, frozen: bool) -> None:
+        self.frozen = frozen
+        self.model.backbone.requires_grad_(not frozen)
+
+    def save_checkpoints(self, result: ValidationResult, is_best: bool) -> None:
+        folder = self.run_dir / "checkpoints"
+        evaluated = self.ema.module if self.ema is not None else self.model
+        payload = {
+            "state_dict": evaluated.state_dict(),
+            "config": self.config,
+            "names": list(self.names),
+            "metrics": result.scalars(),
+            "epoch": result.epoch,
+            "step": result.step,
+        }
+        if self.config["train"]["checkpoint_every_val"]:
+            save_checkpoint(folder / f"epoch_{result.epoch:04d}.pth", payload)
+        if is_best:
+            save_checkpoint(folder / "best.pth", payload)
+        # last.pth is written last: resuming from it must find everything before it in place.
+        save_checkpoint(folder / "last.pth", {**payload, "train_state": self.train_state()})
+
+    def train_state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.precision.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "best": vars(self.best).copy(),
+            "should_stop": self.should_stop,
+        }
+
+    def load_state(self, path: Path) -> None:
+        payload = load_checkpoint(path, map_location=self.device)
+        state = payload["train_state"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.precision.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        for key, value in state["best"].items():
+            setattr(self.best, key, value)
+        self.epoch, self.step = payload["epoch"], payload["step"]
+        self.start_epoch = payload["epoch"] + 1
+        if state["should_stop"]:  # it had already stopped early: nothing left to run
+            self.start_epoch = self.config["train"]["max_epochs"] + 1
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

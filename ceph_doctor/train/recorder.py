@@ -1,0 +1,224 @@
+"""The Recorder: writes everything the diagnoses need into a run directory.
+
+It is a hook of ceph-doctor's trainer, and it has a plain API for any other
+loop (see examples/plain_loop.py, the MMEngine hook and the Lightning callback):
+
+    recorder = Recorder("runs/mine")
+    recorder.start(config={...}, landmarks=names)
+    ...  recorder.log_step(step=s, epoch=e, loss=loss, lr=lr, model=model)
+    ...  recorder.log_validation(epoch=e, step=s, image_ids=ids, pred=p, true=t)
+    recorder.close()
+
+It never judges: it records, and the diagnosis engine reads.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ceph_doctor.store import RunWriter
+from ceph_doctor.store.layout import TENSORBOARD
+from ceph_doctor.train.gradients import UpdateRatio, gradient_norms, trainable_fraction
+from ceph_doctor.train.hooks import Hook
+
+
+def _is_rank_zero() -> bool:
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
+        torch.distributed.get_rank() == 0
+    )
+
+
+class Recorder(Hook):
+    def __init__(self, run_dir: str | Path, every_n_steps: int = 10, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.every_n_steps = every_n_steps
+        self.tensorboard = tensorboard
+        self.active = False
+        self._update_ratio = UpdateRatio()
+        self._images_since = 0
+        self._time_since = time.perf_counter()
+
+    # ------------------------------------------------------------- plain API
+    def start(
+        self,
+        config: dict | None = None,
+        landmarks: Sequence[str] = (),
+        resume_after: tuple[int, int] | None = None,
+        **manifest: Any,
+    ) -> None:
+        """Open the run. `resume_after=(step, epoch)`: continue it, dropping what came after that checkpoint."""
+        self.active = _is_rank_zero()
+        if not self.active:
+            return
+        self.writer = RunWriter(self.run_dir)
+        self.writer.start({"config": config or {}, "landmarks": list(landmarks), **manifest}, resume_after)
+        self.tb = None
+        if self.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            purge = resume_after[0] + 1 if resume_after is not None else None
+            self.tb = SummaryWriter(str(self.run_dir / TENSORBOARD), purge_step=purge, flush_secs=10)
+
+    def log_scalars(self, step: int, epoch: int, values: dict[str, float]) -> None:
+        if not self.active:
+            return
+        wall_time = time.time()
+        self.writer.add_scalars(step, epoch, values, wall_time)
+        if self.tb is not None:
+            for tag, value in values.items():
+                self.tb.add_scalar(tag, value, step, walltime=wall_time)
+
+    def log_step(
+        self,
+        step: int,
+        epoch: int,
+        loss: float | torch.Tensor,
+        lr: float | None = None,
+        loss_parts: dict[str, float | torch.Tensor] | None = None,
+        model: nn.Module | None = None,
+        extra: dict[str, float] | None = None,
+    ) -> None:
+        """Training scalars of one step; with `model`, also the trainable fraction."""
+        values = {"train/loss": float(loss)}
+        for name, part in (loss_parts or {}).items():
+            if len(loss_parts) > 1:
+                values[f"train/loss/{name}"] = float(part)
+        if lr is not None:
+            values["optim/lr"] = float(lr)
+        if model is not None:
+            values["params/trainable_frac"] = trainable_fraction(model)
+        values.update(extra or {})
+        self.log_scalars(step, epoch, values)
+
+    def log_validation(
+        self,
+        epoch: int,
+        step: int,
+        image_ids: Sequence[str],
+        pred: np.ndarray,
+        true: np.ndarray,
+        spacing_mm: np.ndarray | float | None = None,
+        split: str = "val",
+        decode: str = "heatmap",
+        peak: np.ndarray | None = None,
+        width: np.ndarray | None = None,
+        landmarks: Sequence[str] | None = None,
+        scalars: dict[str, float] | None = None,
+    ) -> None:
+        """One split of one validation: pred/true (N, K, 2) in original-image px.
+
+        Call it for "val" and for a fixed training subset ("train") at each
+        validation: their gap, in the landmark metric, is what overfitting is.
+        """
+        if not self.active:
+            return
+        names = list(landmarks) if landmarks is not None else self.writer.manifest.get("landmarks", [])
+        frame = predictions_frame(epoch, step, split, decode, image_ids, names, pred, true, spacing_mm, peak, width)
+        self.writer.write_predictions_part(frame, epoch, split, decode)
+        if scalars:
+            self.log_scalars(step, epoch, scalars)
+
+    def commit_validation(self, epoch: int, decode: str = "heatmap") -> None:
+        """Publish the splits logged for this validation as one file, atomically."""
+        if self.active:
+            self.writer.commit_predictions(epoch, decode)
+            self.writer.flush()
+            if self.tb is not None:
+                self.tb.flush()
+
+    def close(self, status: str = "completed", **manifest: Any) -> None:
+        if not self.active:
+            return
+        if self.tb is not None:
+            self.tb.close()
+        self.writer.close(status, **manifest)
+        self.active = False
+
+    # --------------------------------------------------------- trainer hooks
+    def on_train_start(self, trainer, config, start_epoch, **_: Any) -> None:
+        resume_after = (trainer.step, trainer.epoch) if start_epoch > 1 else None
+        self.every_n_steps = config["train"]["log_every"]
+        self.start(config, trainer.names, resume_after, **trainer.describe())
+
+    def on_before_optimizer_step(self, step, model, **_: Any) -> None:
+        if self.active and step % self.every_n_steps == 0:
+            self._grad_norms = gradient_norms(model)
+            self._update_ratio.before(model)
+
+    def on_step_end(self, trainer, step, epoch, loss, loss_parts, lr, batch_size, **_: Any) -> None:
+        self._images_since += batch_size * trainer.dist.world_size
+        if not self.active or step % self.every_n_steps:
+            return
+        now = time.perf_counter()
+        extra = {**self._grad_norms, **self._update_ratio.after(trainer.model)}
+        extra["perf/images_per_s"] = self._images_since / max(now - self._time_since, 1e-9)
+        self._images_since, self._time_since = 0, now
+        self.log_step(step, epoch, loss, lr, loss_parts, trainer.model, extra)
+
+    def on_validation_end(self, epoch, step, result, **_: Any) -> None:
+        if not self.active:
+            return
+        for split in result.splits.values():
+            self.log_validation(
+                epoch, step, split.image_ids, split.pred, split.true, split.spacing_mm, split.split,
+                peak=split.peak, width=split.width, landmarks=result.names,
+            )
+        self.log_scalars(step, epoch, result.scalars())
+        self.commit_validation(epoch)
+
+    def on_train_end(self, status, **_: Any) -> None:
+        self.close(status)
+
+    def on_exception(self, error, **_: Any) -> None:
+        if self.active:
+            self.writer.update_manifest(error=f"{type(error).__name__}: {error}")
+
+
+def predictions_frame(
+    epoch: int,
+    step: int,
+    split: str,
+    decode: str,
+    image_ids: Sequence[str],
+    names: Sequence[str],
+    pred: np.ndarray,
+    true: np.ndarray,
+    spacing_mm: np.ndarray | float | None,
+    peak: np.ndarray | None = None,
+    width: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per image × landmark, built with array operations (no Python loop over rows)."""
+    pred = np.asarray(pred, np.float32)
+    true = np.asarray(true, np.float32)
+    count, num_landmarks = pred.shape[:2]
+    if len(names) != num_landmarks:
+        raise ValueError(f"{len(names)} landmark names for {num_landmarks} predicted landmarks")
+    spacing = np.broadcast_to(np.asarray(np.nan if spacing_mm is None else spacing_mm, np.float32), (count,))
+    error_px = np.linalg.norm(pred - true, axis=-1)
+    missing = np.full((count, num_landmarks), np.nan, np.float32)
+    return pd.DataFrame(
+        {
+            "epoch": np.full(count * num_landmarks, epoch, np.int32),
+            "step": np.full(count * num_landmarks, step, np.int64),
+            "split": split,
+            "decode": decode,
+            "image_id": np.repeat(np.asarray(image_ids, dtype=object), num_landmarks),
+            "landmark": np.tile(np.asarray(names, dtype=object), count),
+            "landmark_index": np.tile(np.arange(num_landmarks, dtype=np.int16), count),
+            "pred_x": pred[..., 0].ravel(),
+            "pred_y": pred[..., 1].ravel(),
+            "true_x": true[..., 0].ravel(),
+            "true_y": true[..., 1].ravel(),
+            "error_px": error_px.ravel(),
+            "error_mm": (error_px * spacing[:, None]).ravel(),
+            "peak": (missing if peak is None else np.asarray(peak, np.float32)).ravel(),
+            "peak_width": (missing if width is None else np.asarray(width, np.float32)).ravel(),
+        }
+    )
