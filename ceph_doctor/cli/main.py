@@ -66,17 +66,15 @@ def samples(
 
 def main() -> None:
     """Console entry point: user errors become one line and exit code 2."""
-    import click
-
     try:
         code = app(standalone_mode=False)
     except UserInputError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(ExitCode.BAD_INPUT)
-    except click.ClickException as error:  # usage errors: unknown option, missing argument
+    except typer.TyperException as error:  # usage errors: unknown option, missing argument
         error.show()
         sys.exit(ExitCode.BAD_INPUT)
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
         sys.exit(130)
     sys.exit(code or ExitCode.OK)

@@ -29,8 +29,6 @@ def resumed_config(run_dir: Path, overrides: list[str]) -> dict:
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file():
         raise UserInputError(f"{run_dir}: not a ceph-doctor run (no manifest.json) — nothing to resume")
-    if not (run_dir / "checkpoints" / "last.pth").is_file():
-        raise UserInputError(f"{run_dir}: no checkpoints/last.pth yet (it is written at the first validation)")
     config = json.loads(manifest_path.read_text())["config"]
     for item in overrides:
         key, value = parse_override(item)

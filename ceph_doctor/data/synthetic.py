@@ -17,6 +17,7 @@ import numpy as np
 
 from ceph_doctor.data.landmarks import ISBI_2015, ISBI_NATIVE_SIZE, ISBI_SPACING_MM
 from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
+from ceph_doctor.data.synthetic_anatomy import Structure
 from ceph_doctor.data.synthetic_geometry import sample_spline
 from ceph_doctor.data.synthetic_variation import sample_skull
 
@@ -88,9 +89,10 @@ def render_cephalogram(seed: int, width: int, height: int) -> tuple[np.ndarray, 
     to_pixels = _head_to_pixels(skull.pose, width, height)
     landmarks = skull.landmarks @ to_pixels[:, :2].T + to_pixels[:, 2]
     # Keep every landmark inside the image with a small margin, as a radiographer centres the head.
-    margin = 0.03 * np.array([width, height])
-    shift = np.clip(landmarks.min(0), margin, None) - landmarks.min(0)
-    shift += np.clip(landmarks.max(0) + shift, None, np.array([width, height]) - 1 - margin) - landmarks.max(0) - shift
+    low = 0.03 * np.array([width, height])
+    high = np.array([width, height]) - 1 - low
+    shift = np.clip(low - landmarks.min(0), 0, None)  # beyond the left / top edge: move right / down
+    shift -= np.clip(landmarks.max(0) + shift - high, 0, None)  # then beyond the right / bottom: move back
     to_pixels[:, 2] += shift
     layers = _draw_layers(skull.structures, to_pixels, width, height)
     image = _expose(layers, rng, width)
@@ -104,10 +106,12 @@ def _head_to_pixels(pose: np.ndarray, width: int, height: int) -> np.ndarray:
     return frame[:, :2] @ pose + np.hstack([np.zeros((2, 2)), frame[:, 2:]])
 
 
-def _draw_layers(structures, to_pixels: np.ndarray, width: int, height: int) -> dict[str, np.ndarray]:
+def _draw_layers(structures: dict[str, Structure], to_pixels: np.ndarray, width: int,
+                 height: int) -> dict[str, np.ndarray]:
     layers = {name: np.zeros((height, width), np.uint8) for name in _LAYERS}
     px_per_mm = np.sqrt(abs(np.linalg.det(to_pixels[:, :2])))
-    samples = int(np.clip(round(px_per_mm * 1.5), 2, 16))  # ~1 px chords: smooth at any size, cheap when small
+    # Chords of a few px: smooth at any size, and few vertices (cheap) when the render is small.
+    samples = int(np.clip(round(px_per_mm * 1.5), 2, 16))
     polygons = {}
     for layer, name, style, density, width_mm in _DRAWING:
         if name not in polygons:

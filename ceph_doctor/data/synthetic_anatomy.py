@@ -47,7 +47,7 @@ SUBNASALE = (151.0, 156.0)
 STOMION = (150.0, 177.5)
 LABIOMENTAL_FOLD = (145.0, 197.5)
 SOFT_MENTON = (134.0, 222.0)
-B_POINT, POGONION, GNATHION = (133.0, 191.0), (135.0, 203.0), (131.5, 209.8)
+B_POINT, POGONION, GNATHION = (132.5, 191.0), (135.0, 203.0), (131.5, 209.8)
 
 
 def _cranium() -> dict[str, Structure]:
@@ -118,7 +118,7 @@ def _mandible() -> dict[str, Structure]:
     condyle_and_ramus = [(62.3, 132), (63.5, 127.5), (67, 126.2), (70.5, 127.8), (71.3, 132), (70.5, 138),
                          (74.5, 144), (80, 146.5), (85.5, 142.5), (89.5, 135.5, "corner"), (91, 141), (92.5, 150),
                          (94.5, 160), (97.5, 169), (101.5, 178.5), (112, 179.3), (124, 180.3), (131, 181.5)]
-    chin_and_border = [INFRADENTALE, (134.2, 186.5), B_POINT, (133.6, 197), POGONION, GNATHION, MENTON,
+    chin_and_border = [INFRADENTALE, (134.0, 186.5), B_POINT, (133.3, 197), POGONION, GNATHION, MENTON,
                        (119, 211), (108, 205.2), (96, 198.2), (86, 192.4)]
     outline = np.vstack([with_corners(condyle_and_ramus), np.array(chin_and_border), angle[::-1],
                          np.array([(66.9, 160.0), ARTICULARE])])
@@ -143,7 +143,8 @@ def _teeth() -> dict[str, Structure]:
                                        ("lower", 1, (101, 111, 120, 128), (10.5, 9, 7.5, 7))):
         for number, (x, w) in enumerate(zip(centres, widths)):
             occlusal = 170.8 + 0.06 * (x - 100)
-            crown = [(-w / 2, 0.8), (-w / 4, 0), (0, 0.7), (w / 4, 0), (w / 2, 0.8), (w / 2 + 0.3, 4), (w / 2 - 0.2, 7)]
+            crown = [(-w / 2, 0.8), (-w / 4, 0), (0, 0.7), (w / 4, 0), (w / 2, 0.8), (w / 2 + 0.3, 4),
+                     (w / 2 - 0.2, 7)]
             root = [(w / 2 - 0.8, 7), (w / 2 - 1.6, 18), (w / 6, 19), (-w / 6, 19), (-w / 2 + 1.6, 18),
                     (-w / 2 + 0.8, 7)]
             crown += [(-w / 2 + 0.2, 7), (-w / 2 - 0.3, 4)]

@@ -71,7 +71,8 @@ def shape_field(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     dy += rng.normal(0, 4.0) * _smoothstep(150, 215, y)  # long or short lower face
     dx += rng.normal(0, 2.0) * _bump(158, 18, y) * _smoothstep(95, 135, x)  # maxillary protrusion
     dx += rng.normal(0, 2.0) * _smoothstep(70, 120, x) * (1 - _smoothstep(110, 150, y))  # forehead depth
-    dx += rng.normal(0, 1.5) * _bump(203, 9, y) * _smoothstep(112, 128, x)  # chin prominence
+    # Chin prominence; a chin receding past the supramental concavity would leave B point undefined.
+    dx += np.clip(rng.normal(0, 1.5), -1.0, 3.5) * _bump(203, 9, y) * _smoothstep(112, 128, x)
     soft = _smoothstep(3, 8, x - np.interp(y, _BONE_PROFILE_Y, _BONE_PROFILE_X))
     dx += rng.normal(0, 1.8) * soft  # soft-tissue thickness
     dx += rng.normal(0, 2.5) * soft * _bump(138, 14, y)  # nose size

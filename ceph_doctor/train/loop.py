@@ -101,8 +101,9 @@ class Trainer:
             metric = "val/mre_mm" if not np.isnan(self.data.val.spacing_mm).any() else "val/mre_px"
         self.best = BestSoFar(metric, metric_direction(metric.split("/", 1)[1]))
         self.start_epoch = 1
-        if self.resume:
-            self.load_state(self.run_dir / "checkpoints" / "last.pth")
+        last = self.run_dir / "checkpoints" / "last.pth"
+        if self.resume and last.exists():  # killed before its first validation: start over
+            self.load_state(last)
         self.ready = True
 
     # ------------------------------------------------------------------- fit

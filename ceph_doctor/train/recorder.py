@@ -125,6 +125,27 @@ class Recorder(Hook):
         if scalars:
             self.log_scalars(step, epoch, scalars)
 
+    def log_sequence_validation(
+        self,
+        epoch: int,
+        step: int,
+        loss_tf: float,
+        loss_ar: float,
+        error_by_position: Sequence[float] = (),
+        train_loss_tf: float | None = None,
+    ) -> None:
+        """For decoders that emit landmarks one after another: the same validation images
+        scored teacher-forced (`val/loss_tf`) and autoregressively (`val/loss_ar`), and the
+        autoregressive error at each position of the generated sequence
+        (`val/error_by_position/NNN`, in original-image px). Their gap is exposure bias.
+        Per-image rows go through `log_validation(decode="teacher_forced" | "autoregressive")`."""
+        values = {"val/loss_tf": float(loss_tf), "val/loss_ar": float(loss_ar)}
+        if train_loss_tf is not None:
+            values["train/loss_tf"] = float(train_loss_tf)
+        for position, error in enumerate(error_by_position):
+            values[f"val/error_by_position/{position:03d}"] = float(error)
+        self.log_scalars(step, epoch, values)
+
     def commit_validation(self, epoch: int, decode: str = "heatmap") -> None:
         """Publish the splits logged for this validation as one file, atomically."""
         if self.active:
@@ -142,8 +163,8 @@ class Recorder(Hook):
         self.active = False
 
     # --------------------------------------------------------- trainer hooks
-    def on_train_start(self, trainer, config, start_epoch, **_: Any) -> None:
-        resume_after = (trainer.step, trainer.epoch) if start_epoch > 1 else None
+    def on_train_start(self, trainer, config, **_: Any) -> None:
+        resume_after = (trainer.step, trainer.epoch) if trainer.resume else None
         self.every_n_steps = config["train"]["log_every"]
         self.start(config, trainer.names, resume_after, **trainer.describe())
 

@@ -40,10 +40,7 @@ def resolve_device(name: str) -> torch.device:
 
 def codec_for(config: dict) -> HeatmapCodec:
     stride = config["codec"]["stride"] or NATIVE_STRIDE[config["model"]["arch"]]
-    width, height = config["data"]["input_size"]
-    if width % 16 or height % 16:
-        raise ConfigError(f"data.input_size: {width}x{height} must be divisible by 16 (the models downsample 16x)")
-    return HeatmapCodec((width, height), stride, config["codec"]["sigma"])
+    return HeatmapCodec(tuple(config["data"]["input_size"]), stride, config["codec"]["sigma"])
 
 
 def model_for(config: dict, num_landmarks: int, stride: int) -> nn.Module:
@@ -54,6 +51,11 @@ def model_for(config: dict, num_landmarks: int, stride: int) -> nn.Module:
     model = build_model(
         arch, num_landmarks, width=model_settings["width"], channels=model_settings["channels"], stride=stride
     )
+    width, height = config["data"]["input_size"]
+    try:
+        model.check_input_size(height, width)
+    except ValueError as error:
+        raise ConfigError(f"data.input_size: {error}") from None
     if model_settings["pretrained"]:
         load_backbone(model, Path(model_settings["pretrained"]))
     return model
