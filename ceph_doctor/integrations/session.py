@@ -1,0 +1,176 @@
+"""One Recorder driven by another framework's events: what the MMEngine hook and the Lightning callback share.
+
+Conventions, the same as ceph-doctor's own trainer so that every signal reads
+an adapter's run like a native one: a step is an optimizer step counted from
+1, an epoch is counted from 1, and a validation is filed under the epoch it
+followed. A framework that validates more often than once an epoch (iteration
+based loops, Lightning's `val_check_interval`) gets its validations numbered
+one after another instead, because each validation is one predictions file
+and two under one epoch would overwrite each other.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ceph_doctor.integrations.collect import PredictionCollector, to_float
+from ceph_doctor.store.layout import MANIFEST
+from ceph_doctor.train.gradients import UpdateRatio, gradient_norms
+from ceph_doctor.train.recorder import Recorder
+
+_VAL_PREFIXES = ("validation/", "validation_", "valid/", "valid_", "val/", "val_", "val-", "val.")
+
+
+def _val_prefix(name: str) -> str:
+    return next((prefix for prefix in _VAL_PREFIXES if name.lower().startswith(prefix) and len(name) > len(prefix)), "")
+
+
+def is_val_name(name: str) -> bool:
+    """Whether a framework's metric name says it is a validation metric (`val_loss`, `valid/acc`…)."""
+    return bool(_val_prefix(name))
+
+
+def val_tag(name: str) -> str:
+    """A framework's validation metric name as a run-store tag: `val_loss`, `val/NME`, `NME` → `val/loss`…"""
+    return "val/" + name[len(_val_prefix(name)):]
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A framework config as plain JSON: configs hold classes, modules and functions a manifest cannot."""
+    if isinstance(value, Mapping) and depth < 12:
+        return {str(key): jsonable(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)) and depth < 12:
+        return [jsonable(item, depth + 1) for item in value]
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    number = to_float(value) if hasattr(value, "item") else None
+    if number is not None:
+        return number if math.isfinite(number) else None
+    text = getattr(value, "__qualname__", None) or repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def available_run_dir(preferred: Path, resuming: bool) -> Path:
+    """`preferred`, unless a fresh run would land on an old one: then a timestamped sibling."""
+    if resuming or not (preferred / MANIFEST).exists():
+        return preferred
+    sibling = preferred.with_name(f"{preferred.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    warnings.warn(f"ceph-doctor: {preferred} holds an earlier run; recording this one in {sibling}", stacklevel=3)
+    return sibling
+
+
+class RecorderSession:
+    def __init__(
+        self,
+        every_n_steps: int = 10,
+        tensorboard: bool = True,
+        landmarks: Sequence[str] | None = None,
+        spacing_mm: float | None = None,
+        decode: str = "heatmap",
+    ):
+        self.every_n_steps = max(1, int(every_n_steps))
+        self.tensorboard = tensorboard
+        self.landmarks = list(landmarks) if landmarks else None
+        self.spacing_mm = spacing_mm
+        self.decode = decode
+        self.recorder: Recorder | None = None
+        self.predictions = PredictionCollector()
+        self._names_from_predictions = False
+        self._update_ratio = UpdateRatio()
+        self._gradients: dict[str, float] = {}
+        self._lr: float | None = None
+        self._last_step = 0
+        self._last_validation_epoch = 0
+
+    @property
+    def active(self) -> bool:
+        return self.recorder is not None and self.recorder.active
+
+    def start(
+        self,
+        run_dir: str | Path,
+        resume_after: tuple[int, int] | None,
+        config: Mapping[str, Any],
+        framework: Mapping[str, Any],
+        **manifest: Any,
+    ) -> None:
+        from ceph_doctor import __version__
+
+        self.recorder = Recorder(available_run_dir(Path(run_dir), resume_after is not None), self.every_n_steps, self.tensorboard)
+        self.recorder.start(
+            config=jsonable(config),
+            landmarks=self.landmarks or [],
+            resume_after=resume_after,
+            tool={"name": "ceph-doctor", "version": __version__, "torch": torch.__version__},
+            framework=jsonable(framework),
+            pixel_spacing_mm=self.spacing_mm,
+            **jsonable(manifest),
+        )
+        if resume_after is not None:
+            self._last_step, self._last_validation_epoch = resume_after
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.recorder is None else self.recorder.run_dir
+
+    def records_step(self, step: int) -> bool:
+        return self.active and step > 0 and step % self.every_n_steps == 0
+
+    def before_optimizer_step(self, step: int, model: nn.Module, lr: float | None = None) -> None:
+        """Gradients are final here: measure them, and snapshot the weights the step will change."""
+        if self.records_step(step):
+            self._gradients = gradient_norms(model)
+            self._update_ratio.before(model)
+            self._lr = lr
+
+    def step_end(
+        self,
+        step: int,
+        epoch: int,
+        loss: Any,
+        model: nn.Module,
+        lr: float | None = None,
+        loss_parts: Mapping[str, Any] | None = None,
+        extra: Mapping[str, float] | None = None,
+    ) -> None:
+        # Once per optimizer step, though a framework may call once per accumulated micro-batch.
+        if not self.records_step(step) or step == self._last_step:
+            return
+        self._last_step = step
+        loss = to_float(loss)
+        if loss is None:
+            return
+        parts = {name: value for name, value in (loss_parts or {}).items() if to_float(value) is not None}
+        values = {**self._gradients, **self._update_ratio.after(model), **(extra or {})}
+        self.recorder.log_step(step, epoch, loss, self._lr if self._lr is not None else lr, parts, model, values)
+        self._gradients, self._lr = {}, None
+
+    def validation_end(self, epoch: int, step: int, metrics: Mapping[str, Any] | None = None) -> None:
+        """Scalars and the collected predictions of one validation, committed together."""
+        if not self.active:
+            self.predictions.clear()
+            return
+        epoch = max(epoch, self._last_validation_epoch + 1)
+        self._last_validation_epoch = epoch
+        scalars = {val_tag(name): to_float(value) for name, value in (metrics or {}).items()}
+        self.recorder.log_scalars(step, epoch, {tag: value for tag, value in scalars.items() if value is not None})
+        names = self.predictions.publish(self.recorder, epoch, step, self.landmarks, self.decode)
+        if names and not self.landmarks:
+            self.landmarks, self._names_from_predictions = names, True
+        self.recorder.commit_validation(epoch, self.decode)
+
+    def close(self, status: str) -> None:
+        if self.active:
+            late = {"landmarks": self.landmarks} if self._names_from_predictions else {}
+            self.recorder.close(status, **late)

@@ -1,0 +1,63 @@
+"""Signals: named measurements of a run, each with its unit and the epoch it refers to.
+
+A signal function takes a `Run` (see `ceph_doctor.store.reader.Run`) and returns
+`Signal`s. It never judges and never prints: rules (rules/*.yaml) do the judging.
+When a run lacks what a signal needs, the function raises `MissingInput` with a
+sentence saying what to log, and the report lists it under "not checked".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from ceph_doctor.store.reader import Run
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str  # dotted, e.g. "collapse.spread_ratio"
+    value: Any  # float | int | bool | str | list[str]
+    unit: str = ""  # "px", "mm", "epochs", "ratio", "%", "" …
+    epoch: int | None = None  # the epoch the value refers to (onset, best, last…)
+    description: str = ""
+
+
+class MissingInput(Exception):
+    """A signal cannot be computed from this run; the message says what to log."""
+
+
+SignalFunction = Callable[[Run], Iterable[Signal]]
+
+
+@dataclass
+class SignalFamily:
+    name: str
+    function: SignalFunction
+    provides: tuple[str, ...]
+
+
+@dataclass
+class SignalSet:
+    values: dict[str, Signal] = field(default_factory=dict)
+    # family name → what to log to make it checkable
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+    def value(self, name: str) -> Any:
+        return self.values[name].value
+
+
+REGISTRY: dict[str, SignalFamily] = {}
+
+
+def signal_family(name: str, provides: Iterable[str]):
+    """Register a function computing the signals `provides` (all named `<name>.<…>`)."""
+
+    def register(function: SignalFunction) -> SignalFunction:
+        REGISTRY[name] = SignalFamily(name, function, tuple(provides))
+        return function
+
+    return register
