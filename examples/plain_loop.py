@@ -138,7 +138,7 @@ def main() -> None:
                     split=split, peak=out["peak"], width=out["width"], scalars=scalars,
                 )
             recorder.commit_validation(epoch)  # Recorder: this validation's rows appear at once, whole
-            print(f"epoch {epoch}: val/mre_mm {measured['val/mre_mm']:.2f}, train/mre_mm {measured['train/mre_mm']:.2f}")
+            print(f"epoch {epoch}: mre_mm val {measured['val/mre_mm']:.2f}, train {measured['train/mre_mm']:.2f}")
     except BaseException:
         recorder.close("failed")  # Recorder
         raise

@@ -30,7 +30,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     """Defaults, then the file at `path`, then each `key=value` override; validated."""
     config = defaults()
     if path is not None:
-        for key, value in flatten(_read_yaml(Path(path))).items():
+        tree = _read_yaml(Path(path))
+        tree.pop("scenario", None)  # a failure scenario's metadata (examples/scenarios): not a setting
+        for key, value in flatten(tree).items():
             set_value(config, key, value, origin=str(path))
     for item in overrides:
         key, value = parse_override(item)

@@ -22,6 +22,8 @@ class Field:
     def describe(self) -> str:
         if self.kind == "choice":
             text = " | ".join(self.choices)
+        elif self.kind == "names":
+            text = "a list of landmark names"
         elif self.kind == "size":
             text = "[width, height], positive integers"
         elif self.kind == "int_or_never":
@@ -59,6 +61,7 @@ SCHEMA: dict[str, Field] = {
     "data.val_fraction": _float(positive=True, high=0.9),
     "data.limit_train": _int(nullable=True, positive=True),
     "data.limit_val": _int(nullable=True, positive=True),
+    "data.landmarks": Field("names", nullable=True),
     "data.input_size": Field("size"),
     "data.batch_size": _int(positive=True),
     "data.num_workers": _int(low=0),
@@ -98,6 +101,7 @@ SCHEMA: dict[str, Field] = {
     "train.early_stopping.patience": _int(nullable=True, positive=True),
     "train.early_stopping.metric": Field("str"),
     "train.scheduled_sampling": Field("str", nullable=True),
+    "faults.skip_stride_rescale": Field("bool"),
 }
 
 # Values with a fixed set of integers are written as choices of strings above
@@ -134,6 +138,10 @@ def coerce(key: str, field: Field, value: Any) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise ValueError(f"{value!r} is not a string")
+    if kind == "names":
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ValueError(f"{value!r} is not a non-empty list of landmark names")
     if kind == "size":
         if (
             isinstance(value, (list, tuple))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
             val = _loader(source)(root, data["val_split"] or val_split)
     train = _limited(train, data["limit_train"])
     val = _limited(val, data["limit_val"])
+    if data["landmarks"]:
+        train, val = _only_landmarks(train, data["landmarks"]), _only_landmarks(val, data["landmarks"])
     if tuple(train.names) != tuple(val.names):
         raise DataError(data.get("root") or source, "training and validation splits name different landmarks")
     return train, val
@@ -86,3 +89,16 @@ def _limited(landmark_set: LandmarkSet, limit: int | None) -> LandmarkSet:
     if limit is None or limit >= len(landmark_set):
         return landmark_set
     return LandmarkSet(landmark_set.names, landmark_set.records[:limit], landmark_set.flip_pairs, landmark_set.source)
+
+
+def _only_landmarks(landmark_set: LandmarkSet, names: list[str]) -> LandmarkSet:
+    """Keep the named landmarks, in the order given (fine-tuning on new points, say)."""
+    unknown = [name for name in names if name not in landmark_set.names]
+    if unknown:
+        raise ConfigError(f"data.landmarks: {', '.join(unknown)} not in this dataset; it has {', '.join(landmark_set.names)}")
+    columns = [landmark_set.names.index(name) for name in names]
+    records = [replace(record, landmarks=record.landmarks[columns]) for record in landmark_set.records]
+    # Flip pairs refer to indices; keep those whose both ends survive, renumbered.
+    position = {old: new for new, old in enumerate(columns)}
+    pairs = tuple((position[a], position[b]) for a, b in landmark_set.flip_pairs if a in position and b in position)
+    return LandmarkSet(tuple(names), records, pairs, landmark_set.source)

@@ -64,6 +64,7 @@ class PredictionCollector:
     def __init__(self) -> None:
         self._splits: dict[str, _Split] = {}
         self._warned: set[str] = set()
+        self.spacing_mm: float | None = None  # the median pixel spacing of the last validation, when known
 
     def __len__(self) -> int:
         return sum(len(split.image_ids) for split in self._splits.values())
@@ -143,6 +144,8 @@ class PredictionCollector:
                 used = generic_names(pred.shape[1])
             peak = None if any(p is None for p in rows.peak) else np.stack(rows.peak)
             known = None if np.isnan(spacing).any() else spacing
+            if known is not None and split == "val":
+                self.spacing_mm = float(np.median(known))
             try:
                 metrics = landmark_metrics(pred, true, known, names=used).overall
             except ValueError as error:  # rows are still worth keeping without their summary

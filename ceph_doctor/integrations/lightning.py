@@ -39,7 +39,7 @@ import lightning
 from lightning.pytorch.callbacks import Callback
 
 from ceph_doctor.integrations.collect import to_float
-from ceph_doctor.integrations.session import RecorderSession, is_val_name
+from ceph_doctor.integrations.session import RecorderSession, canonical, is_val_name
 
 _EPOCH_SUFFIX = "_epoch"  # Lightning's name for the epoch value of a metric logged per step and per epoch
 
@@ -104,9 +104,7 @@ class CephDoctorCallback(Callback):
             return
         if "pred" not in outputs or "true" not in outputs:
             return
-        split = outputs.get("split")
-        if split is None:
-            split = "train" if dataloader_idx == self.train_subset_dataloader_idx else "val" if dataloader_idx == 0 else None
+        split = outputs.get("split") or self._split_of(dataloader_idx)
         if split is None:
             return
         spacing = outputs.get("spacing_mm")
@@ -114,6 +112,11 @@ class CephDoctorCallback(Callback):
             split, outputs["pred"], outputs["true"], outputs.get("image_ids"),
             self.spacing_mm if spacing is None else spacing, outputs.get("peak"),
         )
+
+    def _split_of(self, dataloader_idx: int) -> str | None:
+        if dataloader_idx == self.train_subset_dataloader_idx:
+            return "train"
+        return "val" if dataloader_idx == 0 else None
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
@@ -125,7 +128,7 @@ class CephDoctorCallback(Callback):
 
 
 def canonical_config(trainer) -> dict[str, Any]:
-    """The canonical keys (DESIGN.md) read off the trainer, so a diagnosis's fix names a setting it has."""
+    """Canonical keys read off the trainer, so a diagnosis's fix names a setting this run has."""
     optimizer = trainer.optimizers[0].defaults if trainer.optimizers else {}
     loader = trainer.train_dataloader
     config = {
@@ -135,7 +138,7 @@ def canonical_config(trainer) -> dict[str, Any]:
         "train": {"max_epochs": trainer.max_epochs, "val_interval": trainer.check_val_every_n_epoch,
                   "grad_clip": trainer.gradient_clip_val},
     }
-    return {section: {k: v for k, v in keys.items() if v is not None} for section, keys in config.items()}
+    return canonical(config)
 
 
 def _is_validation_metric(name: str) -> bool:

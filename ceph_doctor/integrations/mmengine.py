@@ -37,7 +37,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ceph_doctor.integrations.collect import to_float, to_numpy
-from ceph_doctor.integrations.session import RecorderSession
+from ceph_doctor.integrations.session import RecorderSession, canonical
 
 SampleParser = Callable[[Any], "Mapping[str, Any] | None"]
 
@@ -125,9 +125,12 @@ class CephDoctorHook(Hook):
             self.train_subset = runner.build_dataloader(self.train_subset, seed=runner.seed)
         # MMEngine has no hook between backward and step; the optimizer's own pre-step hook is that moment.
         model = _bare_model(runner)
+
+        def measure(*_: Any) -> None:
+            session.before_optimizer_step(runner.iter + 1, model)
+
         for wrapper in getattr(runner.optim_wrapper, "optim_wrappers", {"": runner.optim_wrapper}).values():
-            hook = lambda *_: session.before_optimizer_step(runner.iter + 1, model)  # noqa: E731
-            self._step_hooks.append(wrapper.optimizer.register_step_pre_hook(hook))
+            self._step_hooks.append(wrapper.optimizer.register_step_pre_hook(measure))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         step = runner.iter + 1
@@ -175,14 +178,15 @@ class CephDoctorHook(Hook):
             except Exception:  # a user's parser failing on one sample must not end the training
                 parsed = None
             if parsed:
+                spacing = parsed.get("spacing_mm")
                 self.session.predictions.add(
                     split, parsed.get("pred"), parsed.get("true"), parsed.get("image_id"),
-                    parsed.get("spacing_mm", self.spacing_mm) or self.spacing_mm, parsed.get("peak"),
+                    self.spacing_mm if spacing is None else spacing, parsed.get("peak"),
                 )
 
 
 def canonical_config(runner) -> dict[str, Any]:
-    """The canonical keys (DESIGN.md) read off the runner, so a diagnosis's fix names a setting it has."""
+    """Canonical keys read off the runner, so a diagnosis's fix names a setting this run has."""
     cfg = runner.cfg
     optimizer = _safe(lambda: runner.optim_wrapper.optimizer.defaults) or {}
     clip = _safe(lambda: cfg.optim_wrapper.clip_grad) or {}
@@ -194,7 +198,7 @@ def canonical_config(runner) -> dict[str, Any]:
                   "grad_clip": clip.get("max_norm") if isinstance(clip, Mapping) else None},
         "codec": {"sigma": _safe(lambda: cfg.codec.sigma)},
     }
-    return {section: {k: v for k, v in keys.items() if v is not None} for section, keys in config.items()}
+    return canonical(config)
 
 
 def _dataset_landmarks(runner) -> list[str] | None:

@@ -17,11 +17,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
 from ceph_doctor.integrations.collect import PredictionCollector, to_float
-from ceph_doctor.store.layout import MANIFEST
+from ceph_doctor.store.layout import MANIFEST, PREDICTIONS
 from ceph_doctor.train.gradients import UpdateRatio, gradient_norms
 from ceph_doctor.train.recorder import Recorder
 
@@ -61,6 +62,12 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def canonical(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Canonical config keys (DESIGN.md) as far as a framework tells them: unknown ones left out, not guessed."""
+    kept = {name: {key: value for key, value in keys.items() if value is not None} for name, keys in sections.items()}
+    return {name: keys for name, keys in kept.items() if keys}
+
+
 def available_run_dir(preferred: Path, resuming: bool) -> Path:
     """`preferred`, unless a fresh run would land on an old one: then a timestamped sibling."""
     if resuming or not (preferred / MANIFEST).exists():
@@ -70,7 +77,30 @@ def available_run_dir(preferred: Path, resuming: bool) -> Path:
     return sibling
 
 
+def validation_epoch_at(run_dir: Path, step: int, epoch: int) -> int:
+    """The epoch the last validation at or before `step` is filed under; `epoch` if no predictions tell.
+
+    Resuming drops predictions filed after the checkpoint's epoch. Validations numbered one after
+    another are not training epochs, so the number to keep up to is read off the rows themselves.
+    """
+    folder = run_dir / PREDICTIONS
+    if not any(folder.glob("*.parquet")):
+        return epoch
+    try:
+        filed = pd.read_parquet(folder, columns=["epoch", "step"])
+    except (OSError, ValueError):
+        return epoch
+    kept = filed.loc[filed["step"] <= step, "epoch"]
+    return int(kept.max()) if len(kept) else 0
+
+
 class RecorderSession:
+    """A Recorder and what has to be remembered between a framework's events to feed it.
+
+    The adapters translate events into these calls: `start`, `before_optimizer_step` and
+    `step_end` each step, `predictions.add…` while validating, `validation_end`, `close`.
+    """
+
     def __init__(
         self,
         every_n_steps: int = 10,
@@ -107,7 +137,10 @@ class RecorderSession:
     ) -> None:
         from ceph_doctor import __version__
 
-        self.recorder = Recorder(available_run_dir(Path(run_dir), resume_after is not None), self.every_n_steps, self.tensorboard)
+        run_dir = available_run_dir(Path(run_dir), resume_after is not None)
+        if resume_after is not None:
+            resume_after = (resume_after[0], validation_epoch_at(run_dir, *resume_after))
+        self.recorder = Recorder(run_dir, self.every_n_steps, self.tensorboard)
         self.recorder.start(
             config=jsonable(config),
             landmarks=self.landmarks or [],
@@ -151,7 +184,9 @@ class RecorderSession:
         loss = to_float(loss)
         if loss is None:
             return
-        parts = {name: value for name, value in (loss_parts or {}).items() if to_float(value) is not None}
+        # `loss_kpt` is recorded as `train/loss/kpt`, not `train/loss/loss_kpt`.
+        parts = {name.removeprefix("loss_"): to_float(value) for name, value in (loss_parts or {}).items()}
+        parts = {name: value for name, value in parts.items() if value is not None}
         values = {**self._gradients, **self._update_ratio.after(model), **(extra or {})}
         self.recorder.log_step(step, epoch, loss, self._lr if self._lr is not None else lr, parts, model, values)
         self._gradients, self._lr = {}, None
@@ -171,6 +206,10 @@ class RecorderSession:
         self.recorder.commit_validation(epoch, self.decode)
 
     def close(self, status: str) -> None:
-        if self.active:
-            late = {"landmarks": self.landmarks} if self._names_from_predictions else {}
-            self.recorder.close(status, **late)
+        if not self.active:
+            return
+        # What only the predictions told: the manifest gets it now, since the Recorder has no other way in.
+        learned = {"landmarks": self.landmarks} if self._names_from_predictions else {}
+        if self.spacing_mm is None and self.predictions.spacing_mm is not None:
+            learned["pixel_spacing_mm"] = self.predictions.spacing_mm
+        self.recorder.close(status, **learned)

@@ -43,7 +43,3 @@ PREDICTION_COLUMNS = (
 def prediction_file(run_dir: Path, epoch: int, decode: str = "heatmap") -> Path:
     suffix = "" if decode == "heatmap" else f"-{decode}"
     return run_dir / PREDICTIONS / f"epoch-{epoch:05d}{suffix}.parquet"
-
-
-def epoch_of_prediction_file(path: Path) -> int:
-    return int(path.stem.split("-")[1])

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.parquet as pq
 
 from ceph_doctor.atomic import atomic_write_bytes
@@ -102,8 +103,10 @@ class RunWriter:
     # ---------------------------------------------------------------- resume
     def truncate_after(self, step: int, epoch: int) -> None:
         """Forget everything recorded after the checkpoint at (`step`, `epoch`)."""
+        # By step, not epoch: loops that validate several times an epoch resume correctly too.
         for path in (self.run_dir / layout.PREDICTIONS).glob("*.parquet"):
-            if layout.epoch_of_prediction_file(path) > epoch:
+            steps = pq.read_table(path, columns=["step"]).column("step")
+            if len(steps) == 0 or pa.compute.max(steps).as_py() > step:
                 path.unlink()
         scalars = self.run_dir / layout.SCALARS
         if scalars.exists():

@@ -35,6 +35,9 @@ class SingleProcess:
     def sampler(self, dataset, seed: int):
         return None
 
+    def sync_buffers(self, model: nn.Module) -> None:
+        pass
+
     def gather_split(self, result, prepared: PreparedSet):
         return result
 
@@ -73,6 +76,18 @@ class Distributed(SingleProcess):
         return DistributedSampler(
             dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed, drop_last=True
         )
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm running statistics) before evaluating.
+
+        DDP broadcasts buffers at the start of each training forward, and then
+        every rank updates its own from its own batch: after the last step the
+        ranks' running statistics differ, and so would their shards'
+        predictions. Rank 0's are the ones its checkpoint saves, so the
+        gathered predictions are those of the checkpoint.
+        """
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
 
     def gather_split(self, result, prepared: PreparedSet):
         """Reassemble every rank's shard in the original image order and measure the whole."""

@@ -27,7 +27,7 @@ class Hook:
         """trainer, epoch"""
 
     def on_before_optimizer_step(self, **_: Any) -> None:
-        """trainer, step, epoch, model, optimizer; gradients are final and unscaled"""
+        """trainer, step, epoch, model, optimizer; gradients are final, unscaled and not yet clipped"""
 
     def on_step_end(self, **_: Any) -> None:
         """trainer, step, epoch, loss, loss_parts, lr, grad_norm, batch_size"""

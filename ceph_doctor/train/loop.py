@@ -168,12 +168,13 @@ class Trainer:
     def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int) -> None:
         scaler = self.precision.scaler
         scaler.unscale_(self.optimizer)
-        grad_clip = self.config["train"]["grad_clip"]
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip) if grad_clip else None
-        lr = self.optimizer.param_groups[0]["lr"]
+        # Hooks see the gradients before clipping: an exploding norm is what they look for.
         self.hooks.on_before_optimizer_step(
             trainer=self, step=self.step + 1, epoch=epoch, model=self.model, optimizer=self.optimizer
         )
+        grad_clip = self.config["train"]["grad_clip"]
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip) if grad_clip else None
+        lr = self.optimizer.param_groups[0]["lr"]
         scaler.step(self.optimizer)
         scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -195,6 +196,7 @@ class Trainer:
     # ------------------------------------------------------------ validation
     def validate(self, epoch: int) -> ValidationResult:
         model = self.ema.module if self.ema is not None else self.model
+        self.dist.sync_buffers(model)  # ranks' BatchNorm statistics diverge under DDP
         result = ValidationResult(epoch=epoch, step=self.step, names=self.names)
         data = self.data
         splits = [("val", data.val_loader, data.val)]
@@ -202,7 +204,10 @@ class Trainer:
             splits.append(("train", data.train_subset_loader, data.train_subset))
         for split, loader, prepared in splits:
             local = loader.dataset.prepared  # this rank's shard under torch.distributed
-            evaluated = evaluate_split(split, model, loader, local, self.codec, self.device, self.precision.autocast)
+            evaluated = evaluate_split(
+                split, model, loader, local, self.codec, self.device, self.precision.autocast,
+                skip_stride_rescale=self.config["faults"]["skip_stride_rescale"],
+            )
             result.splits[split] = self.dist.gather_split(evaluated, prepared)
         value = result.scalars().get(self.best.metric, math.nan)
         is_best = self.best.update(value, epoch)

@@ -86,10 +86,10 @@ class Recorder(Hook):
         extra: dict[str, float] | None = None,
     ) -> None:
         """Training scalars of one step; with `model`, also the trainable fraction."""
-        values = {"train/loss": float(loss)}
+        values = {"train/loss": _number(loss)}
         for name, part in (loss_parts or {}).items():
             if len(loss_parts) > 1:
-                values[f"train/loss/{name}"] = float(part)
+                values[f"train/loss/{name}"] = _number(part)
         if lr is not None:
             values["optim/lr"] = float(lr)
         if model is not None:
@@ -200,6 +200,10 @@ class Recorder(Hook):
     def on_exception(self, error, **_: Any) -> None:
         if self.active:
             self.writer.update_manifest(error=f"{type(error).__name__}: {error}")
+
+
+def _number(value: float | torch.Tensor) -> float:
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
 
 
 def predictions_frame(

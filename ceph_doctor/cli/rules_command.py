@@ -1,0 +1,106 @@
+"""`ceph-doctor rules list | explain ID`: what the diagnosis rules are and what each one means.
+
+Registered in cli/main.py with `app.add_typer(rules_app, name="rules")`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from ceph_doctor.engine.rules import Rule, load_rules
+from ceph_doctor.errors import UserInputError
+
+SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+OP_SYMBOLS = {"set": "=", "multiply": "×", "enable": "enable →"}
+
+rules_app = typer.Typer(
+    help="List the diagnosis rules and explain what each one checks and how to fix it.",
+    epilog="Example: ceph-doctor rules explain overfitting",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RULES_DIRS = typer.Option(
+    None, "--rules", help="A folder of extra rule files (*.yaml); a rule with a built-in id replaces it (repeatable)."
+)
+
+
+@rules_app.command("list", epilog="Example: ceph-doctor rules list --rules my_rules/")
+def list_rules(rules_dirs: Optional[List[Path]] = RULES_DIRS) -> None:
+    """Show every rule: id, severity, title and the file it comes from."""
+    rules = load_rules(rules_dirs or [])
+    table = Table(title=f"{len(rules)} diagnosis rules", title_justify="left")
+    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("title", ratio=3)
+    table.add_column("source", ratio=2, overflow="fold")
+    for rule in rules:
+        severity = f"[{SEVERITY_STYLES.get(rule.severity, '')}]{rule.severity}[/]"
+        table.add_row(rule.id, severity, rule.title, _source(rule))
+    Console().print(table)
+
+
+@rules_app.command("explain", epilog="Example: ceph-doctor rules explain overfitting")
+def explain(
+    rule_id: str = typer.Argument(..., metavar="ID", help="A rule id, as `ceph-doctor rules list` shows it."),
+    rules_dirs: Optional[List[Path]] = RULES_DIRS,
+) -> None:
+    """Explain one rule: what it means, why it matters, how to fix it, its condition and its config fixes."""
+    rules = {rule.id: rule for rule in load_rules(rules_dirs or [])}
+    if rule_id not in rules:
+        close = difflib.get_close_matches(rule_id, list(rules), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserInputError(f"unknown rule id {rule_id!r}; {hint}valid ids: {', '.join(rules) or '(none loaded)'}")
+    Console().print(Markdown(explanation(rules[rule_id])))
+
+
+def explanation(rule: Rule) -> str:
+    """The rule's docs and machinery as one markdown document."""
+    fixes = [
+        f"- `{fix.key}` {OP_SYMBOLS.get(fix.op, fix.op)} `{_value(fix.value)}` — {fix.reason}" for fix in rule.fixes
+    ] or ["- (no config change: see the docs above)"]
+    needs = ", ".join(f"`{name}`" for name in rule.required_signals) or "(none)"
+    evidence = ", ".join(f"`{name}`" for name in rule.evidence) or "(none)"
+    return "\n".join(
+        [
+            f"# {rule.id} ({rule.severity})",
+            f"**{rule.title}**",
+            "## What",
+            rule.docs.what,
+            "## Why it matters",
+            rule.docs.why,
+            "## How to fix it",
+            rule.docs.fix,
+            "## Condition",
+            "```",
+            rule.when.source.strip(),
+            "```",
+            f"Needs signals: {needs}. Quotes as evidence: {evidence}.",
+            "## Config changes it proposes",
+            *fixes,
+            "",
+            f"Source: `{_source(rule)}`",
+        ]
+    )
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _source(rule: Rule) -> str:
+    if rule.builtin:
+        return f"built-in: {Path(rule.source).name}"
+    return f"{rule.source} (replaces built-in)" if rule.overrides else rule.source

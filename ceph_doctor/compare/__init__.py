@@ -1,0 +1,103 @@
+"""Compare two checkpoints: the same images through both models, which landmarks changed, what weights moved.
+
+    comparison = compare_checkpoints("runs/x/checkpoints/epoch_0015.pth", "runs/x/checkpoints/epoch_0050.pth")
+
+Stages, one module each: `evaluate` (read, rebuild, predict), `stats` (paired
+deltas, spread), `weights` (weight-space diff), `pictures` and `report`
+(render). This module only strings them together; it measures and draws nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ceph_doctor.compare.evaluate import (
+    Checkpoint, PairEvaluation, Progress, evaluate_pair, read_checkpoint,
+)
+from ceph_doctor.compare.stats import (
+    LandmarkChanges, Spread, landmark_changes, paired_errors, prediction_spread,
+)
+from ceph_doctor.compare.weights import WeightDiff, require_common, weight_diff
+
+__all__ = ["Comparison", "Finding", "compare_checkpoints"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: str
+    epoch: int | None  # the diagnosis's onset, when it has one
+
+
+@dataclass
+class Comparison:
+    a: Checkpoint
+    b: Checkpoint
+    weights: WeightDiff
+    pair: PairEvaluation | None = None  # None: nothing could be evaluated (see notes)
+    changes: LandmarkChanges | None = None
+    spread: Spread | None = None
+    # Per side ("A", "B"): the engine's findings up to that checkpoint's epoch, or why there are none.
+    findings: dict[str, list[Finding] | str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def compare_checkpoints(path_a: str | Path, path_b: str | Path, data_overrides: list[tuple[str, Any]] = (),
+                        progress: Progress | None = None) -> Comparison:
+    a, b = read_checkpoint(Path(path_a)), read_checkpoint(Path(path_b))
+    weights = weight_diff(a.state_dict, b.state_dict)
+    pair, why_not = evaluate_pair(a, b, list(data_overrides), progress)
+    if pair is None:
+        # With nothing to evaluate, the weights are all there is to compare.
+        require_common(weights, str(a.path), str(b.path))
+    comparison = Comparison(a, b, weights, pair, notes=[why_not] if why_not else [])
+    if not weights.compared:
+        comparison.notes.append("the two models share no weight tensor of the same shape: weight diff skipped")
+    if pair is not None:
+        errors_a, errors_b, unit = paired_errors(pair.true, pair.a.result.pred, pair.b.result.pred, pair.spacing_mm)
+        comparison.changes = landmark_changes(errors_a, errors_b, pair.names, unit)
+        comparison.spread = prediction_spread(pair.image_ids, pair.names, pair.true,
+                                              pair.a.result.pred, pair.b.result.pred)
+    comparison.findings = engine_findings({"A": a, "B": b})
+    return comparison
+
+
+def run_directory(checkpoint_path: Path) -> Path | None:
+    """`RUN/checkpoints/x.pth` → RUN, when RUN is a ceph-doctor run directory."""
+    folder = checkpoint_path.resolve().parent
+    run = folder.parent
+    return run if folder.name == "checkpoints" and (run / "manifest.json").is_file() else None
+
+
+def engine_findings(sides: dict[str, Checkpoint]) -> dict[str, list[Finding] | str]:
+    """The diagnosis engine's findings on each side's run, keeping those whose onset is at or before its epoch."""
+    findings: dict[str, list[Finding] | str] = {}
+    analysed: dict[Path, Any] = {}
+    for label, checkpoint in sides.items():
+        run = run_directory(checkpoint.path)
+        if run is None:
+            continue
+        if run not in analysed:
+            analysed[run] = _analyse(run)
+        report = analysed[run]
+        if isinstance(report, str):
+            findings[label] = report
+            continue
+        epoch = checkpoint.epoch
+        findings[label] = [
+            Finding(d.id, d.severity, d.epoch) for d in report.diagnoses
+            if epoch is None or d.epoch is None or d.epoch <= epoch
+        ]
+    return findings
+
+
+def _analyse(run: Path):
+    try:
+        from ceph_doctor.analyze import analyze_paths
+
+        return analyze_paths([run])[0]
+    # The engine is optional here: whatever stops it, the comparison itself still stands.
+    except Exception as error:  # noqa: BLE001
+        return f"diagnosis unavailable ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"

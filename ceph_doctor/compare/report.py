@@ -1,0 +1,228 @@
+"""Render a comparison: a terminal report (rich) and, with --out, summary.md, CSV tables and the pictures.
+
+The content is built once as sections of plain strings (a title, a table, a
+few sentences); the terminal and the Markdown file are two renderings of the
+same sections, so they never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ceph_doctor.compare.stats import IMPROVED, REGRESSED
+from ceph_doctor.metrics import metric_direction
+
+WEIGHT_DEPTH = 2  # module names cut to two parts ("backbone.stage3"): a screenful, still specific
+TERMINAL_ROWS = 30
+STYLES = {REGRESSED: "red", IMPROVED: "green"}
+
+
+@dataclass
+class Section:
+    title: str
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    styles: list[str | None] = field(default_factory=list)  # one per row, terminal only
+    lines: list[str] = field(default_factory=list)
+
+
+def number(value, digits: int = 2, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:{'+' if sign else ''}.{digits}f}"
+
+
+def percent(value) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:+.0f} %"
+
+
+def sections(comparison) -> list[Section]:
+    parts = [_checkpoints(comparison), _summary(comparison)]
+    if comparison.pair is not None:
+        parts += [_overall_metrics(comparison), _per_landmark(comparison), _spread(comparison)]
+    if comparison.findings:
+        parts.append(_findings(comparison))
+    parts.append(_weights(comparison))
+    stored = _stored_values(comparison)
+    if stored.rows:
+        parts.append(stored)
+    return parts
+
+
+def _checkpoints(c) -> Section:
+    rows = []
+    for label, checkpoint in (("A", c.a), ("B", c.b)):
+        epoch = "–" if checkpoint.epoch is None else str(checkpoint.epoch)
+        rows.append([label, str(checkpoint.path), checkpoint.kind, epoch, f"{len(checkpoint.state_dict)}"])
+    return Section("Checkpoints", ["", "file", "kind", "epoch", "tensors"], rows, lines=list(c.notes))
+
+
+def _summary(c) -> Section:
+    lines = []
+    if c.changes is not None:
+        overall, unit = c.changes.overall, c.changes.unit
+        direction = {REGRESSED: "B is worse than A", IMPROVED: "B is better than A"}.get(
+            overall["verdict"], "no evidence that B differs from A overall")
+        lines.append(
+            f"{direction}: mean error {number(overall['error_a'])} → {number(overall['error_b'])} {unit} "
+            f"({percent(overall['relative'])}, Wilcoxon p = {number(overall['p_value'], 3)} over "
+            f"{overall['images']} images)."
+        )
+        regressed, improved = c.changes.regressed, c.changes.improved
+        lines.append(f"{len(regressed)} landmarks regressed, {len(improved)} improved, "
+                     f"{len(c.changes.table) - len(regressed) - len(improved)} show no evidence of change "
+                     "(Benjamini–Hochberg, 5 % false discoveries).")
+        table = c.changes.table
+        for verdict, names in ((REGRESSED, regressed), (IMPROVED, improved)):
+            if names:
+                ordered = table.loc[names].sort_values("delta", ascending=verdict == IMPROVED).index
+                lines.append(f"{verdict.capitalize()}: " + ", ".join(
+                    f"{name} {number(table.loc[name, 'delta'], 1, sign=True)} {unit}" for name in ordered))
+    if c.spread is not None:
+        collapsed = c.spread.collapsed("b")
+        if collapsed and c.spread.median_b < c.spread.median_a:
+            lines.append(f"B's predictions collapse: median spread ratio {number(c.spread.median_b)} against A's "
+                         f"{number(c.spread.median_a)}; collapsed in B: {', '.join(collapsed)}.")
+    if c.weights.compared:
+        lines.append(f"Weights moved by {number(c.weights.overall(), 4)} of their norm overall; "
+                     f"{100 * c.weights.unchanged_share():.0f} % of compared parameters did not change at all.")
+    return Section("Summary", lines=lines)
+
+
+def _overall_metrics(c) -> Section:
+    metrics_a, metrics_b = c.pair.a.result.metrics.overall, c.pair.b.result.metrics.overall
+    rows, styles = [], []
+    for name in metrics_a:
+        a, b = metrics_a[name], metrics_b.get(name, math.nan)
+        delta = b - a if math.isfinite(a) and math.isfinite(b) else math.nan
+        better = None if not delta else (delta < 0) == (_direction(name) == "min")
+        rows.append([name, number(a), number(b), number(delta, sign=True),
+                     "–" if better is None else ("B" if better else "A")])
+        styles.append(None if better is None else ("green" if better else "red"))
+    return Section(f"Metrics on {c.pair.description}", ["metric", "A", "B", "B − A", "better"], rows, styles)
+
+
+def _direction(name: str) -> str:
+    try:
+        return metric_direction(name)
+    except ValueError:
+        return "min"
+
+
+def _per_landmark(c) -> Section:
+    table, spread = c.changes.table, c.spread.table
+    rows, styles = [], []
+    for name, row in table.iterrows():
+        rows.append([name, number(row["error_a"]), number(row["error_b"]), number(row["delta"], sign=True),
+                     percent(row["relative"]), number(row["p_adjusted"], 3), row["verdict"],
+                     number(spread.loc[name, "spread_a"]), number(spread.loc[name, "spread_b"])])
+        styles.append(STYLES.get(row["verdict"]))
+    headers = ["landmark", "A", "B", "B − A", "change", "p (BH)", "verdict", "spread A", "spread B"]
+    return Section(f"Per landmark: mean radial error ({c.changes.unit}), paired over images", headers, rows, styles,
+                   ["p (BH): Wilcoxon signed-rank over images, adjusted by Benjamini–Hochberg across landmarks.",
+                    "spread: predictions' spread across images over the truth's (1 follows the anatomy; "
+                    "under 0.5 collapsed)."])
+
+
+def _spread(c) -> Section:
+    s = c.spread
+    lines = [f"Median spread ratio: A {number(s.median_a)}, B {number(s.median_b)}."]
+    for label, side in (("A", "a"), ("B", "b")):
+        collapsed = s.collapsed(side)
+        lines.append(f"Collapsed in {label}: {', '.join(collapsed) if collapsed else 'none'}.")
+    return Section("Prediction spread (collapse)", lines=lines)
+
+
+def _findings(c) -> Section:
+    lines = []
+    for label in ("A", "B"):
+        if label not in c.findings:
+            continue
+        found = c.findings[label]
+        epoch = getattr(c.a if label == "A" else c.b, "epoch")
+        if isinstance(found, str):
+            lines.append(f"{label}: {found}.")
+        else:
+            described = ", ".join(
+                f"{f.id} ({f.severity}{'' if f.epoch is None else f', from epoch {f.epoch}'})" for f in found)
+            lines.append(f"{label} (epoch {epoch}): {described or 'no diagnosis up to this epoch'}.")
+    return Section("Diagnoses of the runs, up to each checkpoint's epoch", lines=lines)
+
+
+def _weights(c) -> Section:
+    diff = c.weights
+    section = Section(f"Weight change by module, ‖B − A‖ / ‖A‖", ["module", "tensors", "parameters", "relative change"])
+    if diff.compared:
+        for _, row in diff.by_module(WEIGHT_DEPTH).iterrows():
+            section.rows.append([row["module"], str(int(row["tensors"])), f"{int(row['numel']):,}",
+                                 "0 (unchanged)" if row["relative_change"] == 0 else number(row["relative_change"], 4)])
+            section.styles.append("dim" if row["relative_change"] == 0 else None)
+        moved = diff.tensors.nlargest(5, "relative_change")
+        section.lines.append("Most moved tensors: " + ", ".join(
+            f"{name} {number(value, 4)}" for name, value in zip(moved["tensor"], moved["relative_change"])) + ".")
+    for label, names in (("Only in A", diff.only_in_a), ("Only in B", diff.only_in_b)):
+        if names:
+            section.lines.append(f"{label} ({len(names)}): {', '.join(names[:8])}{' …' if len(names) > 8 else ''}.")
+    if diff.shape_differs:
+        section.lines.append(f"Shape differs ({len(diff.shape_differs)}, not compared): " + ", ".join(
+            f"{name} {shape_a}→{shape_b}" for name, shape_a, shape_b in diff.shape_differs[:8]) + ".")
+    return section
+
+
+def _stored_values(c) -> Section:
+    keys = list(dict.fromkeys([*c.a.scalars, *c.b.scalars]))[:TERMINAL_ROWS]
+    rows = []
+    for key in keys:
+        a, b = c.a.scalars.get(key, math.nan), c.b.scalars.get(key, math.nan)
+        rows.append([key, number(a, 4), number(b, 4), number(b - a, 4, sign=True)])
+    return Section("Values stored in the checkpoints", ["key", "A", "B", "B − A"], rows)
+
+
+# -- renderers -------------------------------------------------------------------
+
+
+def print_report(comparison, console: Console) -> None:
+    for section in sections(comparison):
+        console.rule(f"[bold]{section.title}", align="left")
+        if section.headers:
+            table = Table(show_edge=False, header_style="bold")
+            for index, header in enumerate(section.headers):
+                table.add_column(header, justify="left" if index == 0 else "right")
+            shown = section.rows if section.title.startswith("Per landmark") else section.rows[:TERMINAL_ROWS]
+            for row, style in zip(shown, section.styles or [None] * len(shown)):
+                table.add_row(*row, style=style)
+            console.print(table)
+            if len(shown) < len(section.rows):
+                console.print(f"… {len(section.rows) - len(shown)} more rows in --out", style="dim")
+        for line in section.lines:
+            console.print(line, highlight=False, markup=False)
+
+
+def write_report(comparison, out: Path, pictures: list[tuple[str, str]]) -> Path:
+    """summary.md with every section and picture, and the per-landmark and per-tensor tables as CSV."""
+    out.mkdir(parents=True, exist_ok=True)
+    if comparison.changes is not None:
+        comparison.changes.table.join(comparison.spread.table).to_csv(out / "per_landmark.csv")
+    if comparison.weights.compared:
+        comparison.weights.tensors.to_csv(out / "weights.csv", index=False)
+    text = [f"# {comparison.a.path.name} (A) against {comparison.b.path.name} (B)", ""]
+    for section in sections(comparison):
+        text += [f"## {section.title}", ""]
+        if section.headers:
+            text.append("| " + " | ".join(section.headers) + " |")
+            text.append("|" + "---|" * len(section.headers))
+            text += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in section.rows]
+            text.append("")
+        text += [*section.lines, ""] if section.lines else []
+    for name, title in pictures:
+        text += [f"## {title}", "", f"![{title}]({name})", ""]
+    path = out / "summary.md"
+    path.write_text("\n".join(text))
+    return path

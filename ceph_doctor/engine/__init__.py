@@ -1,0 +1,31 @@
+"""The diagnosis engine: rule files judge signals and propose config fixes.
+
+    rules = load_rules(extra_dirs)                      # rules.py: the YAML rule files, schema-checked
+    diagnoses, not_checked = diagnose(signals, rules)   # evaluate.py: conditions, messages, evidence
+    config, changes = apply_fixes(config, [f for d in diagnoses for f in d.fixes])   # fixes.py
+    emit_config("patched.yaml", config, changes)
+
+The condition language of `when:` lives in expr.py.
+"""
+
+from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, NotChecked, RunReport
+from ceph_doctor.engine.evaluate import diagnose
+from ceph_doctor.engine.expr import ExpressionError, MissingSignal
+from ceph_doctor.engine.fixes import apply_fixes, emit_config
+from ceph_doctor.engine.rules import Rule, RuleError, load_rules
+
+__all__ = [
+    "SEVERITIES",
+    "Diagnosis",
+    "ExpressionError",
+    "Fix",
+    "MissingSignal",
+    "NotChecked",
+    "Rule",
+    "RuleError",
+    "RunReport",
+    "apply_fixes",
+    "diagnose",
+    "emit_config",
+    "load_rules",
+]

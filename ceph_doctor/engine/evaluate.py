@@ -1,0 +1,194 @@
+"""From signals and rules to diagnoses: test each condition, render its message, quote its evidence.
+
+Rules never compute and signals never judge; this module only joins the two. A rule whose
+signals this run lacks is not guessed at: it becomes a "not checked" entry saying what to log.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, NotChecked
+from ceph_doctor.engine.expr import ExpressionError, MissingSignal, Name, is_number, parse, plain
+
+if TYPE_CHECKING:
+    from ceph_doctor.engine.rules import Rule
+    from ceph_doctor.signals.base import SignalSet
+
+BUILTIN_PLACEHOLDERS = ("epoch", "landmarks")
+EVIDENCE_DIGITS = 4  # significant digits kept in the evidence: enough to read, short enough to diff
+LANDMARKS_SHOWN = 8
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+class MessageTemplate:
+    """A rule's message: text with `{signal.name}`, `{signal.name:.2f}`, `{signal.name@epoch}`
+    (the epoch a signal refers to), `{signal.name@unit}`, `{epoch}` and `{landmarks}`.
+
+    Substitution is done here, one placeholder at a time, with `format(value, spec)`; the text
+    never goes to `str.format`, so a template cannot reach attributes (`{x.__class__}`) or
+    indexes. `{{` and `}}` are literal braces. A missing or null value renders as "n/a".
+    """
+
+    def __init__(self, source: str):
+        self.source = source
+        self.parts: list[str | tuple[str, str, str]] = []  # literal text, or (name, "value"|"epoch"|"unit", spec)
+        position = 0
+        for match in _PLACEHOLDER.finditer(source):
+            self.parts.append(source[position:match.start()])
+            position = match.end()
+            token = match.group()
+            if token in ("{{", "}}"):
+                self.parts.append(token[0])
+            elif match.group(1) is None:
+                raise ValueError(f"unmatched {token!r} at column {match.start() + 1}; write {token * 2} for a literal brace")
+            else:
+                self.parts.append(_placeholder(match.group(1), match.start()))
+        self.parts.append(source[position:])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The signal names the message quotes."""
+        return tuple(part[0] for part in self.parts if isinstance(part, tuple) and part[0] not in BUILTIN_PLACEHOLDERS)
+
+    def render(self, signals: Mapping[str, Any], epoch: int | None = None, landmarks: Iterable[str] = ()) -> str:
+        """The message for `signals` (name → Signal, or anything with .value, .epoch, .unit)."""
+        builtins = {"epoch": epoch, "landmarks": list(landmarks)}
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            name, attribute, spec = part
+            if name in builtins:
+                value = builtins[name]
+            else:
+                signal = signals.get(name)
+                value = getattr(signal, attribute, None) if signal is not None else None
+            out.append(_formatted(value, spec))
+        return "".join(out)
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def _placeholder(body: str, start: int) -> tuple[str, str, str]:
+    where = f"{{{body}}} at column {start + 1}"
+    reference, _, spec = body.partition(":")
+    name, _, attribute = reference.strip().partition("@")
+    try:
+        valid = name in BUILTIN_PLACEHOLDERS or isinstance(parse(name).tree, Name)
+    except ExpressionError:
+        valid = False
+    if not valid:
+        raise ValueError(f"{where}: quote a signal name, {{epoch}} or {{landmarks}}")
+    if attribute not in ("", "epoch", "unit") or (attribute and name in BUILTIN_PLACEHOLDERS):
+        raise ValueError(f"{where}: after '@' write epoch or unit, e.g. {{metric.best@epoch}}")
+    # A huge width would make a huge string; no message needs more than two digits.
+    if len(spec) > 20 or any(int(number) > 64 for number in re.findall(r"\d+", spec)):
+        raise ValueError(f"{where}: format spec too long")
+    if spec and not any(_formats(sample, spec) for sample in (0.5, 1, "text")):
+        raise ValueError(f"{where}: {spec!r} is not a format spec (e.g. .2f, .0%, d)")
+    return name, attribute or "value", spec
+
+
+def _formats(value: Any, spec: str) -> bool:
+    try:
+        format(value, spec)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def _formatted(value: Any, spec: str) -> str:
+    value = plain(value)
+    if value is None:
+        return "n/a"
+    if isinstance(value, list):
+        shown = [_formatted(item, spec) for item in value[:LANDMARKS_SHOWN]]
+        more = len(value) - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if spec and _formats(value, spec):
+        return format(value, spec)
+    return f"{value:.{EVIDENCE_DIGITS}g}" if isinstance(value, float) else str(value)
+
+
+def diagnose(signals: SignalSet, rules: Iterable[Rule]) -> tuple[list[Diagnosis], list[NotChecked]]:
+    """Each rule judged on `signals`: the diagnoses that fire, and what could not be checked.
+
+    Diagnoses are sorted by severity (error first), then id. "Not checked" holds one entry per
+    missing signal, however many rules needed it, with the `needs` text of its family.
+    """
+    values = {name: plain(signal.value) for name, signal in signals.values.items()}
+    diagnoses: list[Diagnosis] = []
+    not_checked: dict[str, NotChecked] = {}
+    for rule in rules:
+        missing = [name for name in rule.required_signals if name not in values]
+        fired = False
+        if not missing:
+            try:
+                fired = rule.holds(values)
+            except MissingSignal as error:  # read outside its exists() guard
+                missing = [error.name]
+        for name in missing:
+            not_checked.setdefault(name, NotChecked(signal=name, needs=_needs(signals, name)))
+        if fired:
+            diagnoses.append(_diagnosis(rule, signals, values))
+    diagnoses.sort(key=lambda diagnosis: (SEVERITIES.index(diagnosis.severity), diagnosis.id))
+    return diagnoses, sorted(not_checked.values(), key=lambda entry: entry.signal)
+
+
+def _needs(signals: SignalSet, name: str) -> str:
+    family = name.split(".", 1)[0]
+    return signals.missing.get(family) or f"no '{family}' measurement produced {name} for this run"
+
+
+def _diagnosis(rule: Rule, signals: SignalSet, values: Mapping[str, Any]) -> Diagnosis:
+    epoch = onset_epoch(signals, rule.epoch)
+    landmarks = landmark_names(values, rule.landmarks)
+    return Diagnosis(
+        id=rule.id,
+        severity=rule.severity,
+        title=rule.title,
+        message=rule.message.render(signals.values, epoch, landmarks),
+        epoch=epoch,
+        landmarks=landmarks,
+        evidence={name: json_value(values[name]) for name in rule.evidence if name in values},
+        fixes=[replace(fix) for fix in rule.fixes],  # copies: a renderer may annotate them
+    )
+
+
+def onset_epoch(signals: SignalSet, name: str | None) -> int | None:
+    """The signal's value when it is an epoch (unit "epoch", or an integer with no .epoch), else its .epoch."""
+    signal = signals.values.get(name) if name else None
+    if signal is None:
+        return None
+    value = plain(signal.value)
+    counts_epochs = signal.unit in ("epoch", "epochs") or signal.epoch is None
+    if counts_epochs and is_number(value) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None if signal.epoch is None else int(plain(signal.epoch))
+
+
+def landmark_names(values: Mapping[str, Any], name: str | None) -> list[str]:
+    value = values.get(name) if name else None
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def json_value(value: Any) -> Any:
+    """A signal value as JSON can hold it: floats to a few significant digits, NaN and ±inf as null."""
+    value = plain(value)
+    if isinstance(value, float):
+        return float(f"{value:.{EVIDENCE_DIGITS}g}") if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [json_value(item) for item in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)

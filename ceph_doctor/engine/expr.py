@@ -1,0 +1,490 @@
+"""The condition language of rule files: a small, safe expression language over signal values.
+
+User text is never given to Python's eval/exec/compile: a hand-written tokenizer and a
+recursive-descent parser build a tree of the node types below, and `evaluate` walks it.
+Nothing in the tree can reach a Python attribute, a module or a callable outside the
+whitelist in `FUNCTIONS`, so a rule file cannot run code.
+
+Grammar (lowest precedence first; comparisons chain like Python's: `0 < x <= 1`):
+
+    expression := or
+    or         := and ("or" and)*
+    and        := not ("and" not)*
+    not        := "not" not | comparison
+    comparison := sum (("<" | "<=" | ">" | ">=" | "==" | "!=" | "in" | "not" "in") sum)*
+    sum        := product (("+" | "-") product)*
+    product    := unary (("*" | "/") unary)*
+    unary      := ("-" | "+") unary | primary
+    primary    := NUMBER | STRING | "true" | "false" | "null" | NAME | call | list | "(" expression ")"
+    call       := FUNCTION "(" [expression ("," expression)*] ")"
+    list       := "[" [expression ("," expression)*] "]"
+    NAME       := a dotted signal name, e.g. collapse.spread_ratio (segments after a dot may start with a digit)
+
+Values: numbers, strings, booleans, null, lists. The semantics favour rules that stay quiet when
+a measurement is undefined: every comparison involving NaN or null is false (`!=` too), arithmetic
+on null gives NaN, and division by zero gives NaN instead of raising. A name absent from the
+signals raises `MissingSignal`; `exists(name)` / `has(name)` test for it without raising.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections import namedtuple
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 20  # nested parentheses, brackets, calls and prefix operators; keeps recursion bounded
+
+
+class ExpressionError(ValueError):
+    """A malformed expression (or a value of the wrong type met while evaluating one)."""
+
+    def __init__(self, message: str, position: int | None = None):
+        self.message = message
+        self.position = position  # 0-based offset into the source text
+        where = f" at column {position + 1}" if position is not None else ""
+        super().__init__(message + where)
+
+
+class MissingSignal(LookupError):
+    """The expression needs a signal that this run does not have."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(name)
+
+
+# ---------------------------------------------------------------- tokens
+
+KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+_TOKEN = re.compile(
+    r"(?P<space>\s+)"
+    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+    r"|(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
+    r"|(?P<op><=|>=|==|!=|[<>+\-*/(),\[\]])",
+    re.ASCII | re.DOTALL,
+)
+_ESCAPES = {"n": "\n", "t": "\t"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number | string | name | keyword | op | end
+    text: str
+    position: int
+
+
+def tokenize(source: str) -> list[Token]:
+    tokens, position = [], 0
+    while position < len(source):
+        match = _TOKEN.match(source, position)
+        if match is None:
+            char = source[position]
+            if char in "'\"":
+                raise ExpressionError("unterminated string", position)
+            hint = " (use == to compare)" if char == "=" else ""
+            raise ExpressionError(f"unexpected character {char!r}{hint}", position)
+        kind, text = match.lastgroup, match.group()
+        if kind == "name" and text in KEYWORDS:
+            kind = "keyword"
+        elif kind == "name" and any(part.startswith("__") for part in text.split(".")):
+            # Only a dictionary key, but a name that looks like Python internals is surely a mistake.
+            raise ExpressionError(f"{text!r} is not a signal name", position)
+        if kind != "space":
+            tokens.append(Token(kind, text, position))
+        position = match.end()
+    tokens.append(Token("end", "", len(source)))
+    return tokens
+
+
+# ---------------------------------------------------------------- tree
+# Every node carries `position`, the offset that error messages point at.
+
+Literal = namedtuple("Literal", "value position")
+Name = namedtuple("Name", "name position")
+Exists = namedtuple("Exists", "name position")  # exists(name) / has(name)
+ListOf = namedtuple("ListOf", "items position")
+Prefix = namedtuple("Prefix", "op operand position")  # op: "-" | "+" | "not"
+Logical = namedtuple("Logical", "op operands position")  # op: "and" | "or"
+Call = namedtuple("Call", "function args position")
+# `first op x op y …` at one precedence level: arithmetic, left to right, or a comparison chain.
+Chain = namedtuple("Chain", "first rest position")  # rest: ((op, node, position), …)
+
+
+# ---------------------------------------------------------------- parser
+
+COMPARISONS = {"<", "<=", ">", ">=", "==", "!="}
+ARITHMETIC = {"+", "-", "*", "/"}
+ONE_ARGUMENT = {"abs", "len", "sum", "any", "all", "isnan", "isfinite"}
+PRESENCE_TESTS = {"exists", "has"}
+
+
+class _Parser:
+    def __init__(self, source: str):
+        self.tokens = tokenize(source)
+        self.index = 0
+        self.depth = 0
+
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.index]
+
+    def take(self) -> Token:
+        token = self.token
+        self.index += 1
+        return token
+
+    def accept(self, *texts: str) -> Token | None:
+        if self.token.kind in ("op", "keyword") and self.token.text in texts:
+            return self.take()
+        return None
+
+    def expect(self, text: str) -> Token:
+        token = self.accept(text)
+        if token is None:
+            raise ExpressionError(f"expected {text!r}, found {_describe(self.token)}", self.token.position)
+        return token
+
+    def nested(self, position: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep", position)
+
+    def parse(self):
+        tree = self.logical("or", self.conjunction)
+        if self.token.kind != "end":
+            raise ExpressionError(f"unexpected {_describe(self.token)}", self.token.position)
+        return tree
+
+    def conjunction(self):
+        return self.logical("and", self.negation)
+
+    def logical(self, op: str, operand: Callable[[], Any]):
+        start = self.token.position
+        operands = [operand()]
+        while self.accept(op):
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else Logical(op, tuple(operands), start)
+
+    def negation(self):
+        token = self.accept("not")
+        if token is None:
+            return self.comparison()
+        self.nested(token.position)
+        node = Prefix("not", self.negation(), token.position)
+        self.depth -= 1
+        return node
+
+    def comparison(self):
+        first, rest = self.sum(), []
+        while True:
+            token = self.token
+            if self.accept(*COMPARISONS, "in"):
+                op = token.text
+            elif token.text == "not" and self.tokens[self.index + 1].text == "in":
+                self.index += 2
+                op = "not in"
+            else:
+                break
+            rest.append((op, self.sum(), token.position))
+        return Chain(first, tuple(rest), first.position) if rest else first
+
+    def sum(self):
+        return self.chain(("+", "-"), self.product)
+
+    def product(self):
+        return self.chain(("*", "/"), self.unary)
+
+    def chain(self, ops: tuple[str, ...], operand: Callable[[], Any]):
+        first, rest = operand(), []
+        while (token := self.accept(*ops)) is not None:
+            rest.append((token.text, operand(), token.position))
+        return Chain(first, tuple(rest), first.position) if rest else first
+
+    def unary(self):
+        token = self.accept("-", "+")
+        if token is None:
+            return self.primary()
+        self.nested(token.position)
+        node = Prefix(token.text, self.unary(), token.position)
+        self.depth -= 1
+        return node
+
+    def primary(self):
+        token = self.take()
+        if token.kind == "number":
+            return Literal(float(token.text), token.position)
+        if token.kind == "string":
+            body = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), token.text[1:-1], flags=re.DOTALL)
+            return Literal(body, token.position)
+        if token.kind == "keyword" and token.text in ("true", "false", "null"):
+            return Literal({"true": True, "false": False, "null": None}[token.text], token.position)
+        if token.kind == "name":
+            if self.token.text == "(":
+                return self.call(token)
+            return Name(token.text, token.position)
+        if token.text in ("(", "["):
+            self.nested(token.position)
+            if token.text == "(":
+                node = self.logical("or", self.conjunction)
+                self.expect(")")
+            else:
+                node = ListOf(tuple(self.arguments("]")), token.position)
+            self.depth -= 1
+            return node
+        raise ExpressionError(f"unexpected {_describe(token)}", token.position)
+
+    def call(self, name: Token):
+        if name.text not in FUNCTIONS and name.text not in PRESENCE_TESTS:
+            known = ", ".join(sorted([*FUNCTIONS, *PRESENCE_TESTS]))
+            raise ExpressionError(f"unknown function {name.text!r} (known: {known})", name.position)
+        self.nested(name.position)
+        self.expect("(")
+        args = self.arguments(")")
+        self.depth -= 1
+        if name.text in PRESENCE_TESTS:
+            if len(args) != 1 or not isinstance(args[0], Name):
+                raise ExpressionError(f"{name.text}() takes one signal name", name.position)
+            return Exists(args[0].name, name.position)
+        if (name.text in ONE_ARGUMENT and len(args) != 1) or not args:
+            raise ExpressionError(f"{name.text}() takes {'one argument' if name.text in ONE_ARGUMENT else 'arguments'}", name.position)
+        return Call(name.text, tuple(args), name.position)
+
+    def arguments(self, closing: str) -> list:
+        items = []
+        if self.accept(closing):
+            return items
+        while True:
+            items.append(self.logical("or", self.conjunction))
+            if self.accept(closing):
+                return items
+            self.expect(",")
+
+
+def _describe(token: Token) -> str:
+    return "end of expression" if token.kind == "end" else repr(token.text)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed condition: its source text and its tree."""
+
+    source: str
+    tree: Any
+
+    def evaluate(self, values: Mapping[str, Any]) -> Any:
+        return _evaluate(self.tree, values)
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        """Whether the condition is true for these signal values (see `truth`)."""
+        return truth(self.evaluate(values))
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def parse(source: str) -> Expression:
+    if not isinstance(source, str):
+        raise ExpressionError(f"an expression must be text, not {type(source).__name__}")
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
+    if not source.strip():
+        raise ExpressionError("empty expression", 0)
+    return Expression(source, _Parser(source).parse())
+
+
+def names(expression: Expression | str) -> frozenset[str]:
+    """Every signal name the expression mentions, including those only tested with exists()."""
+    return frozenset(node.name for node in _walk(_tree(expression)) if isinstance(node, (Name, Exists)))
+
+
+def required_names(expression: Expression | str) -> frozenset[str]:
+    """The signal names the expression needs: those it reads, less those it tests with exists().
+
+    A name tested with exists() is optional by declaration (`exists(x) and x > 1`); if the
+    expression still reads it unguarded, evaluation raises MissingSignal for it.
+    """
+    nodes = list(_walk(_tree(expression)))
+    optional = {node.name for node in nodes if isinstance(node, Exists)}
+    return frozenset(node.name for node in nodes if isinstance(node, Name)) - optional
+
+
+def _tree(expression: Expression | str):
+    return (expression if isinstance(expression, Expression) else parse(expression)).tree
+
+
+def _walk(node):
+    yield node
+    children = {
+        ListOf: lambda n: n.items, Prefix: lambda n: (n.operand,), Logical: lambda n: n.operands,
+        Chain: lambda n: (n.first, *(item[1] for item in n.rest)), Call: lambda n: n.args,
+    }.get(type(node), lambda n: ())
+    for child in children(node):
+        yield from _walk(child)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars and arrays, pandas series, tuples → Python values: the rules see one set of types."""
+    if hasattr(value, "tolist") and not isinstance(value, (list, str, bytes)):
+        value = value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _undefined(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def truth(value: Any) -> bool:
+    """null and NaN are false; numbers are true when non-zero; strings and lists when non-empty."""
+    if _undefined(value):
+        return False
+    if isinstance(value, (list, str)):
+        return len(value) > 0
+    return bool(value)
+
+
+def _number(value: Any, what: str, position: int) -> float:
+    if value is None:
+        return math.nan
+    if not is_number(value):
+        raise ExpressionError(f"{what} needs numbers, not {_type(value)}", position)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _type(value: Any) -> str:
+    if is_number(value):
+        return "a number"
+    return {bool: "a boolean", str: "a string", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _arithmetic(op: str, left: Any, right: Any, position: int) -> float:
+    a, b = _number(left, f"'{op}'", position), _number(right, f"'{op}'", position)
+    if op == "/":
+        return a / b if b != 0 else math.nan
+    return a + b if op == "+" else a - b if op == "-" else a * b
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if _undefined(left) or _undefined(right):
+        return left is None and right is None
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False  # true is not 1 in a rule
+    return left == right
+
+
+def _compare(op: str, left: Any, right: Any, position: int) -> bool:
+    if op in ("in", "not in"):
+        if isinstance(right, str) and isinstance(left, str):
+            found = left in right
+        elif isinstance(right, list):
+            found = any(_equal(left, item) for item in right)
+        else:
+            raise ExpressionError(f"'{op}' needs a list or a string on its right, not {_type(right)}", position)
+        return found if op == "in" else not found
+    if op == "==":
+        return _equal(left, right)
+    if _undefined(left) or _undefined(right):
+        return False  # NaN and null compare false, `!=` included: an undefined measurement fires nothing
+    if op == "!=":
+        return not _equal(left, right)
+    comparable = (is_number(left) and is_number(right)) or (isinstance(left, str) and isinstance(right, str))
+    if not comparable:
+        raise ExpressionError(f"cannot compare {_type(left)} {op} {_type(right)}", position)
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+
+
+def _numbers(args: list, name: str, position: int) -> list[float]:
+    items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    return [_number(item, f"{name}()", position) for item in items]
+
+
+def _extreme(pick: Callable) -> Callable:
+    def function(args: list, position: int, name: str) -> float:
+        items = _numbers(args, name, position)
+        if not items or any(math.isnan(item) for item in items):
+            return math.nan
+        return pick(items)
+
+    return function
+
+
+def _sized(value: Any, name: str, position: int) -> Any:
+    if not isinstance(value, (list, str)):
+        raise ExpressionError(f"{name}() needs a list, not {_type(value)}", position)
+    return value
+
+
+FUNCTIONS: dict[str, Callable[[list, int, str], Any]] = {
+    "abs": lambda args, position, name: abs(_number(args[0], "abs()", position)),
+    "min": _extreme(min),
+    "max": _extreme(max),
+    "len": lambda args, position, name: len(_sized(args[0], name, position)),
+    "sum": lambda args, position, name: math.fsum(_numbers([_sized(args[0], name, position)], name, position)),
+    "any": lambda args, position, name: any(truth(v) for v in _sized(args[0], name, position)),
+    "all": lambda args, position, name: all(truth(v) for v in _sized(args[0], name, position)),
+    "isnan": lambda args, position, name: isinstance(args[0], float) and math.isnan(args[0]),
+    "isfinite": lambda args, position, name: is_number(args[0]) and math.isfinite(args[0]),
+}
+
+
+def _evaluate(node, values: Mapping[str, Any]) -> Any:
+    kind = type(node)
+    if kind is Literal:
+        return node.value
+    if kind is Name:
+        if node.name not in values:
+            raise MissingSignal(node.name)
+        return plain(values[node.name])
+    if kind is Exists:
+        return node.name in values
+    if kind is ListOf:
+        return [_evaluate(item, values) for item in node.items]
+    if kind is Prefix:
+        operand = _evaluate(node.operand, values)
+        if node.op == "not":
+            return not truth(operand)
+        number = _number(operand, f"'{node.op}'", node.position)
+        return -number if node.op == "-" else number
+    if kind is Logical:
+        # Short-circuit, so `exists(x) and x > 1` never reads a missing x.
+        stop = node.op == "or"
+        for operand in node.operands:
+            if truth(_evaluate(operand, values)) is stop:
+                return stop
+        return not stop
+    if kind is Chain:
+        return _chain(node, values)
+    if kind is Call:
+        args = [_evaluate(arg, values) for arg in node.args]
+        return FUNCTIONS[node.function](args, node.position, node.function)
+    raise TypeError(f"unknown node {node!r}")  # a bug in the parser, not user input
+
+
+def _chain(node: Chain, values: Mapping[str, Any]) -> Any:
+    left = _evaluate(node.first, values)
+    arithmetic = node.rest[0][0] in ARITHMETIC
+    for op, operand, position in node.rest:
+        right = _evaluate(operand, values)
+        if arithmetic:
+            left = _arithmetic(op, left, right, position)
+        elif not _compare(op, left, right, position):
+            return False  # `a < b < c` holds only if every link does; later links are not evaluated
+        else:
+            left = right
+    return left if arithmetic else True

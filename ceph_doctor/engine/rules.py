@@ -1,0 +1,261 @@
+"""Rule files: one YAML file per diagnosis, checked against a schema when loaded.
+
+A rule names a problem (`id`), says when a run shows it (`when`, an expression over signals,
+see `expr.py`), what to tell the user (`message`, a template quoting signal values, see
+`evaluate.py`), and which config change fixes it (`fixes`, patches on canonical config keys).
+
+    id: overfitting                       # kebab-case, stable, named after the problem
+    severity: error                       # error | warning | info
+    title: Validation worsens after an early best
+    when: metric.rise_since_best > 0.1 and train_loss.change_since_best < 0
+    message: "{metric.name} rose {metric.rise_since_best:.0%} after its best at epoch {epoch}"
+    epoch: metric.best_epoch              # optional: a signal whose value (unit epoch) or .epoch is the onset
+    landmarks: landmark.regressed         # optional: a signal holding landmark names
+    evidence: [metric.best, metric.last]  # signals quoted in the report
+    requires: [metric.best]               # optional: signals needed beyond those in `when`
+    fixes:
+      - {key: train.early_stopping.patience, op: enable, value: 5, reason: stop near the best epoch}
+    docs: {what: "...", why: "...", fix: "..."}   # markdown
+
+Any mistake is a `RuleError` naming the file and the field, raised at load time rather than
+when a run happens to reach the broken part.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from ceph_doctor.config.schema import SCHEMA
+from ceph_doctor.engine.diagnosis import SEVERITIES, Fix
+from ceph_doctor.engine.evaluate import MessageTemplate
+from ceph_doctor.engine.expr import Expression, ExpressionError, Name, parse, required_names
+from ceph_doctor.engine.fixes import FIX_OPS, checked_fix_value
+from ceph_doctor.errors import UserInputError
+
+BUILTIN_PACKAGE = "ceph_doctor.rules"  # the top-level rules/ folder, mapped in pyproject.toml
+REQUIRED_FIELDS = ("id", "severity", "title", "when", "message", "evidence", "fixes", "docs")
+OPTIONAL_FIELDS = ("epoch", "landmarks", "requires")
+DOC_FIELDS = ("what", "why", "fix")
+KEBAB_CASE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
+_UNSET = object()
+
+
+class RuleError(UserInputError):
+    """A rule file that breaks the schema: one line naming the file and the field."""
+
+    def __init__(self, path: str | Path, field: str | None, problem: str):
+        self.path, self.field, self.problem = str(path), field, problem
+        super().__init__(f"{self.path}: {field}: {problem}" if field else f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class RuleDocs:
+    what: str
+    why: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    title: str
+    when: Expression
+    message: MessageTemplate
+    evidence: tuple[str, ...]
+    fixes: tuple[Fix, ...]
+    docs: RuleDocs
+    epoch: str | None = None
+    landmarks: str | None = None
+    requires: tuple[str, ...] = ()
+    source: str = ""  # the file it was read from
+    builtin: bool = False
+    overrides: str | None = None  # for a user rule: the built-in file it replaces
+
+    @property
+    def required_signals(self) -> tuple[str, ...]:
+        """Signals without which the rule cannot be judged: those `when` reads, plus `requires`."""
+        return tuple(sorted(required_names(self.when) | set(self.requires)))
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        """Whether `when` is true; MissingSignal passes through, a type error blames this file."""
+        try:
+            return self.when.holds(values)
+        except ExpressionError as error:
+            raise RuleError(self.source, "when", f"{error} in {self.when.source!r}") from None
+
+
+def load_rules(extra_dirs: Iterable[str | Path] = ()) -> list[Rule]:
+    """The built-in rule pack plus the rules in `extra_dirs` (folders of *.yaml, or single files), by id.
+
+    A user rule with the id of a built-in one replaces it (its `overrides` names the built-in
+    file), so a team can retune a threshold without forking the pack. Two rules with one id
+    inside the built-in pack, or anywhere among the user folders, are an error.
+    """
+    builtin = _by_id(_builtin_rules())
+    user = _by_id([rule for folder in extra_dirs for rule in _folder_rules(Path(folder))])
+    for rule_id, rule in user.items():
+        if rule_id in builtin:
+            user[rule_id] = replace(rule, overrides=builtin[rule_id].source)
+    return sorted({**builtin, **user}.values(), key=lambda rule: rule.id)
+
+
+def _by_id(rules: list[Rule]) -> dict[str, Rule]:
+    index: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.id in index:
+            raise RuleError(rule.source, "id", f"duplicate id {rule.id!r}, also defined in {index[rule.id].source}")
+        index[rule.id] = rule
+    return index
+
+
+def _is_rule_file(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) and not name.startswith(".")
+
+
+def _builtin_rules() -> list[Rule]:
+    try:
+        folder: Any = resources.files(BUILTIN_PACKAGE)
+    except ModuleNotFoundError:
+        # Run from a source checkout that was never installed: the pack is the rules/ folder beside the package.
+        folder = Path(__file__).resolve().parents[2] / "rules"
+        if not folder.is_dir():
+            return []
+    entries = sorted((entry for entry in folder.iterdir() if _is_rule_file(entry.name)), key=lambda entry: entry.name)
+    return [parse_rule(entry.read_text(encoding="utf-8"), str(entry), builtin=True) for entry in entries]
+
+
+def _folder_rules(folder: Path) -> list[Rule]:
+    if folder.is_file():
+        files = [folder]
+    elif folder.is_dir():
+        files = sorted(path for path in folder.iterdir() if path.is_file() and _is_rule_file(path.name))
+        if not files:
+            raise RuleError(folder, None, "no rule files (*.yaml) in this folder")
+    else:
+        raise RuleError(folder, None, "rules folder not found")
+    rules = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise RuleError(path, None, f"cannot read rule file ({error})") from None
+        rules.append(parse_rule(text, str(path)))
+    return rules
+
+
+def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule:
+    """A `Rule` from the YAML text of one rule file, or a `RuleError` naming `source` and the field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise RuleError(where, None, f"invalid YAML ({getattr(error, 'problem', None) or error})") from None
+    if not isinstance(data, dict):
+        raise RuleError(source, None, "a rule file must be a mapping of fields (id, severity, title, …)")
+    _check_fields(source, "", data, REQUIRED_FIELDS, OPTIONAL_FIELDS)
+    fail = lambda field, problem: RuleError(source, field, problem)  # noqa: E731
+
+    rule_id = _text(source, "id", data["id"])
+    if not KEBAB_CASE.match(rule_id):
+        raise fail("id", f"{rule_id!r} is not kebab-case (lowercase words joined by '-', e.g. prediction-collapse)")
+    if data["severity"] not in SEVERITIES:
+        raise fail("severity", f"{data['severity']!r} is not one of {', '.join(SEVERITIES)}")
+    title = _text(source, "title", data["title"])
+    if "\n" in title.strip():
+        raise fail("title", "a title is one line")
+    try:
+        when = parse(_text(source, "when", data["when"]))
+    except ExpressionError as error:
+        raise fail("when", f"{error} in {data['when']!r}") from None
+    try:
+        message = MessageTemplate(_text(source, "message", data["message"]))
+    except ValueError as error:
+        raise fail("message", str(error)) from None
+    docs = data["docs"]
+    if not isinstance(docs, dict):
+        raise fail("docs", f"expected a mapping with {', '.join(DOC_FIELDS)}")
+    _check_fields(source, "docs.", docs, DOC_FIELDS, ())
+    return Rule(
+        id=rule_id,
+        severity=data["severity"],
+        title=title.strip(),
+        when=when,
+        message=message,
+        evidence=_signal_names(source, "evidence", data["evidence"]),
+        fixes=tuple(_fix(source, f"fixes[{i}]", item) for i, item in enumerate(_list(source, "fixes", data["fixes"]))),
+        docs=RuleDocs(**{field: _text(source, f"docs.{field}", docs[field]) for field in DOC_FIELDS}),
+        epoch=_optional_signal(source, "epoch", data.get("epoch")),
+        landmarks=_optional_signal(source, "landmarks", data.get("landmarks")),
+        requires=_signal_names(source, "requires", data.get("requires", [])),
+        source=source,
+        builtin=builtin,
+    )
+
+
+def _check_fields(source: str, prefix: str, data: dict, required: Iterable[str], optional: Iterable[str]) -> None:
+    known = [*required, *optional]
+    for field in data:
+        if field not in known:
+            raise RuleError(source, f"{prefix}{field}", f"unknown field{_close(str(field), known)}; fields: {', '.join(known)}")
+    for field in required:
+        if field not in data:
+            raise RuleError(source, f"{prefix}{field}", "missing field")
+
+
+def _close(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _text(source: str, field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RuleError(source, field, f"expected non-empty text, found {value!r}")
+    return value
+
+
+def _list(source: str, field: str, value: Any) -> list:
+    if not isinstance(value, list):
+        raise RuleError(source, field, f"expected a list, found {value!r}")
+    return value
+
+
+def _optional_signal(source: str, field: str, value: Any) -> str | None:
+    return None if value is None else _signal_names(source, field, [value])[0]
+
+
+def _signal_names(source: str, field: str, value: Any) -> tuple[str, ...]:
+    names = []
+    for item in _list(source, field, value):
+        try:
+            tree = parse(item).tree if isinstance(item, str) else None
+        except ExpressionError:
+            tree = None
+        if not isinstance(tree, Name):
+            raise RuleError(source, field, f"{item!r} is not a signal name (e.g. collapse.spread_ratio)")
+        names.append(tree.name)
+    return tuple(names)
+
+
+def _fix(source: str, field: str, item: Any) -> Fix:
+    if not isinstance(item, dict):
+        raise RuleError(source, field, "expected a mapping with key, op, value, reason")
+    _check_fields(source, f"{field}.", item, ("key", "op", "reason"), ("value",))
+    key, op = item["key"], item["op"]
+    if key not in SCHEMA:
+        raise RuleError(source, f"{field}.key", f"unknown config key {key!r}{_close(str(key), SCHEMA)}")
+    if op not in FIX_OPS:
+        raise RuleError(source, f"{field}.op", f"{op!r} is not one of {', '.join(FIX_OPS)}")
+    try:
+        value = checked_fix_value(key, op, item.get("value", _UNSET), unset=_UNSET)
+    except ValueError as error:
+        raise RuleError(source, f"{field}.value", str(error)) from None
+    return Fix(key=key, op=op, value=value, reason=_text(source, f"{field}.reason", item["reason"]).strip())

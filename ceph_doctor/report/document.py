@@ -1,0 +1,183 @@
+"""What a report says about each run, as plain values every renderer formats its own way,
+and where the document templates are.
+
+The terminal, Markdown and HTML reports show the same facts, in the same order, with the same
+wording for a fix: this module is that single source. It only reshapes what the engine concluded
+(most severe first) and what the manifest records; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, RunReport
+
+_OP_SYMBOLS = {"set": "=", "multiply": "×"}
+
+
+def templates_dir() -> Path:
+    """The `reports/` folder: inside the installed package (wheel), else at the top of a source checkout
+    (editable installs map only Python packages, not this data folder)."""
+    here = Path(__file__).resolve().parent
+    packaged, checkout = here.parent / "reports", here.parent.parent / "reports"
+    return packaged if packaged.is_dir() else checkout
+
+
+def format_value(value: Any, limit: int = 160) -> str:
+    """A measured value or a config value, short and readable: 4 significant digits, YAML-like words."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(value) if not math.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(format_value(item, limit) for item in value[:12])
+        text = f"[{shown}{', …' if len(value) > 12 else ''}]"
+    elif isinstance(value, dict):
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fix_text(fix: Fix) -> str:
+    """`optimizer.lr × 0.2`, `train.max_epochs = 30`, `train.ema enable 0.999`: key, op, value."""
+    if fix.op == "enable" and fix.value in (None, True):
+        return f"{fix.key} enable"
+    return f"{fix.key} {_OP_SYMBOLS.get(fix.op, fix.op)} {format_value(fix.value)}"
+
+
+def ordered(diagnoses: Sequence[Diagnosis]) -> list[Diagnosis]:
+    """Most severe first; the engine's order within a severity."""
+    rank = {severity: index for index, severity in enumerate(SEVERITIES)}
+    return sorted(diagnoses, key=lambda d: rank.get(d.severity, len(rank)))
+
+
+def severity_counts(reports: Sequence[RunReport]) -> dict[str, int]:
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for report in reports:
+        for diagnosis in report.diagnoses:
+            counts[diagnosis.severity] = counts.get(diagnosis.severity, 0) + 1
+    return counts
+
+
+def run_facts(report: RunReport) -> list[tuple[str, str]]:
+    """The lines that say what run this is: status, length, model, data. Only what is recorded."""
+    run = report.run
+    manifest = getattr(run, "manifest", None) or {}
+    dataset, model = manifest.get("dataset") or {}, manifest.get("model") or {}
+    facts = [("source", report.source)]
+    candidates = [
+        ("status", manifest.get("status")),
+        ("last epoch", _last_epoch(run)),
+        ("best epoch", _best(run)),
+        ("model", " ".join(str(p) for p in (model.get("arch"), _parameters(model.get("parameters"))) if p)),
+        ("data", dataset.get("source")),
+        ("images", _images(dataset)),
+        ("landmarks", len(manifest["landmarks"]) if manifest.get("landmarks") else None),
+        ("pixel spacing", f"{manifest['pixel_spacing_mm']:.4g} mm" if manifest.get("pixel_spacing_mm") else None),
+        ("monitored metric", (manifest.get("monitor") or {}).get("metric")),
+    ]
+    facts += [(label, str(value)) for label, value in candidates if value not in (None, "")]
+    return facts
+
+
+@dataclass
+class DiagnosisEntry:
+    id: str
+    severity: str
+    title: str
+    message: str
+    epoch: int | None
+    landmarks: list[str]
+    evidence: list[tuple[str, str]]
+    fixes: list[tuple[str, str]]  # (key op value, reason)
+
+
+@dataclass
+class RunSection:
+    anchor: str
+    path: str
+    name: str
+    facts: list[tuple[str, str]]
+    counts: dict[str, int]
+    diagnoses: list[DiagnosisEntry]
+    not_checked: list[tuple[str, str]]
+    figures: list[dict[str, str]] = field(default_factory=list)  # title, caption, src
+
+
+FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI
+
+
+def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) -> list[RunSection]:
+    """One view per run; `figure_ref=None` leaves figures out (and skips drawing them)."""
+    views = []
+    for index, report in enumerate(reports, start=1):
+        figures = []
+        if figure_ref is not None:
+            from ceph_doctor.report.figures import run_figures
+
+            for figure in run_figures(report.run, report.diagnoses):
+                figures.append({"title": figure.title, "caption": figure.caption, "src": figure_ref(index, figure)})
+        views.append(RunSection(
+            anchor=f"run-{index}",
+            path=str(report.path),
+            name=Path(str(report.path)).name or str(report.path),
+            facts=run_facts(report),
+            counts=severity_counts([report]),
+            diagnoses=[_diagnosis_view(d) for d in ordered(report.diagnoses)],
+            not_checked=[(item.signal, item.needs) for item in report.not_checked],
+            figures=figures,
+        ))
+    return views
+
+
+def _diagnosis_view(diagnosis: Diagnosis) -> DiagnosisEntry:
+    return DiagnosisEntry(
+        id=diagnosis.id,
+        severity=diagnosis.severity,
+        title=diagnosis.title,
+        message=diagnosis.message,
+        epoch=diagnosis.epoch,
+        landmarks=[str(name) for name in diagnosis.landmarks],
+        evidence=[(str(name), format_value(value)) for name, value in diagnosis.evidence.items()],
+        fixes=[(fix_text(fix), fix.reason) for fix in diagnosis.fixes],
+    )
+
+
+def _last_epoch(run) -> int | None:
+    scalars = getattr(run, "scalars", None)
+    if scalars is None or not len(scalars):
+        return None
+    return int(scalars["epoch"].max())
+
+
+def _best(run) -> str | None:
+    if run is None or getattr(run, "scalars", None) is None:
+        return None
+    from ceph_doctor.report.run_view import RunView
+
+    view = RunView(run)
+    if view.best_epoch is None:
+        return None
+    metric = view.metric_tag
+    values = view.series(metric) if metric else None
+    if values is None or view.best_epoch not in values.index:
+        return str(view.best_epoch)
+    return f"{view.best_epoch} ({metric} {format_value(float(values.loc[view.best_epoch]))})"
+
+
+def _parameters(count) -> str | None:
+    if not count:
+        return None
+    return f"({count / 1e6:.2f} M parameters)" if count >= 1e5 else f"({count} parameters)"
+
+
+def _images(dataset: dict) -> str | None:
+    parts = [f"{dataset[key]} {key.split('_')[0]}" for key in ("train_images", "val_images") if dataset.get(key)]
+    return ", ".join(parts) or None

@@ -1,0 +1,253 @@
+"""The figures of one run, each a PNG (bytes), or None when the run lacks the data it draws.
+
+They draw what was recorded and what the engine concluded (a diagnosis's onset epoch, the landmarks
+it names); they never judge. Runs imported from other tools' logs may have few scalar tags and no
+predictions: each figure checks for its own data. Point figures live in `points.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.ticker import MaxNLocator
+
+from ceph_doctor.report.drawing import (
+    BEST_COLOUR, LAST_COLOUR, TRAIN_COLOUR, VAL_COLOUR, new_figure, severity_colour, to_png,
+)
+from ceph_doctor.report.points import mean_shape, sample_overlay
+from ceph_doctor.report.run_view import RunView
+
+
+@dataclass(frozen=True)
+class FigureImage:
+    name: str  # a file-name-safe identifier, e.g. "learning_curves"
+    title: str
+    caption: str
+    png: bytes
+
+
+def run_figures(run, diagnoses: Sequence = ()) -> list[FigureImage]:
+    """Every figure this run has the data for, in reading order."""
+    if run is None:
+        return []
+    view = RunView(run)
+    makers = (
+        ("learning_curves", "Learning curves", _learning_curves_caption, learning_curves),
+        ("error_heatmap", "Error per landmark and epoch", _heatmap_caption, error_heatmap),
+        ("landmark_errors", "Error per landmark: best and last epoch", _bars_caption, landmark_errors),
+        ("sample_overlay", "Predictions on a validation image", _overlay_caption, sample_overlay),
+        ("mean_shape", "Predictions around the mean shape", _mean_shape_caption, mean_shape),
+        ("sequence_curves", "Teacher-forced against autoregressive", _sequence_caption, sequence_curves),
+    )
+    figures = []
+    for name, title, caption, make in makers:
+        png = make(view, diagnoses)
+        if png is not None:
+            figures.append(FigureImage(name, title, caption(view), png))
+    return figures
+
+
+# ------------------------------------------------------------------ learning curves
+def learning_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
+    losses = {tag: view.series(tag) for tag in ("train/loss", "val/loss")}
+    losses = {tag: series for tag, series in losses.items() if len(series)}
+    metric = view.metric_tag
+    if not losses and metric is None:
+        return None
+    panels = int(bool(losses)) + int(metric is not None)
+    figure = new_figure(5.2 * panels, 3.8)
+    axes = list(figure.subplots(1, panels, squeeze=False)[0])
+    if losses:
+        ax = axes[0]
+        for tag, series in losses.items():
+            _plot_curve(ax, series, TRAIN_COLOUR if tag.startswith("train") else VAL_COLOUR, tag)
+        if all((series > 0).all() for series in losses.values()):
+            ax.set_yscale("log")
+        ax.set_title("Loss")
+    if metric is not None:
+        ax = axes[-1]
+        _plot_curve(ax, view.series(metric), VAL_COLOUR, metric)
+        twin = "train/" + metric.split("/", 1)[1]
+        if len(view.series(twin)):
+            _plot_curve(ax, view.series(twin), TRAIN_COLOUR, f"{twin} (training subset)", dashed=True)
+        ax.set_title(metric)
+    for ax in axes:
+        _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=ax is axes[-1])
+        _style_epoch_axes(ax)
+    return to_png(figure)
+
+
+def _style_epoch_axes(ax) -> None:
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    # Below the plot: a legend inside would hide the curves it names.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)
+
+
+def _plot_curve(ax, series: pd.Series, colour: str, label: str, dashed: bool = False) -> None:
+    """`series`: values indexed by (fractional) epoch. Many noisy points get a smoothed line on top."""
+    series = series[np.isfinite(series.to_numpy(dtype=float))]
+    if len(series) > 40:
+        window = max(3, len(series) // 30)
+        ax.plot(series.index, series.to_numpy(), color=colour, alpha=0.25, linewidth=0.8)
+        smooth = series.rolling(window, min_periods=1, center=True).mean()
+        ax.plot(smooth.index, smooth.to_numpy(), color=colour, linewidth=1.6, label=f"{label} (smoothed)")
+    else:
+        ax.plot(series.index, series.to_numpy(), color=colour, linewidth=1.6, linestyle="--" if dashed else "-",
+                marker="o" if len(series) <= 60 else None, markersize=3, label=label)
+
+
+def _mark_epochs(ax, best_epoch: int | None, diagnoses: Sequence, label_ids: bool) -> None:
+    if best_epoch is not None:
+        ax.axvline(best_epoch, color=BEST_COLOUR, linewidth=1.2, label=f"best (epoch {best_epoch})")
+    stacked: dict[int, int] = {}
+    for diagnosis in diagnoses:
+        if diagnosis.epoch is None:
+            continue
+        colour = severity_colour(diagnosis.severity)
+        ax.axvline(diagnosis.epoch, color=colour, linestyle=":", linewidth=1.2)
+        ax.plot([diagnosis.epoch], [1.0], marker="v", color=colour, transform=ax.get_xaxis_transform(), clip_on=False)
+        if label_ids:  # upright labels beside their line; several at one epoch sit side by side
+            column = stacked[diagnosis.epoch] = stacked.get(diagnosis.epoch, -1) + 1
+            ax.annotate(diagnosis.id, (diagnosis.epoch, 0.97), xycoords=ax.get_xaxis_transform(),
+                        xytext=(2 + 9 * column, 0), textcoords="offset points", rotation=90, fontsize=7.5,
+                        color=colour, ha="left", va="top")
+
+
+# ------------------------------------------------------------- per-landmark error
+def error_heatmap(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
+    table = view.error_table()
+    if table is None:
+        return None
+    values = table.to_numpy(dtype=float)
+    finite = values[np.isfinite(values) & (values > 0)]
+    if not finite.size:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    norm = LogNorm(low, high) if high / low > 8 else Normalize(low, high)  # early errors dwarf late ones
+    figure = new_figure(min(11.0, 3.2 + 0.28 * table.shape[1]), 1.2 + 0.2 * table.shape[0])
+    ax = figure.subplots()
+    image = ax.imshow(values, aspect="auto", cmap="magma_r", norm=norm, interpolation="nearest")
+    figure.colorbar(image, ax=ax, label=f"mean val error ({view.unit})", pad=0.01)
+    epochs = list(table.columns)
+    step = max(1, len(epochs) // 20)
+    ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]], fontsize=8)
+    ax.set_yticks(range(len(table.index)), list(table.index), fontsize=8)
+    ax.set_xlabel("epoch")
+    if view.best_epoch in epochs:
+        column = epochs.index(view.best_epoch)
+        ax.axvspan(column - 0.5, column + 0.5, fill=False, edgecolor=BEST_COLOUR, linewidth=2)
+        ax.set_title(f"best epoch {view.best_epoch} outlined", fontsize=9, color=BEST_COLOUR, loc="left")
+    _emphasise_landmarks(ax.get_yticklabels(), diagnoses)
+    return to_png(figure)
+
+
+def landmark_errors(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
+    table = view.error_table()
+    if table is None:
+        return None
+    best, last = view.best_epoch, int(table.columns[-1])
+    columns = [(last, f"last (epoch {last})", LAST_COLOUR)]
+    if best in table.columns and best != last:
+        columns.insert(0, (best, f"best (epoch {best})", BEST_COLOUR))
+    names = list(table.index)
+    figure = new_figure(7.5, 1.0 + 0.24 * len(names))
+    ax = figure.subplots()
+    height = 0.8 / len(columns)
+    positions = np.arange(len(names))
+    for offset, (epoch, label, colour) in enumerate(columns):
+        ax.barh(positions + (offset - (len(columns) - 1) / 2) * height, table[epoch].to_numpy(dtype=float),
+                height=height, color=colour, label=label)
+    ax.set_yticks(positions, names, fontsize=8)
+    ax.invert_yaxis()  # landmark 1 on top, as in the heatmap
+    ax.set_xlabel(f"mean val error ({view.unit})")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _emphasise_landmarks(ax.get_yticklabels(), diagnoses)
+    return to_png(figure)
+
+
+def _emphasise_landmarks(labels, diagnoses: Sequence) -> None:
+    """Landmarks that a diagnosis names get their tick label in its severity colour."""
+    named = {}
+    for diagnosis in reversed(list(diagnoses)):  # the first diagnosis naming a landmark wins
+        named.update({name: severity_colour(diagnosis.severity) for name in diagnosis.landmarks})
+    for label in labels:
+        if label.get_text() in named:
+            label.set_color(named[label.get_text()])
+            label.set_fontweight("bold")
+
+
+# ------------------------------------------------------------ sequence decoders
+def sequence_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
+    losses = {tag: view.series(tag) for tag in ("train/loss_tf", "val/loss_tf", "val/loss_ar")}
+    losses = {tag: series for tag, series in losses.items() if len(series)}
+    positions = view.error_by_position()
+    if not any(tag.startswith("val/") for tag in losses) and positions is None:
+        return None
+    panels = int(bool(losses)) + int(positions is not None)
+    figure = new_figure(5.2 * panels, 3.8)
+    axes = list(figure.subplots(1, panels, squeeze=False)[0])
+    if losses:
+        ax = axes[0]
+        colours = {"train/loss_tf": TRAIN_COLOUR, "val/loss_tf": VAL_COLOUR, "val/loss_ar": "#c0392b"}
+        for tag, series in losses.items():
+            _plot_curve(ax, series, colours[tag], tag)
+        if all((series > 0).all() for series in losses.values()):
+            ax.set_yscale("log")
+        _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=positions is None)
+        ax.set_title("Teacher-forced and autoregressive loss")
+        _style_epoch_axes(ax)
+    if positions is not None:
+        ax = axes[-1]
+        epochs = list(positions.index)
+        norm = Normalize(min(epochs), max(epochs) if len(epochs) > 1 else min(epochs) + 1)
+        for epoch, row in positions.iterrows():
+            emphasised = epoch in (view.best_epoch, epochs[-1])
+            ax.plot(row.index + 1, row.to_numpy(), color=_viridis(norm(epoch)), linewidth=2 if emphasised else 0.8,
+                    alpha=1 if emphasised else 0.5, label=f"epoch {epoch}" if emphasised else None)
+        ax.set(title="Autoregressive error along the sequence", xlabel="position in the sequence",
+               ylabel="error (px)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return to_png(figure)
+
+
+def _viridis(value: float):
+    return colormaps["viridis"](value)
+
+
+# ---------------------------------------------------------------------- captions
+def _learning_curves_caption(view: RunView) -> str:
+    return ("Losses (log scale when positive) and the monitored metric per epoch; the green line is the best "
+            "epoch, dotted lines mark where each diagnosis starts.")
+
+
+def _heatmap_caption(view: RunView) -> str:
+    return (f"Mean validation error of each landmark at each validation, in {view.unit}; "
+            "landmarks named by a diagnosis are coloured.")
+
+
+def _bars_caption(view: RunView) -> str:
+    return f"Mean validation error per landmark in {view.unit}, at the best and at the last validation."
+
+
+def _overlay_caption(view: RunView) -> str:
+    return "Truth (dots) and prediction (crosses, joined to their truth) on one validation image."
+
+
+def _mean_shape_caption(view: RunView) -> str:
+    return ("Each landmark's mean true position (outlined dot; the shaded ellipse is the spread of the truth) "
+            "with every validation image's prediction of it. Predictions for different images bunched "
+            "tighter than the truth varies, or landmarks merging, is a collapse.")
+
+
+def _sequence_caption(view: RunView) -> str:
+    return ("The same validation images scored teacher-forced and autoregressively; the gap, and an error "
+            "that grows along the sequence, is exposure bias.")

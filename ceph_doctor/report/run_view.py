@@ -1,0 +1,140 @@
+"""What the figures read from a Run, in the shapes they draw: curves by epoch, errors by landmark.
+
+One place chooses which predictions stand for "the model on validation" (the heatmap decode, else
+the autoregressive one, which is what inference runs), which unit errors are shown in, and where the
+best epoch is: every figure then agrees with the others.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ceph_doctor.metrics import metric_direction
+
+DECODE_PREFERENCE = ("heatmap", "autoregressive", "teacher_forced")
+_POSITION_TAG = re.compile(r"val/error_by_position/(\d+)")
+
+
+def epoch_axis(rows: pd.DataFrame) -> pd.Series:
+    """An x value per row: the epoch for once-per-epoch tags, and for per-step tags a fraction
+    spread evenly over the epoch, ending on it (so a step's loss lines up with that epoch's validation)."""
+    rows = rows.sort_values("step")
+    epoch = rows["epoch"].astype(float)
+    per_epoch = rows.groupby("epoch")["step"].transform("size")
+    if (per_epoch <= 1).all():
+        return epoch
+    rank = rows.groupby("epoch").cumcount() + 1
+    return epoch - 1 + rank / per_epoch
+
+
+class RunView:
+    def __init__(self, run):
+        self.run = run
+        self.scalars = run.scalars if run.scalars is not None else pd.DataFrame(columns=["step", "epoch", "tag"])
+
+    # --------------------------------------------------------------- scalars
+    @cached_property
+    def tags(self) -> set[str]:
+        return set(self.scalars["tag"].astype(str)) if len(self.scalars) else set()
+
+    def series(self, tag: str) -> pd.Series:
+        """Finite values of one tag indexed by (fractional) epoch; empty when the tag was not logged."""
+        if tag not in self.tags:
+            return pd.Series(dtype=float)
+        rows = self.scalars[self.scalars["tag"] == tag].drop_duplicates("step", keep="last")
+        series = pd.Series(rows["value"].to_numpy(dtype=float), index=epoch_axis(rows).to_numpy()).sort_index()
+        return series[np.isfinite(series.to_numpy())]
+
+    @cached_property
+    def metric_tag(self) -> str | None:
+        """The monitored validation metric; for imported runs, the first landmark metric logged."""
+        monitor = (self.run.manifest.get("monitor") or {}).get("metric")
+        others = sorted(tag for tag in self.tags if tag.startswith("val/") and "loss" not in tag)
+        for tag in [monitor, "val/mre_mm", "val/mre_px", *others]:
+            if tag and len(self.series(tag)) and _direction(tag):
+                return tag
+        return None
+
+    @cached_property
+    def best_epoch(self) -> int | None:
+        """Where the monitored metric (else the validation loss, else the mean error) is best."""
+        for tag in (self.metric_tag, "val/loss"):
+            series = self.series(tag) if tag else pd.Series(dtype=float)
+            if len(series):
+                best = series.idxmax() if _direction(tag) == "max" else series.idxmin()
+                return int(math.ceil(best))
+        table = self.error_table()
+        return None if table is None else int(table.mean().idxmin())
+
+    def error_by_position(self) -> pd.DataFrame | None:
+        """Autoregressive error (px) with one row per validation epoch and one column per sequence position."""
+        positions = sorted(tag for tag in self.tags if _POSITION_TAG.fullmatch(tag))
+        if not positions:
+            return None
+        columns = {int(_POSITION_TAG.fullmatch(tag).group(1)): self.series(tag) for tag in positions}
+        frame = pd.DataFrame(columns).sort_index(axis=1)
+        frame.index = frame.index.astype(int)
+        return frame.dropna(how="all")
+
+    # ----------------------------------------------------------- predictions
+    @cached_property
+    def predictions(self) -> pd.DataFrame:
+        """Validation predictions of one decode, with an `error` column in `self.unit`."""
+        frame = self.run.predictions
+        if frame is None or not len(frame) or "split" not in frame:
+            return pd.DataFrame()
+        frame = frame[frame["split"] == "val"]
+        decodes = set(frame["decode"]) if "decode" in frame else set()
+        decode = next((d for d in DECODE_PREFERENCE if d in decodes), None)
+        if decode is not None:
+            frame = frame[frame["decode"] == decode]
+        frame = frame.assign(error=frame["error_mm"] if self.unit == "mm" else frame["error_px"])
+        return frame.reset_index(drop=True)
+
+    @cached_property
+    def unit(self) -> str:
+        frame = self.run.predictions
+        has_mm = frame is not None and "error_mm" in frame and np.isfinite(frame["error_mm"].to_numpy(float)).any()
+        return "mm" if has_mm else "px"
+
+    @cached_property
+    def epochs(self) -> list[int]:
+        return sorted(int(e) for e in self.predictions["epoch"].unique()) if len(self.predictions) else []
+
+    def error_table(self) -> pd.DataFrame | None:
+        """Mean validation error: one row per landmark (in landmark order), one column per epoch."""
+        frame = self.predictions
+        if not len(frame) or not np.isfinite(frame["error"].to_numpy(float)).any():
+            return None
+        table = frame.groupby(["landmark_index", "landmark", "epoch"])["error"].mean().unstack("epoch")
+        table.index = [str(name) for _, name in table.index]
+        table.columns = [int(c) for c in table.columns]
+        return table
+
+    def at_epoch(self, epoch: int) -> pd.DataFrame:
+        return self.predictions[self.predictions["epoch"] == epoch]
+
+    @property
+    def last_epoch(self) -> int | None:
+        return self.epochs[-1] if self.epochs else None
+
+    def shown_epochs(self) -> list[tuple[int, str]]:
+        """The epochs point figures show side by side: the best (when it has predictions) and the last."""
+        if not self.epochs:
+            return []
+        last = self.epochs[-1]
+        if self.best_epoch in self.epochs and self.best_epoch != last:
+            return [(self.best_epoch, "best"), (last, "last")]
+        return [(last, "best and last" if self.best_epoch == last else "last")]
+
+
+def _direction(tag: str) -> str | None:
+    try:
+        return metric_direction(tag)
+    except ValueError:
+        return None

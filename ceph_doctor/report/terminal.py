@@ -1,0 +1,96 @@
+"""The terminal report (rich): per run, diagnoses most severe first with their evidence and fixes,
+then what could not be checked and what to log to check it.
+
+Every string from a run (paths, landmark names, messages) goes into `Text` objects, never into
+markup, so a `[bold]` in a landmark name prints as typed.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from ceph_doctor.engine.diagnosis import RunReport
+from ceph_doctor.report.document import DiagnosisEntry, RunSection, document_runs, severity_counts
+
+SEVERITY_STYLES = {"error": "red", "warning": "yellow", "info": "blue"}
+_BADGE_STYLES = {"error": "bold white on red", "warning": "bold black on yellow", "info": "bold white on blue"}
+
+
+def render_terminal(reports: Sequence[RunReport], console: Console) -> None:
+    console.print(_summary_line(reports))
+    for section in document_runs(reports, figure_ref=None):
+        console.print()
+        console.print(Rule(Text(f"{section.path}", style="bold"), align="left", style="dim"))
+        console.print(_facts(section))
+        if not section.diagnoses:
+            console.print(Text("✓ no problems found", style="bold green"))
+        for entry in section.diagnoses:
+            console.print(_diagnosis_panel(entry))
+        if section.not_checked:
+            console.print(_not_checked(section))
+
+
+def _summary_line(reports: Sequence[RunReport]) -> Text:
+    counts = severity_counts(reports)
+    line = Text("ceph-doctor ", style="bold")
+    line.append(f"· {len(reports)} run{'s' if len(reports) != 1 else ''} · ")
+    parts = [(f"{count} {severity}{'s' if count != 1 and severity != 'info' else ''}", severity)
+             for severity, count in counts.items()]
+    for index, (words, severity) in enumerate(parts):
+        line.append(words, style=SEVERITY_STYLES.get(severity, "") if counts[severity] else "dim")
+        line.append(", " if index < len(parts) - 1 else "")
+    return line
+
+
+def _facts(section: RunSection) -> Text:
+    line = Text(style="dim")
+    for index, (label, value) in enumerate(section.facts):
+        line.append(f"{label} ")
+        line.append(value, style="default")
+        if index < len(section.facts) - 1:
+            line.append(" · ")
+    return line
+
+
+def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
+    colour = SEVERITY_STYLES.get(entry.severity, "white")
+    heading = Text.assemble((f" {entry.severity.upper()} ", _BADGE_STYLES.get(entry.severity, "bold")), " ",
+                            (entry.id, f"bold {colour}"))
+    if entry.title:
+        heading.append(f"  {entry.title}")
+    if entry.epoch is not None:
+        heading.append(f"  (from epoch {entry.epoch})", style="dim")
+    parts: list = [Text(entry.message)]
+    details = Table.grid(padding=(0, 2))
+    details.add_column(style="dim", no_wrap=True)
+    details.add_column()
+    if entry.landmarks:
+        details.add_row("landmarks", Text(", ".join(entry.landmarks)))
+    for name, value in entry.evidence:
+        details.add_row("evidence", Text.assemble((name, "cyan"), " = ", value))
+    if details.row_count:
+        parts.append(Padding(details, (1, 0, 0, 0)))
+    if entry.fixes:
+        fixes = Table.grid(padding=(0, 1))
+        fixes.add_column(no_wrap=True)
+        fixes.add_column()
+        for change, reason in entry.fixes:
+            fixes.add_row(Text.assemble(("fix ", "bold green"), (change, "bold")), Text(f"— {reason}", style="dim"))
+        parts.append(Padding(fixes, (1, 0, 0, 0)))
+    return Panel(Group(*parts), title=heading, title_align="left", border_style=colour, padding=(0, 1))
+
+
+def _not_checked(section: RunSection) -> Group:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for signal, needs in section.not_checked:
+        table.add_row(Text.assemble("  • ", (signal, "cyan")), Text(f"— needs {needs}", style="dim"))
+    return Group(Text("not checked", style="bold"), table)

@@ -1,0 +1,22 @@
+"""Signals: pure functions from a run to named measurements (see `base.py`)."""
+
+from __future__ import annotations
+
+from ceph_doctor.signals import curves, heatmaps, optimisation, predictions, sequence  # noqa: F401 (registers)
+from ceph_doctor.signals.base import REGISTRY, MissingInput, Signal, SignalSet
+from ceph_doctor.store.reader import Run
+
+
+def compute_signals(run: Run) -> SignalSet:
+    """Every registered signal family on `run`; families that lack inputs are listed as missing."""
+    result = SignalSet()
+    for family in REGISTRY.values():
+        try:
+            for signal in family.function(run):
+                result.values[signal.name] = signal
+        except MissingInput as missing:
+            result.missing[family.name] = str(missing)
+    return result
+
+
+__all__ = ["MissingInput", "Signal", "SignalSet", "compute_signals"]

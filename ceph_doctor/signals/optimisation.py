@@ -1,0 +1,82 @@
+"""Signals from how the model was updated and how often it was checked."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.series import by_epoch
+from ceph_doctor.store.reader import Run
+
+
+@signal_family("grad", provides=("grad.nonfinite_steps", "grad.max_over_median", "grad.explosion_epoch"))
+def gradient_signals(run: Run):
+    norms = run.scalar("grad/norm")
+    if norms.empty:
+        raise MissingInput("the total gradient norm (grad/norm) every few steps")
+    finite = norms[np.isfinite(norms)]
+    yield Signal("grad.nonfinite_steps", int((~np.isfinite(norms)).sum()), "steps")
+    if len(finite) >= 2:
+        median = float(finite.median())
+        ratio = float(finite.max() / median) if median > 0 else np.inf
+        worst_step = finite.idxmax()
+        epoch = run.scalars.loc[run.scalars["step"] == worst_step, "epoch"].iloc[0]
+        yield Signal("grad.max_over_median", ratio, "ratio", int(epoch), "largest gradient norm over the median")
+        yield Signal("grad.explosion_epoch", int(epoch), "epoch", int(epoch))
+
+
+@signal_family(
+    "params",
+    provides=(
+        "params.trainable_frac", "params.backbone_update_ratio", "params.head_update_ratio",
+        "params.backbone_update_share",
+    ),
+)
+def parameter_signals(run: Run):
+    fraction = run.scalar("params/trainable_frac")
+    if fraction.empty:
+        raise MissingInput("the fraction of trainable parameters (params/trainable_frac)")
+    last_epoch = int(run.scalars["epoch"].max())
+    yield Signal("params.trainable_frac", float(fraction.iloc[-1]), "ratio", last_epoch)
+    ratios = {module: run_median(run, f"update_ratio/{module}") for module in ("backbone", "head")}
+    for module, ratio in ratios.items():
+        if ratio is not None:
+            yield Signal(f"params.{module}_update_ratio", ratio, "ratio", last_epoch,
+                         f"median ‖Δw‖/‖w‖ of the {module} per logged step")
+    # Relative to the head, so a schedule's tiny final lr does not look like a frozen backbone.
+    if ratios["backbone"] is not None and ratios["head"]:
+        yield Signal("params.backbone_update_share", ratios["backbone"] / ratios["head"], "ratio", last_epoch,
+                     "backbone update ratio over the head's")
+
+
+def run_median(run: Run, tag: str) -> float | None:
+    values = run.scalar(tag)
+    values = values[np.isfinite(values)]
+    return float(values.median()) if len(values) else None
+
+
+@signal_family(
+    "schedule",
+    provides=(
+        "schedule.val_interval", "schedule.validations", "schedule.planned_epochs", "schedule.interval_fraction",
+        "schedule.early_stopping",
+    ),
+)
+def schedule_signals(run: Run):
+    epochs = by_epoch(run, "val/loss").index
+    if len(epochs) == 0:
+        epochs = run.predictions["epoch"].unique() if not run.predictions.empty else []
+    if len(epochs) == 0:
+        raise MissingInput("validation results with their epoch")
+    epochs = np.sort(np.asarray(epochs))
+    train = (run.config or {}).get("train", {})
+    interval = int(train.get("val_interval") or (np.median(np.diff(epochs)) if len(epochs) > 1 else epochs[0]))
+    planned = int(train.get("max_epochs") or run.scalars["epoch"].max())
+    yield Signal("schedule.val_interval", interval, "epochs")
+    yield Signal("schedule.validations", int(len(epochs)), "validations")
+    yield Signal("schedule.planned_epochs", planned, "epochs")
+    yield Signal("schedule.interval_fraction", interval / max(planned, 1), "ratio",
+                 description="epochs between validations over the planned run length")
+    if "early_stopping" in train:
+        yield Signal("schedule.early_stopping", train["early_stopping"].get("patience") is not None, "",
+                     description="whether anything would have stopped the run early")

@@ -1,0 +1,191 @@
+"""Signals from the per-landmark predictions: collapse, coordinate frames, landmarks that regressed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.series import metric_curve, val_predictions
+from ceph_doctor.store.reader import Run
+
+# A landmark whose predictions spread less than this share of the truth's spread has collapsed.
+COLLAPSED_SPREAD = 0.5
+# Predicted points closer than this share of the image diagonal count as one point.
+MERGE_DISTANCE = 0.01
+# Share of the image size, from each edge, that counts as "at the border".
+BORDER_BAND = 0.01
+
+
+def spread_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """epoch × landmark: spread of predictions across images over the spread of the truth.
+
+    Spread = root of the summed x and y variances. 1 means predictions vary from
+    image to image as much as the anatomy does; near 0, the model answers the same
+    point whatever the image.
+    """
+    grouped = frame.groupby(["epoch", "landmark"], sort=False)
+    pred = np.sqrt(grouped["pred_x"].var() + grouped["pred_y"].var())
+    true = np.sqrt(grouped["true_x"].var() + grouped["true_y"].var())
+    return (pred / true.where(true > 0)).unstack("landmark").sort_index()
+
+
+def image_extent(run: Run, frame: pd.DataFrame) -> tuple[float, float]:
+    size = (run.manifest.get("dataset") or {}).get("original_size")
+    if size:
+        return float(size[0]), float(size[1])
+    return float(frame["true_x"].max() * 1.1), float(frame["true_y"].max() * 1.1)
+
+
+@signal_family(
+    "collapse",
+    provides=(
+        "collapse.spread_ratio", "collapse.spread_ratio_best", "collapse.spread_drop", "collapse.landmarks",
+        "collapse.collapsed_count", "collapse.onset_epoch", "collapse.distinct_ratio", "collapse.border_share",
+    ),
+)
+def collapse_signals(run: Run):
+    frame = val_predictions(run)
+    if frame["image_id"].nunique() < 3:
+        raise MissingInput("predictions for at least 3 validation images")
+    ratios = spread_ratios(frame)
+    median = ratios.median(axis=1)
+    last_epoch = int(ratios.index[-1])
+    last = ratios.iloc[-1]
+    # Reference: the best validation (an untrained model's random spread means nothing).
+    try:
+        best_epoch = metric_curve(run).best_epoch
+    except MissingInput:
+        best_epoch = int(ratios.index[0])
+    best_epoch = best_epoch if best_epoch in median.index else int(median.index[0])
+    collapsed = [name for name, value in last.items() if value < COLLAPSED_SPREAD]
+    # Onset: the first validation after the best at which the median spread fell under the threshold.
+    after_best = median[(median.index > best_epoch) & (median < COLLAPSED_SPREAD)]
+    onset = int(after_best.index[0]) if len(after_best) else None
+    reference = median[best_epoch]
+    yield Signal("collapse.spread_ratio", float(median.iloc[-1]), "ratio", last_epoch,
+                 "median over landmarks of the predictions' spread across images over the truth's")
+    yield Signal("collapse.spread_ratio_best", float(reference), "ratio", best_epoch)
+    yield Signal("collapse.spread_drop", float(1 - median.iloc[-1] / reference) if reference > 0 else 0.0,
+                 "ratio", last_epoch, "how far the spread fell since the best epoch")
+    yield Signal("collapse.landmarks", collapsed, "", last_epoch)
+    yield Signal("collapse.collapsed_count", len(collapsed), "landmarks", last_epoch)
+    yield Signal("collapse.onset_epoch", onset, "epoch", onset)
+
+    last_frame = frame[frame["epoch"] == last_epoch]
+    width, height = image_extent(run, frame)
+    yield Signal("collapse.distinct_ratio", distinct_ratio(last_frame, MERGE_DISTANCE * np.hypot(width, height)),
+                 "ratio", last_epoch, "median over images of distinct predicted points over the landmark count")
+    band_x, band_y = BORDER_BAND * width, BORDER_BAND * height
+    at_border = (
+        (last_frame["pred_x"] < band_x) | (last_frame["pred_x"] > width - 1 - band_x)
+        | (last_frame["pred_y"] < band_y) | (last_frame["pred_y"] > height - 1 - band_y)
+    )
+    yield Signal("collapse.border_share", float(at_border.mean()), "ratio", last_epoch,
+                 "share of predictions on the image border")
+
+
+def distinct_ratio(frame: pd.DataFrame, radius: float) -> float:
+    """Per image, how many separate points the landmarks' predictions form, over the landmark count."""
+    shares = []
+    for _, image in frame.groupby("image_id", sort=False):
+        points = image[["pred_x", "pred_y"]].to_numpy()
+        points = points[np.isfinite(points).all(axis=1)]
+        if len(points) == 0:
+            continue
+        distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        # Greedy: each point not within `radius` of an earlier kept point starts a new one.
+        kept = []
+        for index in range(len(points)):
+            if all(distances[index, other] > radius for other in kept):
+                kept.append(index)
+        shares.append(len(kept) / len(image))
+    return float(np.median(shares)) if shares else np.nan
+
+
+@signal_family(
+    "geometry",
+    provides=(
+        "geometry.scale", "geometry.scale_x", "geometry.scale_y", "geometry.offset_x", "geometry.offset_y",
+        "geometry.r2", "geometry.fit_gain", "geometry.swap_gain",
+    ),
+)
+def geometry_signals(run: Run):
+    """Least-squares fit pred ≈ scale · true + offset, per axis, at the last validation.
+
+    A correct model has scale ≈ 1 and offset ≈ 0. A stride, resize or axis bug
+    leaves the predictions a transformed copy of the truth: the fit then explains
+    most of the error (`fit_gain` ≫ 1) with a scale far from 1, or the fit
+    against the swapped axes beats the straight one (`swap_gain` > 1).
+    """
+    frame = val_predictions(run)
+    frame = frame[frame["epoch"] == frame["epoch"].max()].dropna(subset=["pred_x", "pred_y", "true_x", "true_y"])
+    if len(frame) < 6:
+        raise MissingInput("predicted and true coordinates for several validation points")
+    epoch = int(frame["epoch"].iloc[0])
+    straight_x, straight_y = fit(frame["true_x"], frame["pred_x"]), fit(frame["true_y"], frame["pred_y"])
+    swapped_x, swapped_y = fit(frame["true_y"], frame["pred_x"]), fit(frame["true_x"], frame["pred_y"])
+    raw = np.sqrt(np.mean((frame["pred_x"] - frame["true_x"]) ** 2 + (frame["pred_y"] - frame["true_y"]) ** 2))
+    residual = np.hypot(straight_x.rms, straight_y.rms)
+    variance = frame["pred_x"].var() + frame["pred_y"].var()
+    yield Signal("geometry.scale_x", straight_x.scale, "ratio", epoch)
+    yield Signal("geometry.scale_y", straight_y.scale, "ratio", epoch)
+    yield Signal("geometry.scale", (straight_x.scale + straight_y.scale) / 2, "ratio", epoch)
+    yield Signal("geometry.offset_x", straight_x.offset, "px", epoch)
+    yield Signal("geometry.offset_y", straight_y.offset, "px", epoch)
+    yield Signal("geometry.r2", float(1 - residual**2 / variance) if variance > 0 else 0.0, "ratio", epoch,
+                 "share of the predictions' variance the linear fit explains")
+    yield Signal("geometry.fit_gain", float(raw / max(residual, 1e-9)), "ratio", epoch,
+                 "raw error over the error left after the fit")
+    yield Signal("geometry.swap_gain", float(residual / max(np.hypot(swapped_x.rms, swapped_y.rms), 1e-9)),
+                 "ratio", epoch, "straight-fit residual over swapped-axes-fit residual")
+
+
+class _Fit:
+    def __init__(self, scale: float, offset: float, rms: float):
+        self.scale, self.offset, self.rms = scale, offset, rms
+
+
+def fit(x: pd.Series, y: pd.Series) -> _Fit:
+    x, y = x.to_numpy(float), y.to_numpy(float)
+    if np.ptp(x) == 0:
+        return _Fit(0.0, float(y.mean()), float(y.std()))
+    scale, offset = np.polyfit(x, y, 1)
+    return _Fit(float(scale), float(offset), float(np.sqrt(np.mean((y - (scale * x + offset)) ** 2))))
+
+
+@signal_family(
+    "landmark",
+    provides=("landmark.regressed", "landmark.regressed_count", "landmark.improved_count", "landmark.count",
+              "landmark.worst_rise"),
+)
+def landmark_signals(run: Run):
+    """Each landmark's own best validation, and how far it is above it now."""
+    frame = val_predictions(run)
+    error = "error_mm" if frame["error_mm"].notna().all() else "error_px"
+    per_epoch = frame.groupby(["epoch", "landmark"], sort=False)[error].mean().unstack("landmark").sort_index()
+    if len(per_epoch) < 2:
+        raise MissingInput("per-landmark predictions at two or more validations")
+    best, last, first = per_epoch.min(), per_epoch.iloc[-1], per_epoch.iloc[0]
+    rise = (last - best) / best.where(best > 0)
+    # Regressed: 20 % above its own best, by more than half a typical landmark's best error,
+    # and worse than where it stood halfway through (not a landmark that is merely noisy).
+    floor = 0.5 * float(best.median())
+    halfway = per_epoch.iloc[len(per_epoch) // 2]
+    regressed = [
+        name for name in per_epoch.columns
+        if rise[name] > 0.2 and last[name] - best[name] > floor and last[name] > halfway[name]
+    ]
+    improved = int(((first - last) / first.where(first > 0) > 0.2).sum())
+    epoch = int(per_epoch.index[-1])
+    try:
+        curve = metric_curve(run)
+        epoch = curve.best_epoch
+    except MissingInput:
+        pass
+    yield Signal("landmark.regressed", regressed, "", epoch)
+    yield Signal("landmark.regressed_count", len(regressed), "landmarks", epoch)
+    yield Signal("landmark.improved_count", improved, "landmarks")
+    yield Signal("landmark.count", int(per_epoch.shape[1]), "landmarks")
+    yield Signal("landmark.worst_rise", float(rise.max()) if rise.notna().any() else 0.0, "ratio",
+                 int(per_epoch.index[-1]))
