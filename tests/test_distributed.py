@@ -38,14 +38,18 @@ OVERRIDES = [*TINY, "data.synthetic.val_images=7", "train.device=cpu"]
 LAUNCH_TIMEOUT_S = 240
 
 
-def launch(out, name: str) -> subprocess.CompletedProcess:
+def launch(out, name: str, *extra: str) -> subprocess.CompletedProcess:
     """`torchrun --standalone` (a free port on localhost, chosen by torchrun itself) as a user would type it."""
+    arguments = ["-m", "ceph_doctor", "train", "--out", str(out), "--name", name]
+    for override in [*OVERRIDES, *extra]:
+        arguments += ["--set", override]
+    return torchrun(arguments)
+
+
+def torchrun(arguments: list[str], timeout_s: float = LAUNCH_TIMEOUT_S) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD_SIZE}",
-        "-m", "ceph_doctor", "train", "--out", str(out), "--name", name,
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD_SIZE}", *arguments
     ]
-    for override in OVERRIDES:
-        command += ["--set", override]
     env = {key: value for key, value in os.environ.items() if key not in _TORCHRUN_VARIABLES}
     env["OMP_NUM_THREADS"] = "1"  # what torchrun gives each worker by default; the comparison below matches it
     if sys.platform.startswith("linux"):
@@ -54,11 +58,11 @@ def launch(out, name: str) -> subprocess.CompletedProcess:
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
     )
     try:
-        output, _ = process.communicate(timeout=LAUNCH_TIMEOUT_S)
+        output, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # torchrun and both workers: a hung collective must not hang CI
         output, _ = process.communicate()
-        pytest.fail(f"torchrun did not finish in {LAUNCH_TIMEOUT_S} s:\n{output[-4000:]}")
+        pytest.fail(f"torchrun did not finish in {timeout_s} s:\n{output[-4000:]}")
     return subprocess.CompletedProcess(command, process.returncode, output)
 
 
@@ -158,3 +162,41 @@ def test_gathered_predictions_are_the_checkpoints(ddp_run):
         loss_tag = "val/loss" if split == "val" else "train/eval_loss"
         assert scalars[loss_tag] == pytest.approx(result.loss, rel=1e-5)
         assert scalars[f"{split}/mre_px"] == pytest.approx(result.metrics.overall["mre_px"], rel=1e-5)
+
+
+def test_a_backbone_frozen_for_an_epoch_trains_under_ddp(tmp_path):
+    """Frozen parameters get no gradient, which DDP reports as an error unless told to expect it."""
+    result = launch(tmp_path / "runs", "frozen", "model.unfreeze_after=1")
+    assert result.returncode == 0, result.stdout[-4000:]
+    run_dir = tmp_path / "runs" / "frozen"
+    fractions = load_run(run_dir).scalar("params/trainable_frac").tolist()
+    assert fractions[0] < 0.5 and fractions[2:] == [1.0, 1.0]
+    first, second = (load_checkpoint(run_dir / "checkpoints" / f"epoch_000{epoch}.pth")["state_dict"] for epoch in (1, 2))
+    assert not torch.equal(first["backbone.stem.0.weight"], second["backbone.stem.0.weight"])
+
+
+FAILING_SCRIPT = """
+import os, sys
+from ceph_doctor.config import load_config
+from ceph_doctor.train.hooks import Hook
+from ceph_doctor.train.loop import Trainer
+from ceph_doctor.train.recorder import Recorder
+
+class FailOnRankOne(Hook):
+    def on_step_end(self, step, **_):
+        if step == 2 and os.environ["RANK"] == "1":
+            raise RuntimeError("boom on rank 1")
+
+run_dir = sys.argv[1]
+Trainer(load_config(None, sys.argv[2:]), run_dir, hooks=[Recorder(run_dir), FailOnRankOne()]).fit()
+"""
+
+
+def test_a_failing_rank_stops_the_run_instead_of_hanging(tmp_path):
+    """The other rank waits in a collective; the failing one must not wait at a barrier for it."""
+    script = tmp_path / "fail_on_rank_one.py"
+    script.write_text(FAILING_SCRIPT)
+    result = torchrun([str(script), str(tmp_path / "run"), *OVERRIDES], timeout_s=90)
+    assert result.returncode != 0
+    assert "boom on rank 1" in result.stdout
+    assert load_run(tmp_path / "run").manifest["status"] == "failed"

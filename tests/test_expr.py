@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ceph_doctor.engine.expr import MAX_DEPTH, ExpressionError, MissingSignal, names, parse, required_names
+from ceph_doctor.engine.expr import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    ExpressionError,
+    MissingSignal,
+    names,
+    parse,
+    required_names,
+)
 
 NAN = float("nan")
 SIGNALS = {
@@ -184,8 +192,32 @@ ANY_VALUE = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=GRAMMAR_ALPHABET, max_size=60), st.data())
+# Whole tokens, so that many random sequences parse and evaluation is exercised, not only the parser.
+TOKENS = [
+    "a", "b.c", "0", "1", "2.5", "1e308", "-", "+", "*", "/", "(", ")", "[", "]", ",", "<", ">=", "==", "!=",
+    "and", "or", "not", "in", "true", "null", "'s'", *(f"{name}(" for name in sorted(FUNCTIONS)), "exists(", "has(",
+]
+WELL_FORMED = st.recursive(
+    st.sampled_from(["a", "b.c", "0", "1", "2.5", "1e308", "true", "null", "'s'", "[]", "exists(a)"]),
+    lambda children: st.one_of(
+        st.tuples(children, st.sampled_from(["+", "-", "*", "/", "<", "==", "!=", "in", "and", "or"]), children).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
+        st.tuples(st.sampled_from(["-", "not "]), children).map("".join),
+        st.tuples(st.sampled_from(sorted(FUNCTIONS)), children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.lists(children, max_size=3).map(lambda items: f"[{', '.join(items)}]"),
+    ),
+    max_leaves=10,
+)
+EXPRESSIONS = st.one_of(
+    st.text(alphabet=GRAMMAR_ALPHABET, max_size=60),
+    st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14).map(" ".join),
+    WELL_FORMED,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(EXPRESSIONS, st.data())
 def test_anything_that_parses_evaluates_or_raises_only_our_errors(text, data):
     try:
         expression = parse(text)
@@ -206,8 +238,9 @@ def _arithmetic():
     numbers = st.integers(0, 50).map(lambda n: (str(n), float(n)))
 
     def combine(children):
-        binary = st.tuples(children, st.sampled_from(["+", "-", "*"]), children).map(
-            lambda t: (f"({t[0][0]} {t[1]} {t[2][0]})", {"+": t[0][1] + t[2][1], "-": t[0][1] - t[2][1], "*": t[0][1] * t[2][1]}[t[1]])
+        python = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+        binary = st.tuples(children, st.sampled_from(sorted(python)), children).map(
+            lambda t: (f"({t[0][0]} {t[1]} {t[2][0]})", python[t[1]](t[0][1], t[2][1]))
         )
         negated = children.map(lambda c: (f"-{c[0]}", -c[1]))
         return st.one_of(binary, negated)

@@ -50,6 +50,25 @@ def train(
     raise typer.Exit(ExitCode.OK if status in ("completed", "early_stopped") else ExitCode.DIAGNOSED)
 
 
+@app.command(
+    epilog="Example: ceph-doctor analyze runs/ --format html --out report.html --emit-config fixed.yaml",
+)
+def analyze(
+    paths: List[Path] = typer.Argument(..., help="Run directories, or folders holding runs."),
+    output_format: str = typer.Option("text", "--format", "-f", help="text | md | html | json"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the report here (json: stdout if unset)."),
+    rules: Optional[List[Path]] = typer.Option(None, "--rules", help="A folder of extra rule files (repeatable)."),
+    emit_config: Optional[Path] = typer.Option(
+        None, "--emit-config", help="Write the run's config with every fix applied, for train --config."
+    ),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on diagnoses at or above: error | warning | never."),
+) -> None:
+    """Diagnose finished or running runs: what went wrong, the evidence, and which settings to change."""
+    from ceph_doctor.cli.analyze_command import run_analyze
+
+    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on))
+
+
 @app.command(epilog="Example: ceph-doctor samples --out samples/ --count 8")
 def samples(
     out: Path = typer.Option(..., "--out", help="Folder for the PNG files."),
@@ -62,6 +81,11 @@ def samples(
 
     for path in write_samples(config, set_ or [], out, count):
         typer.echo(path)
+
+
+from ceph_doctor.cli.rules_command import rules_app  # noqa: E402
+
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

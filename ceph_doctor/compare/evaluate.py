@@ -9,6 +9,7 @@ Predictions come back in original-image pixels, where the two can be paired.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,7 +47,11 @@ class Checkpoint:
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
-    payload = load_checkpoint(path)  # weights_only: a file that would run code is refused here
+    with warnings.catch_warnings():
+        # torch warns about a pickle protocol it does not expect before refusing the file:
+        # the refusal is the one line the user needs.
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        payload = load_checkpoint(path)  # weights_only: a file that would run code is refused here
     path = Path(path)
     if is_ceph_doctor_checkpoint(payload):
         state, kind = payload["state_dict"], "ceph-doctor"
@@ -65,7 +70,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
         config=payload.get("config") if isinstance(payload.get("config"), dict) else None,
         names=list(payload["names"]) if isinstance(payload.get("names"), (list, tuple)) else None,
         epoch=int(epoch) if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
-        scalars=dict(_scalars(payload, skip=state)),
+        # A bare state dict holds weights only: none of its tensors is a stored metric.
+        scalars={} if kind == "state_dict" else dict(_scalars(payload, skip=state)),
     )
 
 

@@ -24,6 +24,7 @@ SAMPLE_HEIGHT_PX = 420  # small inputs are enlarged so the markers stay legible
 
 def write_pictures(comparison, out: Path) -> list[tuple[str, str]]:
     """Every picture the comparison has data for, as (file name, title)."""
+    out.mkdir(parents=True, exist_ok=True)
     written = []
     pair, changes = comparison.pair, comparison.changes
     if pair is not None and changes is not None:
@@ -124,15 +125,16 @@ def error_bars(changes) -> Figure:
     figure = Figure(figsize=(7.0, 0.28 * count + 1.2), dpi=DPI, layout="constrained")
     ax = figure.subplots()
     positions = np.arange(count)
-    ax.barh(positions - 0.2, table["error_a"].replace(np.inf, np.nan), height=0.4, color=A_COLOUR, label="A")
-    ax.barh(positions + 0.2, table["error_b"].replace(np.inf, np.nan), height=0.4, color=B_COLOUR, label="B")
+    for offset, side, colour in ((-0.2, "a", A_COLOUR), (0.2, "b", B_COLOUR)):
+        ax.barh(positions + offset, table[f"error_{side}"].replace(np.inf, np.nan), height=0.4, color=colour,
+                xerr=table[f"se_{side}"], error_kw={"elinewidth": 0.8, "ecolor": "#34495e"}, label=side.upper())
     labels = [f"{name} {'▲' if v == 'regressed' else '▼' if v == 'improved' else ''}"
               for name, v in zip(table.index, table["verdict"])]
     ax.set_yticks(positions, labels, fontsize=8)
     for tick, verdict in zip(ax.get_yticklabels(), table["verdict"]):
         tick.set_color({"regressed": "#c0392b", "improved": "#1e8449"}.get(verdict, "black"))
     ax.invert_yaxis()
-    ax.set_xlabel(f"mean radial error ({changes.unit})")
+    ax.set_xlabel(f"mean radial error ({changes.unit}); whiskers: standard error over images")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("▲ regressed / ▼ improved: Wilcoxon over images, Benjamini–Hochberg 5 %", fontsize=9)
     return figure

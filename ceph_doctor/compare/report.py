@@ -39,6 +39,10 @@ def number(value, digits: int = 2, sign: bool = False) -> str:
     return f"{value:{'+' if sign else ''}.{digits}f}"
 
 
+def p_value(value) -> str:
+    return "–" if value is None or math.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+
+
 def percent(value) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:+.0f} %"
 
@@ -72,7 +76,7 @@ def _summary(c) -> Section:
             overall["verdict"], "no evidence that B differs from A overall")
         lines.append(
             f"{direction}: mean error {number(overall['error_a'])} → {number(overall['error_b'])} {unit} "
-            f"({percent(overall['relative'])}, Wilcoxon p = {number(overall['p_value'], 3)} over "
+            f"({percent(overall['relative'])}, Wilcoxon p {_p_clause(overall['p_value'])} over "
             f"{overall['images']} images)."
         )
         regressed, improved = c.changes.regressed, c.changes.improved
@@ -91,9 +95,18 @@ def _summary(c) -> Section:
             lines.append(f"B's predictions collapse: median spread ratio {number(c.spread.median_b)} against A's "
                          f"{number(c.spread.median_a)}; collapsed in B: {', '.join(collapsed)}.")
     if c.weights.compared:
-        lines.append(f"Weights moved by {number(c.weights.overall(), 4)} of their norm overall; "
-                     f"{100 * c.weights.unchanged_share():.0f} % of compared parameters did not change at all.")
+        weights = c.weights.weights
+        still = int((weights["norm_diff"] == 0).sum())
+        # Floored, so "100 %" is never shown for a model of which anything at all moved.
+        share = math.floor(1000 * c.weights.unchanged_share()) / 10
+        lines.append(f"Weights moved by {number(c.weights.overall(), 4)} of their norm overall; {still} of "
+                     f"{len(weights)} weight tensors ({share:g} % of the parameters) did not change at all.")
     return Section("Summary", lines=lines)
+
+
+def _p_clause(value) -> str:
+    text = p_value(value)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _overall_metrics(c) -> Section:
@@ -102,7 +115,7 @@ def _overall_metrics(c) -> Section:
     for name in metrics_a:
         a, b = metrics_a[name], metrics_b.get(name, math.nan)
         delta = b - a if math.isfinite(a) and math.isfinite(b) else math.nan
-        better = None if not delta else (delta < 0) == (_direction(name) == "min")
+        better = None if not math.isfinite(delta) or delta == 0 else (delta < 0) == (_direction(name) == "min")
         rows.append([name, number(a), number(b), number(delta, sign=True),
                      "–" if better is None else ("B" if better else "A")])
         styles.append(None if better is None else ("green" if better else "red"))
@@ -121,7 +134,7 @@ def _per_landmark(c) -> Section:
     rows, styles = [], []
     for name, row in table.iterrows():
         rows.append([name, number(row["error_a"]), number(row["error_b"]), number(row["delta"], sign=True),
-                     percent(row["relative"]), number(row["p_adjusted"], 3), row["verdict"],
+                     percent(row["relative"]), p_value(row["p_adjusted"]), row["verdict"],
                      number(spread.loc[name, "spread_a"]), number(spread.loc[name, "spread_b"])])
         styles.append(STYLES.get(row["verdict"]))
     headers = ["landmark", "A", "B", "B − A", "change", "p (BH)", "verdict", "spread A", "spread B"]
@@ -158,15 +171,16 @@ def _findings(c) -> Section:
 
 def _weights(c) -> Section:
     diff = c.weights
-    section = Section(f"Weight change by module, ‖B − A‖ / ‖A‖", ["module", "tensors", "parameters", "relative change"])
+    section = Section("Weight change by module, ‖B − A‖ / ‖A‖", ["module", "tensors", "parameters", "relative change"])
     if diff.compared:
         for _, row in diff.by_module(WEIGHT_DEPTH).iterrows():
             section.rows.append([row["module"], str(int(row["tensors"])), f"{int(row['numel']):,}",
                                  "0 (unchanged)" if row["relative_change"] == 0 else number(row["relative_change"], 4)])
             section.styles.append("dim" if row["relative_change"] == 0 else None)
-        moved = diff.tensors.nlargest(5, "relative_change")
-        section.lines.append("Most moved tensors: " + ", ".join(
-            f"{name} {number(value, 4)}" for name, value in zip(moved["tensor"], moved["relative_change"])) + ".")
+        moved = diff.weights[diff.weights["norm_diff"] > 0].nlargest(5, "relative_change")
+        if len(moved):
+            section.lines.append("Most moved tensors: " + ", ".join(
+                f"{name} {number(value, 4)}" for name, value in zip(moved["tensor"], moved["relative_change"])) + ".")
     for label, names in (("Only in A", diff.only_in_a), ("Only in B", diff.only_in_b)):
         if names:
             section.lines.append(f"{label} ({len(names)}): {', '.join(names[:8])}{' …' if len(names) > 8 else ''}.")
@@ -194,7 +208,8 @@ def print_report(comparison, console: Console) -> None:
         if section.headers:
             table = Table(show_edge=False, header_style="bold")
             for index, header in enumerate(section.headers):
-                table.add_column(header, justify="left" if index == 0 else "right")
+                cells = [row[index] for row in section.rows]
+                table.add_column(header, justify="right" if cells and all(map(_numeric, cells)) else "left")
             shown = section.rows if section.title.startswith("Per landmark") else section.rows[:TERMINAL_ROWS]
             for row, style in zip(shown, section.styles or [None] * len(shown)):
                 table.add_row(*row, style=style)
@@ -203,6 +218,10 @@ def print_report(comparison, console: Console) -> None:
                 console.print(f"… {len(section.rows) - len(shown)} more rows in --out", style="dim")
         for line in section.lines:
             console.print(line, highlight=False, markup=False)
+
+
+def _numeric(cell: str) -> bool:
+    return cell[:1] in set("0123456789+-−–∞") and not cell.startswith("--")
 
 
 def write_report(comparison, out: Path, pictures: list[tuple[str, str]]) -> Path:

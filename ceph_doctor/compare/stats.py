@@ -28,7 +28,8 @@ IMPROVED, REGRESSED, UNCHANGED = "improved", "regressed", "no evidence of change
 @dataclass
 class LandmarkChanges:
     unit: str  # "mm" when every image's pixel spacing is known, else "px"
-    table: pd.DataFrame  # index: landmark; images, error_a, error_b, delta, relative, p_value, p_adjusted, verdict
+    # index: landmark; images, error_a, error_b, delta, relative, p_value, se_a, se_b, p_adjusted, verdict
+    table: pd.DataFrame
     overall: dict[str, float]  # the same measures over per-image mean errors
 
     def named(self, verdict: str) -> list[str]:
@@ -81,7 +82,13 @@ def _paired_summary(a: np.ndarray, b: np.ndarray) -> dict:
         delta = mean_b - mean_a
         relative_change = delta / mean_a if mean_a > 0 else np.nan
     return {"images": int(both.sum()), "error_a": mean_a, "error_b": mean_b, "delta": delta,
-            "relative": relative_change, "p_value": signed_rank_p(a, b)}
+            "relative": relative_change, "p_value": signed_rank_p(a, b),
+            "se_a": _standard_error(a), "se_b": _standard_error(b)}
+
+
+def _standard_error(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else np.nan
 
 
 def signed_rank_p(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,8 +1,8 @@
 """Weight-space diff of two state dicts: how far each tensor, and each module, moved from A to B.
 
 The measure is the relative change ‖B − A‖ / ‖A‖ (Frobenius norms). It is
-computed with one pair of torch reductions per tensor, never element by
-element, so a W48 HRNet takes milliseconds beyond loading it. A tensor that
+computed with torch's multi-tensor kernels, never element by element, so a
+W48 HRNet takes a fraction of the time it takes to load. A tensor that
 did not change reads exactly 0.0 (a frozen backbone shows as a block of zeros,
 not as small numbers that might be rounding).
 """
@@ -17,7 +17,7 @@ import torch
 
 from ceph_doctor.errors import UserInputError
 
-TENSOR_COLUMNS = ("tensor", "module", "shape", "numel", "norm_a", "norm_diff", "relative_change")
+TENSOR_COLUMNS = ("tensor", "module", "shape", "numel", "floating", "norm_a", "norm_diff", "relative_change")
 
 
 @dataclass
@@ -33,9 +33,14 @@ class WeightDiff:
     def compared(self) -> bool:
         return len(self.tensors) > 0
 
+    @property
+    def weights(self) -> pd.DataFrame:
+        """The floating-point tensors: integer ones are counters (BatchNorm's num_batches_tracked), not weights."""
+        return self.tensors[self.tensors["floating"]]
+
     def by_module(self, depth: int | None = None) -> pd.DataFrame:
         """Relative change of each module (all its tensors together), optionally cut to `depth` name parts."""
-        tensors = self.tensors
+        tensors = self.weights
         if depth is None:
             groups = tensors["module"]
         else:
@@ -59,16 +64,17 @@ class WeightDiff:
     def overall(self) -> float:
         if not self.compared:
             return float("nan")
-        norm_a = float(np.sqrt((self.tensors["norm_a"] ** 2).sum()))
-        norm_diff = float(np.sqrt((self.tensors["norm_diff"] ** 2).sum()))
+        norm_a = float(np.sqrt((self.weights["norm_a"] ** 2).sum()))
+        norm_diff = float(np.sqrt((self.weights["norm_diff"] ** 2).sum()))
         return float(relative(np.array([norm_diff]), np.array([norm_a]))[0])
 
     def unchanged_share(self) -> float:
         """Share of compared parameters (by count) in tensors that did not move at all."""
         if not self.compared:
             return float("nan")
-        still = self.tensors.loc[self.tensors["norm_diff"] == 0, "numel"].sum()
-        return float(still / max(1, self.tensors["numel"].sum()))
+        weights = self.weights
+        still = weights.loc[weights["norm_diff"] == 0, "numel"].sum()
+        return float(still / max(1, weights["numel"].sum()))
 
 
 def module_path(tensor_name: str, depth: int | None = None) -> str:
@@ -101,6 +107,7 @@ def weight_diff(state_a: dict[str, torch.Tensor], state_b: dict[str, torch.Tenso
         "module": [module_path(name) for name in names],
         "shape": ["×".join(map(str, state_a[name].shape)) or "scalar" for name in names],
         "numel": np.array([state_a[name].numel() for name in names], dtype=np.int64),
+        "floating": np.array([state_a[name].is_floating_point() for name in names], dtype=bool),
         "norm_a": norms_a,
         "norm_diff": norms_diff,
         "relative_change": relative(norms_diff, norms_a),
@@ -115,20 +122,42 @@ def weight_diff(state_a: dict[str, torch.Tensor], state_b: dict[str, torch.Tenso
 
 @torch.no_grad()
 def _norms(state_a: dict, state_b: dict, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """‖A‖ and ‖B − A‖ per tensor: two reductions per tensor, stacked, one host transfer at the end."""
+    """‖A‖ and ‖B − A‖ per tensor with torch's multi-tensor (_foreach) kernels, a bounded chunk at a time.
+
+    One kernel call covers many tensors, so a model's thousands of small BatchNorm
+    vectors cost no more Python than its few large convolutions.
+    """
+    norm_a, norm_diff = [], []
+    for chunk in _chunks(state_a, names):
+        tensors_a, tensors_b = [], []
+        for name in chunk:
+            a = state_a[name]
+            # Integer buffers (num_batches_tracked) and half precision are measured in float32:
+            # subtracting int64 counters or fp16 weights directly would wrap or lose the difference.
+            if a.dtype != torch.float32 and a.dtype != torch.float64:
+                a = a.float()
+            tensors_a.append(a.reshape(-1))
+            tensors_b.append(state_b[name].to(device=a.device, dtype=a.dtype).reshape(-1))
+        norm_a += torch._foreach_norm(tensors_a)
+        norm_diff += torch._foreach_norm(torch._foreach_sub(tensors_b, tensors_a))
     if not names:
         return np.zeros(0), np.zeros(0)
-    norm_a, norm_diff = [], []
+    return (torch.stack([n.double().cpu() for n in norm_a]).numpy(),
+            torch.stack([n.double().cpu() for n in norm_diff]).numpy())
+
+
+def _chunks(state: dict, names: list[str], limit: int = 1 << 25):
+    """Runs of names holding at most `limit` elements together (one larger tensor alone), to bound memory."""
+    chunk, size = [], 0
     for name in names:
-        a, b = state_a[name], state_b[name]
-        # Integer buffers (BatchNorm's num_batches_tracked) and half precision are measured in float32:
-        # subtracting int64 counters or fp16 weights directly would wrap or lose the difference.
-        if not a.is_floating_point() or a.dtype in (torch.float16, torch.bfloat16):
-            a = a.float()
-        b = b.to(device=a.device, dtype=a.dtype)
-        norm_a.append(torch.linalg.vector_norm(a))
-        norm_diff.append(torch.linalg.vector_norm(b - a))
-    return (torch.stack(norm_a).double().cpu().numpy(), torch.stack(norm_diff).double().cpu().numpy())
+        numel = state[name].numel()
+        if chunk and size + numel > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(name)
+        size += numel
+    if chunk:
+        yield chunk
 
 
 def require_common(diff: WeightDiff, label_a: str, label_b: str) -> None:

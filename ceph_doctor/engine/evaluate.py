@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, NotChecked
-from ceph_doctor.engine.expr import ExpressionError, MissingSignal, Name, is_number, parse, plain
+from ceph_doctor.engine.expr import ExpressionError, MissingSignal, Name, parse, plain
 
 if TYPE_CHECKING:
     from ceph_doctor.engine.rules import Rule
@@ -44,7 +44,8 @@ class MessageTemplate:
             if token in ("{{", "}}"):
                 self.parts.append(token[0])
             elif match.group(1) is None:
-                raise ValueError(f"unmatched {token!r} at column {match.start() + 1}; write {token * 2} for a literal brace")
+                column = match.start() + 1
+                raise ValueError(f"unmatched {token!r} at column {column}; write {token * 2} for a literal brace")
             else:
                 self.parts.append(_placeholder(match.group(1), match.start()))
         self.parts.append(source[position:])
@@ -108,6 +109,8 @@ def _formatted(value: Any, spec: str) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, list):
+        if not value:
+            return "none"
         shown = [_formatted(item, spec) for item in value[:LANDMARKS_SHOWN]]
         more = len(value) - len(shown)
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
@@ -169,9 +172,11 @@ def onset_epoch(signals: SignalSet, name: str | None) -> int | None:
     if signal is None:
         return None
     value = plain(signal.value)
-    counts_epochs = signal.unit in ("epoch", "epochs") or signal.epoch is None
-    if counts_epochs and is_number(value) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
+    if signal.unit in ("epoch", "epochs") or signal.epoch is None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():  # false for NaN and inf
+            return int(value)
     return None if signal.epoch is None else int(plain(signal.epoch))
 
 

@@ -251,7 +251,8 @@ class _Parser:
                 raise ExpressionError(f"{name.text}() takes one signal name", name.position)
             return Exists(args[0].name, name.position)
         if (name.text in ONE_ARGUMENT and len(args) != 1) or not args:
-            raise ExpressionError(f"{name.text}() takes {'one argument' if name.text in ONE_ARGUMENT else 'arguments'}", name.position)
+            wanted = "one argument" if name.text in ONE_ARGUMENT else "arguments"
+            raise ExpressionError(f"{name.text}() takes {wanted}", name.position)
         return Call(name.text, tuple(args), name.position)
 
     def arguments(self, closing: str) -> list:
@@ -370,7 +371,8 @@ def _number(value: Any, what: str, position: int) -> float:
 def _type(value: Any) -> str:
     if is_number(value):
         return "a number"
-    return {bool: "a boolean", str: "a string", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+    labels = {bool: "a boolean", str: "a string", list: "a list", type(None): "null"}
+    return labels.get(type(value), type(value).__name__)
 
 
 def _arithmetic(op: str, left: Any, right: Any, position: int) -> float:
@@ -390,7 +392,9 @@ def _equal(left: Any, right: Any) -> bool:
 
 def _compare(op: str, left: Any, right: Any, position: int) -> bool:
     if op in ("in", "not in"):
-        if isinstance(right, str) and isinstance(left, str):
+        if isinstance(right, str):
+            if not isinstance(left, str):
+                raise ExpressionError(f"'{op}' a string needs a string on its left, not {_type(left)}", position)
             found = left in right
         elif isinstance(right, list):
             found = any(_equal(left, item) for item in right)
@@ -435,11 +439,12 @@ FUNCTIONS: dict[str, Callable[[list, int, str], Any]] = {
     "min": _extreme(min),
     "max": _extreme(max),
     "len": lambda args, position, name: len(_sized(args[0], name, position)),
-    "sum": lambda args, position, name: math.fsum(_numbers([_sized(args[0], name, position)], name, position)),
+    # The builtin sum, not math.fsum: inf - inf must give NaN here, not raise.
+    "sum": lambda args, position, name: sum(_numbers([_sized(args[0], name, position)], name, position), 0.0),
     "any": lambda args, position, name: any(truth(v) for v in _sized(args[0], name, position)),
     "all": lambda args, position, name: all(truth(v) for v in _sized(args[0], name, position)),
     "isnan": lambda args, position, name: isinstance(args[0], float) and math.isnan(args[0]),
-    "isfinite": lambda args, position, name: is_number(args[0]) and math.isfinite(args[0]),
+    "isfinite": lambda args, position, name: is_number(args[0]) and math.isfinite(_number(args[0], name, position)),
 }
 
 

@@ -33,38 +33,42 @@ ENABLE_DEFAULTS: dict[str, Any] = {
     "train.grad_clip": 1.0,  # max total gradient norm
 }
 SIGNIFICANT_DIGITS = 6
+UNSET = object()  # a fix written without `value:` (not the same as `value: null`)
 
 
-def checked_fix_value(key: str, op: str, value: Any, unset: Any = None) -> Any:
-    """The value a fix of `op` on `key` will use, validated; ValueError(problem) when it cannot work.
-
-    `unset` is the sentinel a caller passes when the rule gave no value at all.
-    """
+def checked_fix_value(key: str, op: str, value: Any = UNSET) -> Any:
+    """The value a fix of `op` on `key` will use, validated; ValueError(problem) when it cannot work."""
     field = SCHEMA[key]
     if field.kind in ("int", "float") and isinstance(value, str):
         value = _number_text(value)  # YAML 1.1 reads 1e-4 as a string
     if op == "multiply":
         if field.kind not in ("int", "float"):
             raise ValueError(f"multiply needs a numeric key; {key} holds {field.describe()}")
-        value = _number_text(value) if isinstance(value, str) else value
-        if value is unset or not is_number(value) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"multiply needs a positive factor, e.g. value: 0.2 (found {_shown(value, unset)})")
+        if value is UNSET or not is_number(value) or not _finite(value) or value <= 0:
+            raise ValueError(f"multiply needs a positive factor, e.g. value: 0.2 (found {_shown(value)})")
         return float(value)
     if op == "enable":
         if field.kind != "bool" and not field.nullable:
             raise ValueError(f"enable needs a true/false or nullable key; {key} holds {field.describe()}")
-        if value is unset:
-            value = True if field.kind == "bool" else ENABLE_DEFAULTS.get(key, unset)
-        if value is unset:
+        if value is UNSET:
+            value = True if field.kind == "bool" else ENABLE_DEFAULTS.get(key, UNSET)
+        if value is UNSET:
             raise ValueError(f"enable on {key} needs a value: it has no default on-value")
         if value is None or value is False:
             raise ValueError(f"enable needs an on-value, not {_shown(value)}")
-    elif value is unset:
+    elif value is UNSET:
         raise ValueError(f"set needs a value ({field.describe()})")
     try:
         return coerce(key, field, value)
     except ValueError as error:
         raise ValueError(f"{error}; {key} holds {field.describe()}") from None
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _number_text(text: str) -> Any:
@@ -155,14 +159,26 @@ def _scaled(field: Field, current: float, factor: float) -> int | float:
     return min(max(value, low), high)
 
 
-def _shown(value: Any, unset: Any = object()) -> str:
-    if value is unset:
+def _shown(value: Any) -> str:
+    if value is UNSET:
         return "nothing"
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value) if isinstance(value, (float, str)) else str(value)
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Block-style sections, like defaults.yaml; short lists of scalars inline: `input_size: [128, 160]`."""
+
+
+_ConfigDumper.add_representer(
+    list,
+    lambda dumper, items: dumper.represent_sequence(
+        "tag:yaml.org,2002:seq", items, flow_style=all(not isinstance(item, (dict, list)) for item in items)
+    ),
+)
 
 
 def emit_config(path: str | Path, config: dict, changes: Iterable[str] = ()) -> Path:
@@ -177,7 +193,7 @@ def emit_config(path: str | Path, config: dict, changes: Iterable[str] = ()) -> 
         f"#   ceph-doctor train --config {path.name}",
         *(f"#   {' '.join(line.split())}" for line in changes),  # one comment line each, whatever the reason holds
     ]
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, allow_unicode=False, width=100)
+    body = yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=False, width=100)
     text = "\n".join(header) + "\n" + body
     text = text.replace("→", "->").replace("×", "x").encode("ascii", "replace").decode("ascii")
     atomic_write_bytes(path, text.encode("ascii"))

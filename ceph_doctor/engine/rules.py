@@ -36,7 +36,7 @@ from ceph_doctor.config.schema import SCHEMA
 from ceph_doctor.engine.diagnosis import SEVERITIES, Fix
 from ceph_doctor.engine.evaluate import MessageTemplate
 from ceph_doctor.engine.expr import Expression, ExpressionError, Name, parse, required_names
-from ceph_doctor.engine.fixes import FIX_OPS, checked_fix_value
+from ceph_doctor.engine.fixes import FIX_OPS, UNSET, checked_fix_value
 from ceph_doctor.errors import UserInputError
 
 BUILTIN_PACKAGE = "ceph_doctor.rules"  # the top-level rules/ folder, mapped in pyproject.toml
@@ -44,7 +44,6 @@ REQUIRED_FIELDS = ("id", "severity", "title", "when", "message", "evidence", "fi
 OPTIONAL_FIELDS = ("epoch", "landmarks", "requires")
 DOC_FIELDS = ("what", "why", "fix")
 KEBAB_CASE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
-_UNSET = object()
 
 
 class RuleError(UserInputError):
@@ -205,7 +204,8 @@ def _check_fields(source: str, prefix: str, data: dict, required: Iterable[str],
     known = [*required, *optional]
     for field in data:
         if field not in known:
-            raise RuleError(source, f"{prefix}{field}", f"unknown field{_close(str(field), known)}; fields: {', '.join(known)}")
+            problem = f"unknown field{_close(str(field), known)}; fields: {', '.join(known)}"
+            raise RuleError(source, f"{prefix}{field}", problem)
     for field in required:
         if field not in data:
             raise RuleError(source, f"{prefix}{field}", "missing field")
@@ -255,7 +255,7 @@ def _fix(source: str, field: str, item: Any) -> Fix:
     if op not in FIX_OPS:
         raise RuleError(source, f"{field}.op", f"{op!r} is not one of {', '.join(FIX_OPS)}")
     try:
-        value = checked_fix_value(key, op, item.get("value", _UNSET), unset=_UNSET)
+        value = checked_fix_value(key, op, item.get("value", UNSET))
     except ValueError as error:
         raise RuleError(source, f"{field}.value", str(error)) from None
     return Fix(key=key, op=op, value=value, reason=_text(source, f"{field}.reason", item["reason"]).strip())

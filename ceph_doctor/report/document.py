@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, RunReport
 
@@ -46,9 +47,9 @@ def format_value(value: Any, limit: int = 160) -> str:
 
 
 def fix_text(fix: Fix) -> str:
-    """`optimizer.lr × 0.2`, `train.max_epochs = 30`, `train.ema enable 0.999`: key, op, value."""
-    if fix.op == "enable" and fix.value in (None, True):
-        return f"{fix.key} enable"
+    """`optimizer.lr × 0.2`, `train.max_epochs = 30`, `enable train.ema = 0.999`: one config change."""
+    if fix.op == "enable":
+        return f"enable {fix.key}" if fix.value in (None, True) else f"enable {fix.key} = {format_value(fix.value)}"
     return f"{fix.key} {_OP_SYMBOLS.get(fix.op, fix.op)} {format_value(fix.value)}"
 
 
@@ -80,7 +81,7 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
         ("data", dataset.get("source")),
         ("images", _images(dataset)),
         ("landmarks", len(manifest["landmarks"]) if manifest.get("landmarks") else None),
-        ("pixel spacing", f"{manifest['pixel_spacing_mm']:.4g} mm" if manifest.get("pixel_spacing_mm") else None),
+        ("pixel spacing", _with_unit(manifest.get("pixel_spacing_mm"), "mm")),
         ("monitored metric", (manifest.get("monitor") or {}).get("metric")),
     ]
     facts += [(label, str(value)) for label, value in candidates if value not in (None, "")]
@@ -142,7 +143,7 @@ def _diagnosis_view(diagnosis: Diagnosis) -> DiagnosisEntry:
         id=diagnosis.id,
         severity=diagnosis.severity,
         title=diagnosis.title,
-        message=diagnosis.message,
+        message=diagnosis.message.strip(),  # rule files' folded YAML blocks end in a newline
         epoch=diagnosis.epoch,
         landmarks=[str(name) for name in diagnosis.landmarks],
         evidence=[(str(name), format_value(value)) for name, value in diagnosis.evidence.items()],
@@ -172,8 +173,12 @@ def _best(run) -> str | None:
     return f"{view.best_epoch} ({metric} {format_value(float(values.loc[view.best_epoch]))})"
 
 
+def _with_unit(value, unit: str) -> str | None:
+    return None if value in (None, "") else f"{format_value(value)} {unit}"
+
+
 def _parameters(count) -> str | None:
-    if not count:
+    if not isinstance(count, (int, float)) or not count:
         return None
     return f"({count / 1e6:.2f} M parameters)" if count >= 1e5 else f"({count} parameters)"
 

@@ -22,7 +22,8 @@ def new_figure(width: float, height: float) -> Figure:
 
 def to_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    # "tight": constrained layout alone can leave long tick labels outside a figure with legends below it.
+    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white", bbox_inches="tight", pad_inches=0.08)
     return buffer.getvalue()
 
 

@@ -7,8 +7,8 @@ predictions: each figure checks for its own data. Point figures live in `points.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,13 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import MaxNLocator
 
 from ceph_doctor.report.drawing import (
-    BEST_COLOUR, LAST_COLOUR, TRAIN_COLOUR, VAL_COLOUR, new_figure, severity_colour, to_png,
+    BEST_COLOUR,
+    LAST_COLOUR,
+    TRAIN_COLOUR,
+    VAL_COLOUR,
+    new_figure,
+    severity_colour,
+    to_png,
 )
 from ceph_doctor.report.points import mean_shape, sample_overlay
 from ceph_doctor.report.run_view import RunView
@@ -66,8 +72,7 @@ def learning_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         ax = axes[0]
         for tag, series in losses.items():
             _plot_curve(ax, series, TRAIN_COLOUR if tag.startswith("train") else VAL_COLOUR, tag)
-        if all((series > 0).all() for series in losses.values()):
-            ax.set_yscale("log")
+        _log_scale_if_wide(ax, losses.values())
         ax.set_title("Loss")
     if metric is not None:
         ax = axes[-1]
@@ -80,6 +85,13 @@ def learning_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=ax is axes[-1])
         _style_epoch_axes(ax)
     return to_png(figure)
+
+
+def _log_scale_if_wide(ax, curves) -> None:
+    """Log scale when the values span more than a decade (a loss falling 100x), never for a narrow range."""
+    values = np.concatenate([np.asarray(curve, float) for curve in curves])
+    if len(values) and (values > 0).all() and values.max() / values.min() > 10:
+        ax.set_yscale("log")
 
 
 def _style_epoch_axes(ax) -> None:
@@ -131,7 +143,7 @@ def error_heatmap(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         return None
     low, high = float(finite.min()), float(finite.max())
     norm = LogNorm(low, high) if high / low > 8 else Normalize(low, high)  # early errors dwarf late ones
-    figure = new_figure(min(11.0, 3.2 + 0.28 * table.shape[1]), 1.2 + 0.2 * table.shape[0])
+    figure = new_figure(min(11.0, 5.0 + 0.2 * table.shape[1]), 1.2 + 0.2 * table.shape[0])
     ax = figure.subplots()
     image = ax.imshow(values, aspect="auto", cmap="magma_r", norm=norm, interpolation="nearest")
     figure.colorbar(image, ax=ax, label=f"mean val error ({view.unit})", pad=0.01)
@@ -153,7 +165,7 @@ def landmark_errors(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     if table is None:
         return None
     best, last = view.best_epoch, int(table.columns[-1])
-    columns = [(last, f"last (epoch {last})", LAST_COLOUR)]
+    columns = [(last, f"{'best and last' if best == last else 'last'} (epoch {last})", LAST_COLOUR)]
     if best in table.columns and best != last:
         columns.insert(0, (best, f"best (epoch {best})", BEST_COLOUR))
     names = list(table.index)
@@ -199,9 +211,8 @@ def sequence_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         colours = {"train/loss_tf": TRAIN_COLOUR, "val/loss_tf": VAL_COLOUR, "val/loss_ar": "#c0392b"}
         for tag, series in losses.items():
             _plot_curve(ax, series, colours[tag], tag)
-        if all((series > 0).all() for series in losses.values()):
-            ax.set_yscale("log")
-        _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=positions is None)
+        _log_scale_if_wide(ax, losses.values())
+        _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=True)
         ax.set_title("Teacher-forced and autoregressive loss")
         _style_epoch_axes(ax)
     if positions is not None:
@@ -214,19 +225,20 @@ def sequence_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
                     alpha=1 if emphasised else 0.5, label=f"epoch {epoch}" if emphasised else None)
         ax.set(title="Autoregressive error along the sequence", xlabel="position in the sequence",
                ylabel="error (px)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return to_png(figure)
 
 
 def _viridis(value: float):
-    return colormaps["viridis"](value)
+    return colormaps["viridis"](0.85 * value)  # viridis ends in a yellow too pale to read on white
 
 
 # ---------------------------------------------------------------------- captions
 def _learning_curves_caption(view: RunView) -> str:
-    return ("Losses (log scale when positive) and the monitored metric per epoch; the green line is the best "
-            "epoch, dotted lines mark where each diagnosis starts.")
+    return ("Losses (log scale when they span more than a decade) and the monitored metric per epoch; "
+            "the green line is the best epoch, dotted lines mark where each diagnosis starts.")
 
 
 def _heatmap_caption(view: RunView) -> str:

@@ -8,8 +8,8 @@ landmark names, messages, config values); only the stylesheet is marked safe, an
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup

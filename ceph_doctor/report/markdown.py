@@ -8,8 +8,9 @@ figure links built here. A landmark called `<script>` or `*bold*` reads as typed
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined

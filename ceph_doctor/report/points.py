@@ -6,8 +6,8 @@ bunched together, landmarks merging) is seen at a glance.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -26,17 +26,19 @@ def sample_overlay(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     shown = view.shown_epochs()
     if not shown:
         return None
-    image_id = sorted(view.predictions["image_id"].astype(str).unique())[0]
+    image_id = min(view.predictions["image_id"].astype(str).unique())  # the same image in every report
     background, scale = background_image(view.run, image_id) or (None, 1.0)
     rows = {epoch: view.at_epoch(epoch) for epoch, _ in shown}
     rows = {epoch: frame[frame["image_id"].astype(str) == image_id] for epoch, frame in rows.items()}
     truth = next(iter(rows.values()))[["true_x", "true_y"]].to_numpy(float)
+    if not np.isfinite(truth).all(axis=1).any():
+        return None
     extent = _image_extent(background, scale, truth)
     aspect = (extent[2] - extent[3]) / max(extent[1] - extent[0], 1e-9)
     figure = new_figure(3.8 * len(shown), min(3.8 * aspect + 0.4, 7.0))
     axes = figure.subplots(1, len(shown), squeeze=False)[0]
     colours = np.array(landmark_colours(len(view.run.landmarks) or int(truth.shape[0])))
-    for ax, (epoch, label) in zip(axes, shown):
+    for ax, (epoch, label) in zip(axes, shown, strict=True):
         frame = rows[epoch]
         if background is not None:
             ax.imshow(background, cmap="gray", vmin=0, vmax=255, extent=extent, interpolation="bilinear")
@@ -45,7 +47,7 @@ def sample_overlay(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         pred = frame[["pred_x", "pred_y"]].to_numpy(float)
         true = frame[["true_x", "true_y"]].to_numpy(float)
         colour = colours[frame["landmark_index"].to_numpy(int) % len(colours)]
-        for p, t, c in zip(pred, true, colour):
+        for p, t, c in zip(pred, true, colour, strict=True):
             ax.plot([t[0], p[0]], [t[1], p[1]], color=c, linewidth=0.9, alpha=0.9)
         ax.scatter(true[:, 0], true[:, 1], s=22, c=colour, edgecolors="white", linewidths=0.6, zorder=3)
         ax.scatter(pred[:, 0], pred[:, 1], s=30, c=colour, marker="x", linewidths=1.4, zorder=4)
@@ -63,27 +65,34 @@ def mean_shape(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     if not shown:
         return None
     frames = {epoch: view.at_epoch(epoch) for epoch, _ in shown}
+    if not any(np.isfinite(f[["true_x", "true_y"]].to_numpy(float)).all(axis=1).any() for f in frames.values()):
+        return None
     names = list(view.run.landmarks) or [str(n) for n in sorted(view.predictions["landmark"].unique())]
     colours = landmark_colours(len(names))
     limits, region = _shared_limits(view, list(frames.values()))
     figure = new_figure(3.9 * len(shown) + 1.6, 4.6)
     axes = figure.subplots(1, len(shown), squeeze=False, sharex=True, sharey=True)[0]
-    for ax, (epoch, label) in zip(axes, shown):
+    for ax, (epoch, label) in zip(axes, shown, strict=True):
         frame = frames[epoch]
-        for index, rows in frame.groupby("landmark_index"):
-            colour = colours[int(index) % len(colours)]
-            true = rows[["true_x", "true_y"]].to_numpy(float)
-            pred = np.clip(rows[["pred_x", "pred_y"]].to_numpy(float), *region)  # far misses show at the edge
-            centre = np.nanmean(true, axis=0)
-            _spread_ellipse(ax, true, colour)
-            ax.scatter(pred[:, 0], pred[:, 1], s=7, color=colour, alpha=0.6, linewidths=0, zorder=3)
-            # Where most of this landmark's predictions went (the median: a split cloud's mean lands
-            # between its parts): shows a landmark drifting onto another.
-            ax.annotate("", np.nanmedian(pred, axis=0), centre, zorder=4,
-                        arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.0, "shrinkA": 3, "shrinkB": 0,
-                                    "mutation_scale": 8})
-            ax.scatter(*centre, s=46, color=colour, edgecolors="black", linewidths=0.8, zorder=4)
-            ax.annotate(str(int(index) + 1), centre, xytext=(4, 3), textcoords="offset points", fontsize=7, zorder=5)
+        indices = frame["landmark_index"].to_numpy(int)
+        pred = np.clip(frame[["pred_x", "pred_y"]].to_numpy(float), *region)  # far misses show at the edge
+        ax.scatter(pred[:, 0], pred[:, 1], s=7, c=[colours[i % len(colours)] for i in indices], alpha=0.6,
+                   linewidths=0, zorder=3)
+        per_landmark = frame.assign(pred_x=pred[:, 0], pred_y=pred[:, 1]).groupby("landmark_index")
+        # The median: a split cloud's mean lands between its parts, where no prediction is.
+        centres = per_landmark[["true_x", "true_y"]].mean()
+        guesses = per_landmark[["pred_x", "pred_y"]].median()
+        landmark_colour = [colours[int(i) % len(colours)] for i in centres.index]
+        for index, rows in per_landmark:
+            _spread_ellipse(ax, rows[["true_x", "true_y"]].to_numpy(float), colours[int(index) % len(colours)])
+        # Where most of each landmark's predictions went: shows a landmark drifting onto another.
+        start, end = centres.to_numpy(float), guesses.to_numpy(float)
+        shift = np.ma.masked_invalid(end - start)
+        ax.quiver(start[:, 0], start[:, 1], shift[:, 0], shift[:, 1], color=landmark_colour, angles="xy",
+                  scale_units="xy", scale=1, width=0.004, headwidth=4, headlength=5, zorder=4)
+        ax.scatter(start[:, 0], start[:, 1], s=46, c=landmark_colour, edgecolors="black", linewidths=0.8, zorder=5)
+        for index, centre in zip(centres.index, start, strict=True):
+            ax.annotate(str(int(index) + 1), centre, xytext=(4, 3), textcoords="offset points", fontsize=7, zorder=6)
         ax.set_xlim(limits[0], limits[1])
         ax.set_ylim(limits[3], limits[2])  # image rows grow downwards
         ax.set_aspect("equal")

@@ -67,7 +67,7 @@ class RunView:
             series = self.series(tag) if tag else pd.Series(dtype=float)
             if len(series):
                 best = series.idxmax() if _direction(tag) == "max" else series.idxmin()
-                return int(math.ceil(best))
+                return math.ceil(best)
         table = self.error_table()
         return None if table is None else int(table.mean().idxmin())
 

@@ -7,7 +7,7 @@ markup, so a `[bold]` in a landmark name prints as typed.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console, Group
 from rich.padding import Padding
@@ -73,8 +73,8 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
     details.add_column()
     if entry.landmarks:
         details.add_row("landmarks", Text(", ".join(entry.landmarks)))
-    for name, value in entry.evidence:
-        details.add_row("evidence", Text.assemble((name, "cyan"), " = ", value))
+    for row, (name, value) in enumerate(entry.evidence):
+        details.add_row("evidence" if row == 0 else "", Text.assemble((name, "cyan"), " = ", value))
     if details.row_count:
         parts.append(Padding(details, (1, 0, 0, 0)))
     if entry.fixes:

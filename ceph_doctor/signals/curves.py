@@ -73,6 +73,7 @@ def plateau_length(values: pd.Series, curve) -> int:
         "train_loss.first", "train_loss.last", "train_loss.last_over_first", "train_loss.min_over_first",
         "train_loss.recent_slope", "train_loss.change_since_best", "train_loss.rebound",
         "train_loss.nonfinite_steps", "train_loss.first_nonfinite_epoch", "train_loss.spikes",
+        "train_loss.max_over_first",
     ),
 )
 def train_loss_signals(run: Run):
@@ -98,6 +99,9 @@ def train_loss_signals(run: Run):
     rebound = finite_epochs / running_min
     yield Signal("train_loss.rebound", float(rebound.max()), "ratio", int(rebound.idxmax()))
     finite_steps = steps[np.isfinite(steps)]
+    if len(finite_steps) and finite_steps.iloc[0] > 0:
+        yield Signal("train_loss.max_over_first", float(finite_steps.max() / finite_steps.iloc[0]), "ratio",
+                     description="largest logged step loss over the first one (an exploding loss is ≫ 1)")
     baseline = finite_steps.rolling(20, min_periods=5).median().shift(1)
     yield Signal("train_loss.spikes", int((finite_steps > 5 * baseline).sum()), "steps",
                  description="steps whose loss exceeded 5x the median of the 20 before")

@@ -29,7 +29,7 @@ def gradient_signals(run: Run):
     "params",
     provides=(
         "params.trainable_frac", "params.backbone_update_ratio", "params.head_update_ratio",
-        "params.backbone_update_share",
+        "params.backbone_update_share", "params.update_ratio",
     ),
 )
 def parameter_signals(run: Run):
@@ -43,6 +43,10 @@ def parameter_signals(run: Run):
         if ratio is not None:
             yield Signal(f"params.{module}_update_ratio", ratio, "ratio", last_epoch,
                          f"median ‖Δw‖/‖w‖ of the {module} per logged step")
+    known = [ratio for ratio in ratios.values() if ratio is not None]
+    if known:
+        yield Signal("params.update_ratio", max(known), "ratio", last_epoch,
+                     "the larger module median of ‖Δw‖/‖w‖ per step (about 1e-3 is healthy)")
     # Relative to the head, so a schedule's tiny final lr does not look like a frozen backbone.
     if ratios["backbone"] is not None and ratios["head"]:
         yield Signal("params.backbone_update_share", ratios["backbone"] / ratios["head"], "ratio", last_epoch,

@@ -9,6 +9,7 @@ same interface with nothing distributed, so the loop has no branches for it.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -26,7 +27,7 @@ class SingleProcess:
     is_main = True
     device: torch.device | None = None  # let the config choose
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         return model
 
     def shard(self, prepared: PreparedSet) -> PreparedSet:
@@ -37,6 +38,9 @@ class SingleProcess:
 
     def sync_buffers(self, model: nn.Module) -> None:
         pass
+
+    def average(self, value: torch.Tensor) -> torch.Tensor:
+        return value
 
     def gather_split(self, result, prepared: PreparedSet):
         return result
@@ -60,9 +64,13 @@ class Distributed(SingleProcess):
         else:
             self.device = torch.device("cpu")
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
+        """`find_unused_parameters`: some parameters get no gradient at some steps (a frozen backbone),
+        which DDP, left to expect every parameter's gradient, reports as an error."""
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=ids, find_unused_parameters=find_unused_parameters
+        )
 
     def shard_indices(self, count: int) -> list[int]:
         return list(range(self.rank, count, self.world_size))
@@ -88,6 +96,12 @@ class Distributed(SingleProcess):
         """
         for buffer in model.buffers():
             dist.broadcast(buffer.data, src=0)
+
+    def average(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean over ranks, on every rank: decisions taken from it (divergence) are the same everywhere."""
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        return value / self.world_size
 
     def gather_split(self, result, prepared: PreparedSet):
         """Reassemble every rank's shard in the original image order and measure the whole."""
@@ -121,9 +135,17 @@ class Distributed(SingleProcess):
         )
 
     def close(self) -> None:
-        if dist.is_initialized():
+        """Wait for the other ranks and leave the group; at once if an exception is on its way out.
+
+        A rank that fails cannot meet the others at a barrier (they wait in a
+        collective of their own, for the backend's timeout: half an hour):
+        it leaves, its process exits non-zero, and torchrun stops the rest.
+        """
+        if not dist.is_initialized():
+            return
+        if sys.exc_info()[0] is None:
             dist.barrier()
-            dist.destroy_process_group()
+        dist.destroy_process_group()
 
 
 def context(device_name: str = "auto") -> SingleProcess:

@@ -83,7 +83,7 @@ class Trainer:
         self.data = data_for(config, self.codec, self.device, self.prepare_progress, self.dist)
         self.names = self.data.names
         self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
-        self.forward_model = self.dist.wrap(self.model)
+        self.forward_model = self.dist.wrap(self.model, config["model"]["unfreeze_after"] is not None)
         if train["compile"]:
             self.forward_model = torch.compile(self.forward_model)
         self.optimizer = build_optimizer(self.model, config)
@@ -163,7 +163,7 @@ class Trainer:
             if (batch_index + 1) % self.accumulate and batch_index + 1 != len(loader):
                 continue
             self.optimizer_step(epoch, loss.detach(), len(images))
-        return (loss_sum / max(1, len(loader))).item()
+        return self.dist.average(loss_sum / max(1, len(loader))).item()  # the same on every rank
 
     def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int) -> None:
         scaler = self.precision.scaler

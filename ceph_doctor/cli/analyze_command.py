@@ -1,0 +1,84 @@
+"""`ceph-doctor analyze`: find runs, diagnose them, render the report, pick the exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from ceph_doctor.engine.diagnosis import SEVERITIES, RunReport
+from ceph_doctor.errors import UserInputError
+
+FORMATS = ("text", "md", "html", "json")
+FAIL_ON = ("error", "warning", "never")
+
+
+def run_analyze(
+    paths: list[Path],
+    output_format: str,
+    out: Path | None,
+    rule_dirs: list[Path],
+    emit_config: Path | None,
+    fail_on: str,
+) -> int:
+    from ceph_doctor.analyze import analyze_paths
+
+    if output_format not in FORMATS:
+        raise UserInputError(f"--format {output_format!r}: expected one of {', '.join(FORMATS)}")
+    if fail_on not in FAIL_ON:
+        raise UserInputError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON)}")
+    reports = analyze_paths(paths, rule_dirs)
+    render(reports, output_format, out)
+    if emit_config is not None:
+        write_fixed_config(reports, emit_config)
+    return exit_code(reports, fail_on)
+
+
+def render(reports: list[RunReport], output_format: str, out: Path | None) -> None:
+    from ceph_doctor import report
+
+    if output_format == "text":
+        report.render_terminal(reports, Console(record=out is not None))
+        return
+    if output_format == "json":
+        text = report.render_json(reports)
+        if out is None:
+            print(text)
+        else:
+            out.write_text(text)
+        return
+    target = out or Path(f"ceph-doctor-report.{output_format}")
+    written = (report.render_html if output_format == "html" else report.render_markdown)(reports, target)
+    Console(stderr=True).print(f"report written to {written}")
+
+
+def write_fixed_config(reports: list[RunReport], path: Path) -> None:
+    """The analyzed run's config with every diagnosis's fixes applied, for `ceph-doctor train --config`."""
+    from ceph_doctor.config import load_config
+    from ceph_doctor.engine import apply_fixes, emit_config
+
+    if len(reports) != 1:
+        raise UserInputError(f"--emit-config needs exactly one run, got {len(reports)}; analyze one run directory")
+    report = reports[0]
+    config = report.run.config if report.run is not None else None
+    if not config:
+        raise UserInputError(f"{report.path}: the run carries no config to patch")
+    base = load_config()  # fill keys the run's version did not have, and validate
+    from ceph_doctor.config import flatten, set_value
+
+    for key, value in flatten(config).items():
+        set_value(base, key, value, origin=f"{report.path} config")
+    fixed, changes = apply_fixes(base, [fix for diagnosis in report.diagnoses for fix in diagnosis.fixes])
+    emit_config(path, fixed, changes)
+    console = Console(stderr=True)
+    console.print(f"config with {len(changes)} change(s) written to {path}")
+    for line in changes:
+        console.print(f"  {line}", highlight=False)
+
+
+def exit_code(reports: list[RunReport], fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    worst = SEVERITIES.index(fail_on)
+    found = any(SEVERITIES.index(d.severity) <= worst for report in reports for d in report.diagnoses)
+    return 1 if found else 0

@@ -1,0 +1,51 @@
+"""Every rule judged on runs where its fault really happened.
+
+Each scenario in examples/scenarios is trained here at test size (the
+`scenario.test_size` overrides of its file), analyzed, and must produce the ids
+it names; the healthy control must get no error and no warning. Each rule is
+then checked for a scenario where it fires and one where it stays quiet.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from ceph_doctor.analyze import analyze_run
+from ceph_doctor.engine import load_rules
+from ceph_doctor.scenarios import all_scenarios, run_scenario
+from ceph_doctor.store import load_run
+
+SCENARIOS = {scenario.name: scenario for scenario in all_scenarios()}
+
+
+@pytest.fixture(scope="session")
+def diagnosed(tmp_path_factory):
+    """scenario name → set of diagnosis ids (and severities), each scenario trained once."""
+    out = tmp_path_factory.mktemp("scenarios")
+    rules = load_rules()
+    results = {}
+    for name, scenario in SCENARIOS.items():
+        run_dir = run_scenario(scenario, Path(out), size="test")
+        report = analyze_run(load_run(run_dir), rules)
+        results[name] = {diagnosis.id: diagnosis.severity for diagnosis in report.diagnoses}
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_produces_its_ids(diagnosed, name):
+    expected = set(SCENARIOS[name].expect)
+    assert expected <= set(diagnosed[name]), f"{name}: expected {sorted(expected)}, got {diagnosed[name]}"
+
+
+def test_healthy_control_gets_no_error_or_warning(diagnosed):
+    assert not [i for i, severity in diagnosed["healthy"].items() if severity in ("error", "warning")]
+
+
+RULE_IDS = sorted(rule.id for rule in load_rules())
+FIRING = {rule_id: [n for n, s in SCENARIOS.items() if rule_id in s.expect] for rule_id in RULE_IDS}
+
+
+@pytest.mark.parametrize("rule_id", [r for r in RULE_IDS if FIRING[r]])
+def test_rule_fires_on_its_fault_and_stays_quiet_on_the_healthy_run(diagnosed, rule_id):
+    assert all(rule_id in diagnosed[name] for name in FIRING[rule_id])
+    assert rule_id not in diagnosed["healthy"]
