@@ -13,6 +13,7 @@ plus a `scenario:` section, which `ceph-doctor train --config` ignores:
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def run_scenario(scenario: Scenario, out: Path, size: str = "full", hooks=(), co
     from ceph_doctor.train.loop import Trainer
     from ceph_doctor.train.recorder import Recorder
 
+    for stale in (out / scenario.name, out / f"{scenario.name}-pretrain"):
+        shutil.rmtree(stale, ignore_errors=True)  # a scenario run always starts from nothing
     extra = {}
     if scenario.pretrain:
         pretrain_dir = out / f"{scenario.name}-pretrain"

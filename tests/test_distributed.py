@@ -171,7 +171,7 @@ def test_a_backbone_frozen_for_an_epoch_trains_under_ddp(tmp_path):
     run_dir = tmp_path / "runs" / "frozen"
     fractions = load_run(run_dir).scalar("params/trainable_frac").tolist()
     assert fractions[0] < 0.5 and fractions[2:] == [1.0, 1.0]
-    first, second = (load_checkpoint(run_dir / "checkpoints" / f"epoch_000{epoch}.pth")["state_dict"] for epoch in (1, 2))
+    first, second = (load_checkpoint(run_dir / "checkpoints" / f"epoch_000{n}.pth")["state_dict"] for n in (1, 2))
     assert not torch.equal(first["backbone.stem.0.weight"], second["backbone.stem.0.weight"])
 
 

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ceph_doctor.cli.rules_command import rules_app
 from ceph_doctor.config import load_config
 from ceph_doctor.engine import Fix, RuleError, apply_fixes, diagnose, emit_config, load_rules
+from ceph_doctor.engine.evaluate import MessageTemplate
 from ceph_doctor.engine.expr import names
 from ceph_doctor.engine.rules import parse_rule
 from ceph_doctor.errors import ConfigError, UserInputError
@@ -56,6 +59,12 @@ NOTE = {
 }
 
 
+ANY_SIGNAL_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
+    st.lists(st.text(max_size=3), max_size=12),
+)
+
+
 def write_rules(folder: Path, *rules: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for rule in rules:
@@ -85,7 +94,7 @@ def collapsed_run(**changes) -> SignalSet:
 
 
 def test_user_rules_load_beside_the_built_in_pack(tmp_path):
-    rules = load_rules([write_rules(tmp_path / "mine", COLLAPSE, SLOW, NOTE)])
+    rules = load_rules(write_rules(tmp_path / "mine", COLLAPSE, SLOW, NOTE))  # one folder, given bare
     ids = [rule.id for rule in rules]
     assert {"test-collapse", "test-slow", "test-note"} <= set(ids)
     assert ids == sorted(ids)
@@ -253,6 +262,16 @@ def test_template_values_are_substituted_not_formatted_as_code():
     rule = parse_rule(yaml.safe_dump({**SLOW, "when": "true", "message": "{train_loss.slope} and {missing.one:.2f}"}))
     diagnoses, _ = diagnose(signal_set(train_loss__slope="{0.__class__}"), [rule])
     assert diagnoses[0].message == "{0.__class__} and n/a"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="{}:@.abe0123%fgd+- ", max_size=30), ANY_SIGNAL_VALUE)
+def test_any_template_is_accepted_or_rejected_and_never_fails_to_render(text, value):
+    try:
+        template = MessageTemplate(text)
+    except ValueError:
+        return
+    assert isinstance(template.render({name: Signal(name, value) for name in template.names}, 3, ["A"]), str)
 
 
 # ---------------------------------------------------------------- fixes

@@ -61,7 +61,9 @@ def read_checkpoint(path: Path) -> Checkpoint:
             kind = "state_dict"
         if state is None:
             keys = ", ".join(map(str, list(payload)[:6]))
-            raise UserInputError(f"{path}: no tensors found (a state dict, or one under 'state_dict' or 'model'); keys: {keys}")
+            raise UserInputError(
+                f"{path}: no tensors found (a state dict, or one under 'state_dict' or 'model'); keys: {keys}"
+            )
     epoch = payload.get("epoch")
     return Checkpoint(
         path=path,
@@ -161,7 +163,9 @@ def evaluate_on(checkpoint: Checkpoint, config: dict, records, label: str, prepa
         model.load_state_dict(checkpoint.state_dict)
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise UserInputError(f"{checkpoint.path}: weights do not fit the model its config describes ({first})") from None
+        raise UserInputError(
+            f"{checkpoint.path}: weights do not fit the model its config describes ({first})"
+        ) from None
     model.to(device)
 
     size = tuple(config["data"]["input_size"])
@@ -220,10 +224,11 @@ def evaluate_pair(a: Checkpoint, b: Checkpoint, data_overrides: list[tuple[str, 
     """Both models on the evaluation images, or (None, why not) when they cannot be rebuilt or paired."""
     if a.config is None and b.config is None:
         if data_overrides:
-            raise UserInputError(f"--data: neither {a.path} nor {b.path} carries a ceph-doctor config to rebuild its model from")
+            raise UserInputError(f"--data: neither {a.path} nor {b.path} carries a ceph-doctor config to rebuild from")
         return None, "neither checkpoint carries a ceph-doctor config, so no model can be rebuilt: weights compared only"
     if a.names and b.names and list(a.names) != list(b.names):
-        return None, f"A predicts {len(a.names)} landmarks and B {len(b.names)} (or in another order): predictions not paired"
+        return None, (f"A predicts {len(a.names)} landmarks and B {len(b.names)} (or in another order): "
+                      "predictions not paired")
     # A checkpoint without a config borrows the other's: exported weights of the same model still evaluate.
     config_a = complete_config(a.config or b.config, f"{a.path if a.config else b.path}: config")
     config_b = complete_config(b.config or a.config, f"{b.path if b.config else a.path}: config")
@@ -233,13 +238,14 @@ def evaluate_pair(a: Checkpoint, b: Checkpoint, data_overrides: list[tuple[str, 
         raise UserInputError(f"the evaluation set ({settings['data']['source']} validation split) holds no images")
     cache: dict = {}
     evaluated = []
-    for label, checkpoint, config, borrowed in (("A", a, config_a, a.config is None), ("B", b, config_b, b.config is None)):
+    for label, checkpoint, config in (("A", a, config_a), ("B", b, config_b)):
         try:
             evaluated.append(evaluate_on(checkpoint, config, records, label, cache, progress))
         except UserInputError as error:
-            if not borrowed:
+            if checkpoint.config is not None:
                 raise
-            return None, f"{label} holds no config and its weights do not fit the other's model ({error}): weights compared only"
+            return None, (f"{label} holds no config and its weights do not fit the other's model ({error}): "
+                          "weights compared only")
     first = evaluated[0].result
     source = settings["data"]["source"]
     where = f" at {settings['data']['root']}" if settings["data"].get("root") else ""

@@ -13,10 +13,13 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
+from ceph_doctor.compare.stats import IMPROVED, REGRESSED
 from ceph_doctor.data.dataset import to_input_pixels
 from ceph_doctor.data.visualize import draw_landmarks
 
 A_COLOUR, B_COLOUR, TRUE_COLOUR = "#1f618d", "#d35400", "#1e8449"
+VERDICT_COLOURS = {REGRESSED: "#c0392b", IMPROVED: "#1e8449"}
+VERDICT_MARKS = {REGRESSED: "▲", IMPROVED: "▼"}
 DPI = 100
 SAMPLE_IMAGES = 4
 SAMPLE_HEIGHT_PX = 420  # small inputs are enlarged so the markers stay legible
@@ -29,7 +32,7 @@ def write_pictures(comparison, out: Path) -> list[tuple[str, str]]:
     pair, changes = comparison.pair, comparison.changes
     if pair is not None and changes is not None:
         written.append(_save(landmark_crops(pair, changes), out, "landmark_crops.png",
-                             "Each landmark where A and B differ most: truth, A and B"))
+                             "Each landmark on the image where A and B differ most"))
         cv2.imwrite(str(out / "samples.png"), side_by_side(pair, comparison.a.path.name, comparison.b.path.name))
         written.append(("samples.png", "Sample images, A | B (dots: truth; crosses: prediction)"))
         written.append(_save(error_bars(changes), out, "landmark_errors.png", "Mean error per landmark, A against B"))
@@ -74,8 +77,7 @@ def landmark_crops(pair, changes) -> Figure:
         ax.plot(*true[image, k], marker="o", color=TRUE_COLOUR, markersize=5, markeredgecolor="white")
         _zoom(ax, points, prepared.original_sizes[image])
         verdict = changes.table.loc[name, "verdict"]
-        mark = {"regressed": " ▲", "improved": " ▼"}.get(verdict, "")
-        ax.set_title(f"{k + 1} {name}{mark}", fontsize=8, color={"regressed": "#c0392b", "improved": "#1e8449"}.get(verdict, "black"))
+        ax.set_title(f"{k + 1} {name} {VERDICT_MARKS.get(verdict, '')}", fontsize=8, color=VERDICT_COLOURS.get(verdict, "black"))
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle("green: truth · blue: A · orange: B · ▲ regressed ▼ improved", fontsize=9)
@@ -128,11 +130,10 @@ def error_bars(changes) -> Figure:
     for offset, side, colour in ((-0.2, "a", A_COLOUR), (0.2, "b", B_COLOUR)):
         ax.barh(positions + offset, table[f"error_{side}"].replace(np.inf, np.nan), height=0.4, color=colour,
                 xerr=table[f"se_{side}"], error_kw={"elinewidth": 0.8, "ecolor": "#34495e"}, label=side.upper())
-    labels = [f"{name} {'▲' if v == 'regressed' else '▼' if v == 'improved' else ''}"
-              for name, v in zip(table.index, table["verdict"])]
+    labels = [f"{name} {VERDICT_MARKS.get(verdict, '')}" for name, verdict in zip(table.index, table["verdict"])]
     ax.set_yticks(positions, labels, fontsize=8)
     for tick, verdict in zip(ax.get_yticklabels(), table["verdict"]):
-        tick.set_color({"regressed": "#c0392b", "improved": "#1e8449"}.get(verdict, "black"))
+        tick.set_color(VERDICT_COLOURS.get(verdict, "black"))
     ax.invert_yaxis()
     ax.set_xlabel(f"mean radial error ({changes.unit}); whiskers: standard error over images")
     ax.legend(loc="lower right", fontsize=8)
@@ -140,9 +141,9 @@ def error_bars(changes) -> Figure:
     return figure
 
 
-def weight_change(diff, depth: int = 2, limit: int = 40) -> Figure:
-    """Relative change per module (names cut to `depth` parts), in the model's own order."""
-    modules = diff.by_module(depth)
+def weight_change(diff, limit: int = 40) -> Figure:
+    """Relative change per module (names cut as the terminal table cuts them), in the model's own order."""
+    modules = diff.by_module(diff.readable_depth())
     if len(modules) > limit:  # keep the largest modules: they hold the weights that matter
         modules = modules.nlargest(limit, "numel").sort_index()
     figure = Figure(figsize=(7.0, 0.26 * len(modules) + 1.2), dpi=DPI, layout="constrained")

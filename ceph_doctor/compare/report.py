@@ -11,13 +11,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from ceph_doctor.compare.stats import IMPROVED, REGRESSED
 from ceph_doctor.metrics import metric_direction
 
-WEIGHT_DEPTH = 2  # module names cut to two parts ("backbone.stage3"): a screenful, still specific
 TERMINAL_ROWS = 30
 STYLES = {REGRESSED: "red", IMPROVED: "green"}
 
@@ -73,7 +73,7 @@ def _summary(c) -> Section:
     if c.changes is not None:
         overall, unit = c.changes.overall, c.changes.unit
         direction = {REGRESSED: "B is worse than A", IMPROVED: "B is better than A"}.get(
-            overall["verdict"], "no evidence that B differs from A overall")
+            overall["verdict"], "No evidence that B differs from A overall")
         lines.append(
             f"{direction}: mean error {number(overall['error_a'])} → {number(overall['error_b'])} {unit} "
             f"({percent(overall['relative'])}, Wilcoxon p {_p_clause(overall['p_value'])} over "
@@ -173,14 +173,19 @@ def _weights(c) -> Section:
     diff = c.weights
     section = Section("Weight change by module, ‖B − A‖ / ‖A‖", ["module", "tensors", "parameters", "relative change"])
     if diff.compared:
-        for _, row in diff.by_module(WEIGHT_DEPTH).iterrows():
+        for _, row in diff.by_module(diff.readable_depth()).iterrows():
             section.rows.append([row["module"], str(int(row["tensors"])), f"{int(row['numel']):,}",
                                  "0 (unchanged)" if row["relative_change"] == 0 else number(row["relative_change"], 4)])
             section.styles.append("dim" if row["relative_change"] == 0 else None)
-        moved = diff.weights[diff.weights["norm_diff"] > 0].nlargest(5, "relative_change")
+        changes = diff.weights["relative_change"]
+        moved = diff.weights[(changes > 0) & np.isfinite(changes)].nlargest(5, "relative_change")
         if len(moved):
             section.lines.append("Most moved tensors: " + ", ".join(
                 f"{name} {number(value, 4)}" for name, value in zip(moved["tensor"], moved["relative_change"])) + ".")
+        from_zero = diff.weights[np.isinf(changes)]["tensor"].tolist()
+        if from_zero:
+            section.lines.append(f"All zeros in A and moved in B (relative change ∞, {len(from_zero)}): "
+                                 f"{', '.join(from_zero[:5])}{' …' if len(from_zero) > 5 else ''}.")
     for label, names in (("Only in A", diff.only_in_a), ("Only in B", diff.only_in_b)):
         if names:
             section.lines.append(f"{label} ({len(names)}): {', '.join(names[:8])}{' …' if len(names) > 8 else ''}.")

@@ -100,7 +100,7 @@ def _formats(value: Any, spec: str) -> bool:
     try:
         format(value, spec)
         return True
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: a huge int under a float spec
         return False
 
 

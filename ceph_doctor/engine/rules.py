@@ -98,6 +98,8 @@ def load_rules(extra_dirs: Iterable[str | Path] = ()) -> list[Rule]:
     file), so a team can retune a threshold without forking the pack. Two rules with one id
     inside the built-in pack, or anywhere among the user folders, are an error.
     """
+    if isinstance(extra_dirs, (str, Path)):
+        extra_dirs = [extra_dirs]  # one folder given bare: not a sequence of one-letter paths
     builtin = _by_id(_builtin_rules())
     user = _by_id([rule for folder in extra_dirs for rule in _folder_rules(Path(folder))])
     for rule_id, rule in user.items():

@@ -22,6 +22,7 @@ import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.parquet as pq
 
 from ceph_doctor.atomic import atomic_write_bytes
+from ceph_doctor.errors import UserInputError
 from ceph_doctor.store import layout
 
 
@@ -34,6 +35,8 @@ class RunWriter:
     # -------------------------------------------------------------- manifest
     def start(self, manifest: dict[str, Any], resume_after: tuple[int, int] | None = None) -> None:
         """Open the run; `resume_after=(step, epoch)` continues an existing one from that checkpoint."""
+        if resume_after is None and (self.run_dir / layout.MANIFEST).exists():
+            raise UserInputError(f"{self.run_dir}: already holds a run; resume it or choose another directory")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         now = _now()
         if resume_after is not None:

@@ -1,0 +1,199 @@
+"""What the overfit check needs from a pipeline, and ceph-doctor's own pipeline in that shape.
+
+A pipeline is the chain from one batch to a metric: model, loss, decoding,
+the map back to original pixels, and the metric. Anything with these members
+is a `Pipeline` (a structural protocol: no base class to inherit):
+
+    model                       torch.nn.Module, trained in place
+    batch()                     (inputs, targets): inputs go to model(inputs), targets to loss()
+    loss(output, targets)       scalar tensor
+    decode(output)              (B, K, 2) x, y in input px (numpy or tensor)
+    to_original(points)         (B, K, 2) input px → original-image px
+    truth                       (B, K, 2) original px; NaN = landmark not annotated
+    metric(pred, truth)         PCK@0.05 in % of (B, K, 2) original-px arrays: the metric under test
+
+Optional members, each switching on a stage or sharpening a verdict:
+
+    decode_targets(targets)     where the targets put the landmarks, read the way decode reads
+                                predictions (default: decode(targets))
+    heatmaps(output, targets)   (predicted, target) heatmaps (B, K, h, w): stage 2 runs
+    stride                      input px per output px (default 1)
+    input_size, original_size   (width, height): stage 4 can then name a resize bug
+    decode_autoregressive(inputs) and decode_teacher_forced(inputs, targets)
+                                (B, K, 2) input px from a sequence decoder: stage 6 runs
+
+Example, a coordinate-regression model of your own::
+
+    class MyPipeline:
+        def __init__(self, model, loader):
+            self.model = model
+            self.images, self.points = next(iter(loader))  # points: (B, K, 2) in [0, 1]
+            self.truth = self.points.numpy() * [1935, 2400]  # original px
+        def batch(self):
+            return self.images, self.points
+        def loss(self, output, targets):
+            return torch.nn.functional.mse_loss(output, targets)
+        def decode(self, output):
+            return output.detach() * 512  # input px of a 512 x 512 input
+        def to_original(self, points):
+            return points * [1935 / 512, 2400 / 512]
+        def metric(self, pred, truth):
+            return my_pck(pred, truth, alpha=0.05)
+
+    report = overfit_check(MyPipeline(model, loader), steps=300, lr=1e-3)
+    print(report.verdict())
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ceph_doctor.data.dataset import LandmarkDataset, prepare, to_original_pixels
+from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
+from ceph_doctor.errors import UserInputError
+from ceph_doctor.metrics import landmark_metrics, pck_key
+from ceph_doctor.train.loss import heatmap_loss
+
+
+@runtime_checkable
+class Pipeline(Protocol):
+    """The required members; see the module docstring for the optional ones."""
+
+    model: nn.Module
+    truth: np.ndarray
+
+    def batch(self) -> tuple[Any, Any]: ...
+
+    def loss(self, output: Any, targets: Any) -> torch.Tensor: ...
+
+    def decode(self, output: Any) -> np.ndarray: ...
+
+    def to_original(self, points: np.ndarray) -> np.ndarray: ...
+
+    def metric(self, pred: np.ndarray, truth: np.ndarray) -> float: ...
+
+
+class ConfiguredPipeline:
+    """ceph-doctor's own pipeline, from a config, on one image repeated `repeats` times.
+
+    Augmentation is off whatever the config says: the check asks whether the
+    pipeline can learn one fixed picture, and a moving target would blur that.
+    """
+
+    def __init__(self, config: dict, image: str | None = None, repeats: int = 1):
+        from ceph_doctor.data.image_io import read_grayscale
+        from ceph_doctor.train.setup import codec_for, model_for, resolve_device
+
+        self.config = config
+        self.device = resolve_device(config["train"]["device"])
+        self.codec = codec_for(config)
+        record, names = find_record(config, image)
+        self.image_id = record.image_id
+        prepared = prepare(LandmarkSet(names, [record]), tuple(config["data"]["input_size"]), read_grayscale)
+        self.names = prepared.names
+        self.original_image = record.image if record.image is not None else read_grayscale(record.image_path)
+        item = LandmarkDataset(prepared, self.codec, augment_settings=None)[0]
+        self._inputs = item["image"].unsqueeze(0).repeat(repeats, 1, 1, 1).to(self.device)
+        self._targets = {
+            key: item[key].unsqueeze(0).repeat(repeats, *[1] * item[key].ndim).to(self.device)
+            for key in ("heatmaps", "weights")
+        }
+        self._scales = np.repeat(prepared.scales[:, None, :], repeats, axis=0)  # (B, 1, 2) input px per original px
+        self.truth = np.repeat(prepared.landmarks, repeats, axis=0).astype(np.float64)
+
+        torch.manual_seed(config["seed"])  # the same config starts from the same weights
+        self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
+        self.stride = self.codec.stride
+        self.input_size = tuple(config["data"]["input_size"])
+        self.original_size = tuple(int(v) for v in prepared.original_sizes[0])
+
+    def batch(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self._inputs, self._targets
+
+    def loss(self, output: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        return heatmap_loss(output, targets["heatmaps"], targets["weights"])
+
+    def decode(self, output: torch.Tensor) -> np.ndarray:
+        return self.codec.decode(output).coords.cpu().numpy().astype(np.float64)
+
+    def decode_targets(self, targets: dict[str, torch.Tensor]) -> np.ndarray:
+        # Read through self.decode, not the encoded positions: a frame bug in
+        # decoding then moves targets and predictions alike, stage 3 judges the
+        # network's heatmaps alone, and stage 4 is where the frame bug shows.
+        return self.decode(targets["heatmaps"])
+
+    def heatmaps(self, output: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return output, targets["heatmaps"]
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        return to_original_pixels(np.asarray(points, np.float64), self._scales)
+
+    def metric(self, pred: np.ndarray, truth: np.ndarray) -> float:
+        """PCK@0.05 as training reports it (ceph_doctor.metrics)."""
+        return landmark_metrics(pred, truth).overall[pck_key(0.05)]
+
+
+_SYNTHETIC_ID = re.compile(r"synthetic-(train|val)-(\d+)")
+
+
+def find_record(config: dict, image: str | None) -> tuple[LandmarkRecord, tuple[str, ...]]:
+    """The configured data's record for `image`: an id, a file the annotations name, or None (first training image).
+
+    A file outside the configured data has no truth, so it is refused rather
+    than guessed at: the annotations are the only source of truth.
+    """
+    from ceph_doctor.data.sources import load_splits
+
+    config = _only_needed_synthetic(config, image)
+    train, val = load_splits(config)
+    if image is None:
+        if not train.records:
+            raise UserInputError("the configured training split has no images")
+        return train.records[0], tuple(train.names)
+    records = [*train.records, *val.records]
+    for record in records:
+        if record.image_id == image:
+            return _checked(record, image), tuple(train.names)
+    path = Path(image).expanduser()
+    if path.suffix or path.exists():
+        wanted = path.resolve()
+        for record in records:
+            if record.image_path is not None and Path(record.image_path).resolve() == wanted:
+                return _checked(record, image), tuple(train.names)
+        where = config["data"]["root"] or "the built-in synthetic images, which have no files"
+        raise UserInputError(
+            f"--image {image}: not an image of the configured data ({where}); "
+            f"its truth must come from the annotations: give an image id such as {records[0].image_id}"
+        )
+    raise UserInputError(
+        f"--image {image}: no image with this id in the configured data (data.source={config['data']['source']}); "
+        f"ids look like {', '.join(record.image_id for record in records[:3])}"
+    )
+
+
+def _only_needed_synthetic(config: dict, image: str | None) -> dict:
+    """Render only up to the wanted synthetic image: image i depends on (seed, split, i) alone."""
+    data = config["data"]
+    if data["source"] != "synthetic":
+        return config
+    wanted = {"train": 1, "val": 1}
+    match = _SYNTHETIC_ID.fullmatch(image or "")
+    if match:
+        wanted[match.group(1)] = int(match.group(2)) + 1
+    counts = {
+        f"{split}_images": min(data["synthetic"][f"{split}_images"], count) for split, count in wanted.items()
+    }
+    synthetic = {**data["synthetic"], **counts}
+    return {**config, "data": {**data, "synthetic": synthetic}}
+
+
+def _checked(record: LandmarkRecord, image: str) -> LandmarkRecord:
+    if np.isfinite(record.landmarks).all(axis=1).sum() < 2:
+        raise UserInputError(f"--image {image}: fewer than two annotated landmarks; nothing to overfit")
+    return record
