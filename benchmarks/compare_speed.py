@@ -88,9 +88,11 @@ def main() -> None:
           f"{args.repeats} repeats, {torch.get_num_threads()} threads")
     print(f"load both          : {load:7.3f} s  (runs: {', '.join(f'{v:.3f}' for v in loads)})")
     print(f"compare, no data   : {compare:7.3f} s  (runs: {', '.join(f'{v:.3f}' for v in compares)})")
-    print(f"ratio compare/load : {compare / load:.2f} of medians, {best_compare / best_load:.2f} of best runs  (target <= 2)")
+    print(f"ratio compare/load : {compare / load:.2f} of medians, "
+          f"{best_compare / best_load:.2f} of best runs  (target <= 2)")
     if with_out:
-        print(f"compare with --out : {statistics.median(with_out):7.3f} s  (summary.md, weights.csv, weight_change.png)")
+        print(f"compare with --out : {statistics.median(with_out):7.3f} s  "
+              "(summary.md, weights.csv, weight_change.png)")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def frozen_checkpoints(tmp_path_factory):
 
 
 def ceph_doctor(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "ceph_doctor", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run([sys.executable, "-m", "ceph_doctor", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
 
 
 def assert_one_line_error(result, *fragments):
@@ -120,7 +121,8 @@ def test_a_plain_state_dict_borrows_the_other_checkpoints_config(checkpoints, tm
     torch.save(payload["state_dict"], tmp_path / "exported.pth")
     comparison = compare_checkpoints(checkpoints / "epoch_0001.pth", tmp_path / "exported.pth")
     assert comparison.pair is not None
-    assert comparison.pair.b.result.metrics.overall["mre_px"] == pytest.approx(payload["metrics"]["val/mre_px"], rel=1e-4)
+    stored = payload["metrics"]["val/mre_px"]
+    assert comparison.pair.b.result.metrics.overall["mre_px"] == pytest.approx(stored, rel=1e-4)
 
 
 def test_mismatched_architectures_compare_the_common_layers(checkpoints, tmp_path):
@@ -219,3 +221,26 @@ def test_data_options_only_choose_images(checkpoints):
         compare_checkpoints(path, path, [("optimizer.lr", 0.1)])
     with pytest.raises(ConfigError, match="input size"):
         compare_checkpoints(path, path, [("data.input_size", [32, 32])])
+
+
+def test_findings_up_to_each_checkpoints_epoch(checkpoints, monkeypatch):
+    import ceph_doctor.analyze
+    from ceph_doctor.compare import engine_findings
+    from ceph_doctor.compare.evaluate import read_checkpoint
+    from ceph_doctor.engine.diagnosis import Diagnosis, RunReport
+
+    diagnoses = [Diagnosis("lr-too-high", "warning", "", epoch=1), Diagnosis("overfitting", "error", "", epoch=3),
+                 Diagnosis("sparse-validation", "info", "", epoch=None)]
+    monkeypatch.setattr(ceph_doctor.analyze, "analyze_paths",
+                        lambda paths: [RunReport(str(paths[0]), "ceph-doctor", diagnoses, [])])
+    sides = {"A": read_checkpoint(checkpoints / "epoch_0002.pth"), "B": read_checkpoint(checkpoints / "epoch_0003.pth")}
+    findings = engine_findings(sides)
+    assert [f.id for f in findings["A"]] == ["lr-too-high", "sparse-validation"]
+    assert [f.id for f in findings["B"]] == ["lr-too-high", "overfitting", "sparse-validation"]
+
+    def broken(paths):
+        raise RuntimeError("engine half-written")
+
+    monkeypatch.setattr(ceph_doctor.analyze, "analyze_paths", broken)
+    assert engine_findings(sides) == {"A": "diagnosis unavailable (RuntimeError: engine half-written)",
+                                      "B": "diagnosis unavailable (RuntimeError: engine half-written)"}

@@ -69,6 +69,27 @@ def analyze(
     raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on))
 
 
+@app.command(
+    epilog="Example: ceph-doctor compare runs/x/checkpoints/epoch_0015.pth runs/x/checkpoints/epoch_0050.pth --out cmp/",
+)
+def compare(
+    a: Path = typer.Argument(..., metavar="A.pth", help="Checkpoint A, the reference (e.g. the best epoch)."),
+    b: Path = typer.Argument(..., metavar="B.pth", help="Checkpoint B, compared against A (e.g. the last epoch)."),
+    data: Optional[List[str]] = typer.Option(
+        None, "--data", help="Evaluate on other images: a config file (its data: section) or KEY=VALUE of a "
+        "data.* key, e.g. --data data.root=PATH (repeatable). Default: A's own validation set.",
+    ),
+    set_: Optional[List[str]] = typer.Option(
+        None, "--set", "-s", help="Override a data.* key of the evaluation set, e.g. --set data.limit_val=20 (repeatable).",
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for summary.md, CSV tables and pictures."),
+) -> None:
+    """Compare two checkpoints on the same images: per-landmark error, which landmarks changed, what weights moved."""
+    from ceph_doctor.cli.compare_command import compare_command
+
+    compare_command(a, b, data or [], out, set_ or [])
+
+
 @app.command(epilog="Example: ceph-doctor samples --out samples/ --count 8")
 def samples(
     out: Path = typer.Option(..., "--out", help="Folder for the PNG files."),

@@ -225,7 +225,7 @@ def evaluate_pair(a: Checkpoint, b: Checkpoint, data_overrides: list[tuple[str, 
     if a.config is None and b.config is None:
         if data_overrides:
             raise UserInputError(f"--data: neither {a.path} nor {b.path} carries a ceph-doctor config to rebuild from")
-        return None, "neither checkpoint carries a ceph-doctor config, so no model can be rebuilt: weights compared only"
+        return None, "neither checkpoint carries a ceph-doctor config to rebuild its model from: weights compared only"
     if a.names and b.names and list(a.names) != list(b.names):
         return None, (f"A predicts {len(a.names)} landmarks and B {len(b.names)} (or in another order): "
                       "predictions not paired")

@@ -77,7 +77,8 @@ def landmark_crops(pair, changes) -> Figure:
         ax.plot(*true[image, k], marker="o", color=TRUE_COLOUR, markersize=5, markeredgecolor="white")
         _zoom(ax, points, prepared.original_sizes[image])
         verdict = changes.table.loc[name, "verdict"]
-        ax.set_title(f"{k + 1} {name} {VERDICT_MARKS.get(verdict, '')}", fontsize=8, color=VERDICT_COLOURS.get(verdict, "black"))
+        ax.set_title(f"{k + 1} {name} {VERDICT_MARKS.get(verdict, '')}", fontsize=8,
+                     color=VERDICT_COLOURS.get(verdict, "black"))
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle("green: truth · blue: A · orange: B · ▲ regressed ▼ improved", fontsize=9)

@@ -32,7 +32,7 @@ class Section:
 
 
 def number(value, digits: int = 2, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or math.isnan(value := float(value)):
         return "–"
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
@@ -159,7 +159,7 @@ def _findings(c) -> Section:
         if label not in c.findings:
             continue
         found = c.findings[label]
-        epoch = getattr(c.a if label == "A" else c.b, "epoch")
+        epoch = (c.a if label == "A" else c.b).epoch
         if isinstance(found, str):
             lines.append(f"{label}: {found}.")
         else:
@@ -171,7 +171,8 @@ def _findings(c) -> Section:
 
 def _weights(c) -> Section:
     diff = c.weights
-    section = Section("Weight change by module, ‖B − A‖ / ‖A‖", ["module", "tensors", "parameters", "relative change"])
+    section = Section("Weight change by module, ‖B − A‖ / ‖A‖",
+                      ["module", "tensors", "parameters", "relative change"])
     if diff.compared:
         for _, row in diff.by_module(diff.readable_depth()).iterrows():
             section.rows.append([row["module"], str(int(row["tensors"])), f"{int(row['numel']):,}",
@@ -196,7 +197,7 @@ def _weights(c) -> Section:
 
 
 def _stored_values(c) -> Section:
-    keys = list(dict.fromkeys([*c.a.scalars, *c.b.scalars]))[:TERMINAL_ROWS]
+    keys = list(dict.fromkeys([*c.a.scalars, *c.b.scalars]))
     rows = []
     for key in keys:
         a, b = c.a.scalars.get(key, math.nan), c.b.scalars.get(key, math.nan)
@@ -220,7 +221,7 @@ def print_report(comparison, console: Console) -> None:
                 table.add_row(*row, style=style)
             console.print(table)
             if len(shown) < len(section.rows):
-                console.print(f"… {len(section.rows) - len(shown)} more rows in --out", style="dim")
+                console.print(f"… {len(section.rows) - len(shown)} more rows in summary.md (--out)", style="dim")
         for line in section.lines:
             console.print(line, highlight=False, markup=False)
 
@@ -244,9 +245,9 @@ def write_report(comparison, out: Path, pictures: list[tuple[str, str]]) -> Path
             text.append("|" + "---|" * len(section.headers))
             text += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in section.rows]
             text.append("")
-        text += [*section.lines, ""] if section.lines else []
+        text += [*(f"- {line}" for line in section.lines), ""] if section.lines else []
     for name, title in pictures:
         text += [f"## {title}", "", f"![{title}]({name})", ""]
     path = out / "summary.md"
-    path.write_text("\n".join(text))
+    path.write_text("\n".join(text), encoding="utf-8")
     return path

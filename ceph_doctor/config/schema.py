@@ -102,6 +102,7 @@ SCHEMA: dict[str, Field] = {
     "train.early_stopping.metric": Field("str"),
     "train.scheduled_sampling": Field("str", nullable=True),
     "faults.skip_stride_rescale": Field("bool"),
+    "faults.train_label_noise": _float(low=0, high=0.5),
 }
 
 # Values with a fixed set of integers are written as choices of strings above

@@ -59,9 +59,15 @@ def collapse_signals(run: Run):
         best_epoch = int(ratios.index[0])
     best_epoch = best_epoch if best_epoch in median.index else int(median.index[0])
     collapsed = [name for name, value in last.items() if value < COLLAPSED_SPREAD]
-    # Onset: the first validation after the best at which the median spread fell under the threshold.
-    after_best = median[(median.index > best_epoch) & (median < COLLAPSED_SPREAD)]
-    onset = int(after_best.index[0]) if len(after_best) else None
+    width, height = image_extent(run, frame)
+    border = frame.groupby("epoch")[["pred_x", "pred_y"]].apply(lambda f: border_share(f, width, height))
+    # Onset: the first validation of the final stretch in which predictions stayed collapsed.
+    state = (median < COLLAPSED_SPREAD) | (border.reindex(median.index) > 0.2)
+    onset = None
+    for epoch in reversed(state.index):
+        if not state[epoch]:
+            break
+        onset = int(epoch)
     reference = median[best_epoch]
     yield Signal("collapse.spread_ratio", float(median.iloc[-1]), "ratio", last_epoch,
                  "median over landmarks of the predictions' spread across images over the truth's")
@@ -73,16 +79,19 @@ def collapse_signals(run: Run):
     yield Signal("collapse.onset_epoch", onset, "epoch", onset)
 
     last_frame = frame[frame["epoch"] == last_epoch]
-    width, height = image_extent(run, frame)
     yield Signal("collapse.distinct_ratio", distinct_ratio(last_frame, MERGE_DISTANCE * np.hypot(width, height)),
                  "ratio", last_epoch, "median over images of distinct predicted points over the landmark count")
+    yield Signal("collapse.border_share", float(border.iloc[-1]), "ratio", last_epoch,
+                 "share of predictions on the image border")
+
+
+def border_share(frame: pd.DataFrame, width: float, height: float) -> float:
     band_x, band_y = BORDER_BAND * width, BORDER_BAND * height
     at_border = (
-        (last_frame["pred_x"] < band_x) | (last_frame["pred_x"] > width - 1 - band_x)
-        | (last_frame["pred_y"] < band_y) | (last_frame["pred_y"] > height - 1 - band_y)
+        (frame["pred_x"] < band_x) | (frame["pred_x"] > width - 1 - band_x)
+        | (frame["pred_y"] < band_y) | (frame["pred_y"] > height - 1 - band_y)
     )
-    yield Signal("collapse.border_share", float(at_border.mean()), "ratio", last_epoch,
-                 "share of predictions on the image border")
+    return float(at_border.mean())
 
 
 def distinct_ratio(frame: pd.DataFrame, radius: float) -> float:

@@ -41,6 +41,17 @@ class Run:
     def config(self) -> dict[str, Any]:
         return self.manifest.get("config", {})
 
+    def until(self, epoch: int) -> "Run":
+        """The run as it stood at the end of `epoch`: what an analysis then would have seen."""
+        return Run(
+            self.path,
+            self.manifest,
+            self.scalars[self.scalars["epoch"] <= epoch].reset_index(drop=True),
+            self.predictions[self.predictions["epoch"] <= epoch].reset_index(drop=True),
+            self.source,
+            list(self.notes),
+        )
+
     def scalar(self, tag: str) -> pd.Series:
         """One tag's values indexed by step (the last value wins if a step repeats)."""
         rows = self.scalars[self.scalars["tag"] == tag]
