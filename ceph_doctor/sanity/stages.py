@@ -34,6 +34,8 @@ NARROW_TARGET_HM = 1.0
 SOMEWHAT_NARROW_TARGET_HM = 1.5
 WEAK_PEAK = 0.3
 PCK_ALPHA = 0.05
+# An output gap this many tolerances wide after a correct fed-back point is a jump, not compounding error.
+JUMP = 4.0
 
 
 @dataclass
@@ -60,6 +62,11 @@ class Evidence:
     target_heatmaps: np.ndarray | None = None
     autoregressive: np.ndarray | None = None  # input px
     teacher_forced: np.ndarray | None = None
+
+    @property
+    def annotated(self) -> np.ndarray:
+        """(B, K) landmarks with a truth: the others are left out of every stage."""
+        return np.isfinite(self.truth).all(axis=-1)
 
 
 @dataclass
@@ -89,7 +96,7 @@ def loss_falls(ev: Evidence) -> StageResult:
     if width is not None:
         evidence["target_width_hm"] = width
     passed = bool(np.isfinite(losses).all() and ratio < LOSS_RATIO_MAX)
-    message = f"loss {initial:.3g} → {final:.3g} (×{ratio:.3g}, needs < {LOSS_RATIO_MAX:g}) in {len(losses)} steps"
+    message = f"loss {initial:.3g} → {final:.3g}: ×{ratio:.2g} in {len(losses)} steps (needs < {LOSS_RATIO_MAX:g})"
     result = StageResult("loss falls by orders of magnitude", passed, evidence, message)
     if passed:
         return result
@@ -120,7 +127,7 @@ def heatmaps_peak_at_targets(ev: Evidence) -> StageResult:
         return StageResult(name, None, message="skipped: the pipeline gives no heatmaps (no heatmaps())")
     pred, target = _argmax_yx(ev.pred_heatmaps), _argmax_yx(ev.target_heatmaps)
     distance = np.abs(pred - target).max(axis=-1).astype(np.float64)  # Chebyshev, heatmap px
-    has_target = ev.target_heatmaps.max(axis=(-2, -1)) > 0
+    has_target = (ev.target_heatmaps.max(axis=(-2, -1)) > 0) & ev.annotated
     distance[~has_target] = np.nan
     within = _fraction(distance <= ARGMAX_TOLERANCE_HM, has_target)
     peaks = ev.pred_heatmaps.max(axis=(-2, -1))
@@ -128,7 +135,7 @@ def heatmaps_peak_at_targets(ev: Evidence) -> StageResult:
                 "median_peak": float(np.median(peaks[has_target])) if has_target.any() else np.nan,
                 "worst": _worst(ev, distance)}
     passed = within >= PASS_FRACTION
-    message = (f"{within:.0%} of predicted peaks within {ARGMAX_TOLERANCE_HM} heatmap px of the target's "
+    message = (f"{within:.0%} of peaks within {ARGMAX_TOLERANCE_HM} heatmap px of the target peak "
                f"(needs {PASS_FRACTION:.0%}); worst {evidence['max_distance_hm']:.0f} px ({evidence['worst']})")
     result = StageResult(name, passed, evidence, message)
     if passed:
@@ -145,14 +152,14 @@ def heatmaps_peak_at_targets(ev: Evidence) -> StageResult:
 # -- 3 -------------------------------------------------------------------------------------------------
 def decoded_match_targets(ev: Evidence) -> StageResult:
     distance = _distance(ev.pred_input, ev.target_input) / ev.stride
-    visible = np.isfinite(ev.target_input).all(axis=-1)
+    visible = ev.annotated & np.isfinite(ev.target_input).all(axis=-1)
     within = _fraction(distance <= DECODE_TOLERANCE_HM, visible)
     evidence = {"fraction_within": within, "max_error_hm": _nanmax(np.where(visible, distance, np.nan)),
                 "median_error_hm": float(np.nanmedian(np.where(visible, distance, np.nan))),
                 "worst": _worst(ev, np.where(visible, distance, np.nan))}
     passed = within >= PASS_FRACTION
-    message = (f"decoded predictions within {DECODE_TOLERANCE_HM:g} heatmap px of the decoded targets: "
-               f"{within:.0%} (needs {PASS_FRACTION:.0%}); median {evidence['median_error_hm']:.2f}, "
+    message = (f"{within:.0%} within {DECODE_TOLERANCE_HM:g} heatmap px of the decoded targets "
+               f"(needs {PASS_FRACTION:.0%}); median {evidence['median_error_hm']:.2f}, "
                f"worst {evidence['max_error_hm']:.2f} px ({evidence['worst']})")
     result = StageResult("decoded coordinates match the targets (heatmap px)", passed, evidence, message)
     if passed:
@@ -168,29 +175,23 @@ def decoded_match_targets(ev: Evidence) -> StageResult:
 
 # -- 4 -------------------------------------------------------------------------------------------------
 def original_pixels_match_truth(ev: Evidence) -> StageResult:
-    per_hm = ev.stride * _original_per_input(ev)
-    tolerance = DECODE_TOLERANCE_HM * per_hm  # stage 3's tolerance, carried into original px
+    tolerance = DECODE_TOLERANCE_HM * ev.stride * _original_per_input(ev)  # stage 3's, carried into original px
     distance = _distance(ev.pred_original, ev.truth)
-    visible = np.isfinite(ev.truth).all(axis=-1)
+    visible = ev.annotated
     within = _fraction(distance <= tolerance, visible)
     evidence = {"fraction_within": within, "tolerance_px": tolerance,
                 "max_error_px": _nanmax(np.where(visible, distance, np.nan)),
                 "worst": _worst(ev, np.where(visible, distance, np.nan))}
     passed = within >= PASS_FRACTION
-    message = (f"{within:.0%} of predictions within {tolerance:.2g} original px of the truth "
-               f"(1 heatmap px; needs {PASS_FRACTION:.0%}); worst {evidence['max_error_px']:.3g} px "
-               f"({evidence['worst']})")
+    message = (f"{within:.0%} within {tolerance:.2g} original px (1 heatmap px) of the truth "
+               f"(needs {PASS_FRACTION:.0%}); worst {evidence['max_error_px']:.2g} px ({evidence['worst']})")
     result = StageResult("original-pixel predictions match the truth", passed, evidence, message)
     if passed:
         return result
-    resize = None
-    if ev.input_size is not None and ev.original_size is not None:
-        resize = np.asarray(ev.input_size, np.float64) / np.asarray(ev.original_size, np.float64)
-    bug = describe_frame_bug(ev.pred_original[visible], ev.truth[visible], tolerance, ev.stride, resize)
+    bug = locate_frame_bug(ev, visible)
     evidence.update(bug.fit)
-    result.message += f"; predictions ≈ {bug.formula}"
+    result.message += f"; {bug.formula}"
     return _blame(result, bug.cause, bug.fix, "coordinate-mismatch")
-
 
 # -- 5 -------------------------------------------------------------------------------------------------
 def metric_agrees(ev: Evidence) -> StageResult:
@@ -202,8 +203,8 @@ def metric_agrees(ev: Evidence) -> StageResult:
     evidence = {"metric": ev.metric_value, "documented": expected,
                 "probe_metric": ev.probe_metric, "probe_documented": expected_probe}
     passed = bool(abs(ev.metric_value - expected) <= slack_own and abs(ev.probe_metric - expected_probe) <= slack)
-    message = (f"PCK@{PCK_ALPHA:g}: metric {ev.metric_value:.1f}% vs {expected:.1f}% recomputed from the errors; "
-               f"on probe errors spread around the threshold {ev.probe_metric:.1f}% vs {expected_probe:.1f}%")
+    message = (f"PCK@{PCK_ALPHA:g} {ev.metric_value:.1f}%, recomputed from the errors {expected:.1f}%; "
+               f"on probe errors around the threshold {ev.probe_metric:.1f}% vs {expected_probe:.1f}%")
     result = StageResult("the metric agrees with the errors", passed, evidence, message)
     if passed:
         return result
@@ -212,7 +213,9 @@ def metric_agrees(ev: Evidence) -> StageResult:
     low, high, documented_box = implied_box(ev.probe_pred, ev.probe_truth, ev.probe_metric, PCK_ALPHA)
     evidence.update({"implied_box_px": [low, high], "documented_box_px": documented_box})
     candidates = metric_box_candidates(ev.truth, ev.input_size, ev.original_size)
-    match = next((label for label, size in candidates.items() if low * 0.98 <= size <= high * 1.02), None)
+    fitting = {label: size for label, size in candidates.items() if low * 0.98 <= size <= high * 1.02}
+    middle = 0.5 * (low + high) if np.isfinite(high) else low
+    match = min(fitting, key=lambda label: abs(fitting[label] - middle)) if fitting else None
     implied = f"the metric normalises by a box of {low:.0f}–{high:.0f} px, not the truth landmarks' box ({documented_box:.0f} px, longer side, original px)"
     cause = f"{implied}: it matches {match}" if match else implied
     return _blame(result, cause, "normalise PCK by the longer side of the truth landmarks' bounding box in original "
@@ -224,28 +227,32 @@ def metric_agrees(ev: Evidence) -> StageResult:
 def autoregressive_matches_teacher_forced(ev: Evidence) -> StageResult:
     name = "autoregressive decoding matches teacher-forced"
     if ev.autoregressive is None or ev.teacher_forced is None:
-        return StageResult(name, None, message="skipped: not a sequence decoder "
-                           "(no decode_autoregressive / decode_teacher_forced)")
+        return StageResult(name, None, message="skipped: not a sequence decoder (no decode_autoregressive)")
     tolerance = DECODE_TOLERANCE_HM * ev.stride
     gap = _distance(ev.autoregressive, ev.teacher_forced)
-    visible = np.isfinite(ev.teacher_forced).all(axis=-1)
+    visible = ev.annotated & np.isfinite(ev.teacher_forced).all(axis=-1)
     within = _fraction(gap <= tolerance, visible)
-    along = np.nanmean(np.where(visible, gap, np.nan), axis=0)  # by position in the sequence
+    along = np.nanmax(np.where(visible, gap, np.nan), axis=0)  # worst over the batch, by sequence position
     evidence = {"fraction_within": within, "tolerance_px": tolerance, "gap_by_position_px": along.tolist()}
     passed = within >= PASS_FRACTION
     message = (f"{within:.0%} of autoregressive points within {tolerance:g} input px of teacher-forced ones; "
-               f"gap at the first point {along[0]:.2f} px, at the last {along[-1]:.2f} px")
+               f"gap by position {', '.join(f'{g:.2g}' for g in along)} px")
     result = StageResult(name, passed, evidence, message)
     if passed:
         return result
-    if along[0] <= tolerance:
-        return _blame(result, "errors compound along the sequence: each step is fed its own slightly wrong "
-                      "output, which training never showed it (exposure bias)",
-                      "enable train.scheduled_sampling (feed the model its own predictions during training)",
+    first = int(np.argmax(along > tolerance))
+    # What autoregression fed into that step, against what teacher forcing fed (the target before it).
+    fed_error = 0.0 if first == 0 else float(np.nanmax(_distance(ev.autoregressive, ev.target_input)[:, first - 1]))
+    evidence.update({"first_divergent_position": first, "fed_back_error_px": fed_error})
+    if first == 0 or (fed_error <= tolerance and along[first] > JUMP * tolerance):
+        return _blame(result, f"at position {first} the autoregressive loop was fed a point within {fed_error:.2g} px "
+                      f"of the one teacher forcing feeds, yet its output jumps {along[first]:.3g} px: the inference "
+                      "loop feeds back something else (start token, coordinate frame or scale, order)",
+                      "make decode_autoregressive feed back exactly what training feeds: same frame, scale, order",
                       "exposure-bias")
-    return _blame(result, "autoregressive decoding differs from the first point on, before any error can "
-                  "compound: a bug in the inference loop (start token, what is fed back, its coordinate scale)",
-                  "make decode_autoregressive feed back exactly what training feeds (same frame, same scale)",
+    return _blame(result, f"the gap grows along the sequence from position {first}: each step is fed its own "
+                  "slightly wrong output, which training never showed it (exposure bias)",
+                  "set train.scheduled_sampling to feed the model its own predictions during training",
                   "exposure-bias")
 
 
@@ -332,7 +339,7 @@ def _original_per_input(ev: Evidence) -> float:
     return float(max(o / i for o, i in zip(ev.original_size, ev.input_size)))
 
 
-# -- stage 4: which transform turns the truth into the predictions -------------------------------------
+# -- stage 4: which transform, in which step, turns the truth into the predictions ------------------
 class FrameBug(NamedTuple):
     formula: str
     cause: str
@@ -340,52 +347,78 @@ class FrameBug(NamedTuple):
     fit: dict
 
 
-# Scale factors that are bugs of the inference path, each with its cause and fix; s = resize (input px per
-# original px), t = stride. Checked in order, the plainest explanation first.
-_SCALE_BUGS = (
-    (lambda t, s: 1 / t, "scaled by 1/stride: stride not undone",
-     "multiply decoded heatmap coordinates by the stride before mapping them to original pixels"),
-    (lambda t, s: s, "scaled by the resize factor: resize not undone",
-     "map input px back to original px: (p + 0.5) / scale - 0.5 (ceph_doctor.data.dataset.to_original_pixels)"),
-    (lambda t, s: s / t, "scaled by resize/stride: neither the stride nor the resize undone",
-     "multiply by the stride, then map input px back to original px"),
-    (lambda t, s: t, "scaled by the stride: stride applied twice", "multiply by the stride once, in decode only"),
-    (lambda t, s: 1 / s, "scaled by 1/resize factor: resize undone twice", "undo the resize once, in to_original only"),
+# Scale factors that are bugs, by the step they happen in; t = stride, s = resize (input px per original px).
+# Stride 2 and a resize by 1/2 give the same factor, so the step that breaks is found first (locate_frame_bug).
+_DECODE_BUGS = (
+    (lambda t, s: 1 / t, "scaled by 1/stride: stride not undone (decode returns heatmap px, not input px)",
+     "multiply decoded heatmap coordinates by the stride in decode()"),
+    (lambda t, s: t, "scaled by the stride: stride applied twice", "multiply by the stride once, in decode() only"),
+)
+_TO_ORIGINAL_BUGS = (
+    (lambda t, s: s, "scaled by the resize factor: resize not undone (to_original returns input px)",
+     "map input px back to original px in to_original(): (p + 0.5) / scale - 0.5 "
+     "(ceph_doctor.data.dataset.to_original_pixels)"),
+    (lambda t, s: s * s, "scaled by the resize factor twice: the resize applied again instead of undone",
+     "divide by the resize factor in to_original(), do not multiply"),
+    (lambda t, s: 1 / s, "scaled by 1/resize factor: resize undone twice", "undo the resize once, in to_original()"),
 )
 _SCALE_MATCH = 0.05  # a fitted scale within 5 % of a candidate names it
 
 
-def describe_frame_bug(pred: np.ndarray, truth: np.ndarray, tolerance: float, stride: float,
-                       resize: np.ndarray | None) -> FrameBug:
+def locate_frame_bug(ev: Evidence, visible: np.ndarray) -> FrameBug:
+    """Find the step that breaks (decode or to_original), then the transform it applies.
+
+    Decoded points are checked against the truth carried into input px by the
+    usual pixel-centre resize; when they match, decode is sound and the bug is
+    in to_original. Without the image sizes both steps are judged together.
+    """
+    stride = ev.stride
+    if ev.input_size is None or ev.original_size is None:
+        tolerance = DECODE_TOLERANCE_HM * stride
+        return describe_frame_bug(ev.pred_original[visible], ev.truth[visible], tolerance, stride, np.ones(2),
+                                  _DECODE_BUGS + _TO_ORIGINAL_BUGS, "decode() or to_original()")
+    resize = np.asarray(ev.input_size, np.float64) / np.asarray(ev.original_size, np.float64)
+    truth_input = (ev.truth + 0.5) * resize - 0.5
+    tolerance_input = DECODE_TOLERANCE_HM * stride
+    decoded_well = _fraction(_distance(ev.pred_input, truth_input) <= tolerance_input, visible) >= PASS_FRACTION
+    if decoded_well:
+        tolerance = tolerance_input / resize.min()
+        return describe_frame_bug(ev.pred_original[visible], ev.truth[visible], tolerance, stride, resize,
+                                  _TO_ORIGINAL_BUGS, "to_original()")
+    return describe_frame_bug(ev.pred_input[visible], truth_input[visible], tolerance_input, stride, resize,
+                              _DECODE_BUGS, "decode()")
+
+
+def describe_frame_bug(pred: np.ndarray, truth: np.ndarray, tolerance: float, stride: float, resize: np.ndarray,
+                       candidates: tuple, where: str) -> FrameBug:
     """Fit pred ≈ a · truth + b per axis, with and without swapping x and y, and name what the fit shows."""
     fits = {swapped: _axis_fit(pred, truth[:, ::-1] if swapped else truth) for swapped in (False, True)}
     swapped = fits[True][2] < fits[False][2]
     scale, offset, residual = fits[swapped]
     src = ("y", "x") if swapped else ("x", "y")
-    formula = (f"x_pred = {scale[0]:.3g}·{src[0]}_true {offset[0]:+.3g}, "
-               f"y_pred = {scale[1]:.3g}·{src[1]}_true {offset[1]:+.3g} (fit residual {residual:.2g} px)")
-    fit = {"swapped": bool(swapped), "scale": scale.tolist(), "offset": offset.tolist(), "fit_residual_px": residual}
+    formula = (f"{where}: x_out = {scale[0]:.3g}·{src[0]}_true {offset[0]:+.3g}, "
+               f"y_out = {scale[1]:.3g}·{src[1]}_true {offset[1]:+.3g} (fit residual {residual:.2g} px)")
+    fit = {"step": where, "swapped": bool(swapped), "scale": scale.tolist(), "offset": offset.tolist(),
+           "fit_residual_px": residual}
     if residual > tolerance:
-        return FrameBug(formula, "the predictions are no scaled, shifted or swapped copy of the truth: the map "
-                        "from decoded coordinates to original pixels scrambles them",
-                        "check to_original() and decode() against a known point, e.g. a target", fit)
-    resize = np.ones(2) if resize is None else np.asarray(resize, np.float64)
+        return FrameBug(formula, f"{where} scrambles the points: they are no scaled, shifted or swapped copy of "
+                        "the truth", f"check {where} on a known point, e.g. a target", fit)
     aspect = resize[::-1] / resize if swapped else np.ones(2)  # a swap also trades the axes' resize factors
-    named = [(cause, fix) for factor, cause, fix in _SCALE_BUGS
+    named = [(cause, fix) for factor, cause, fix in candidates
              if np.all(np.abs(scale / (np.asarray(factor(stride, resize)) * aspect) - 1) <= _SCALE_MATCH)]
     if swapped:
-        cause, fix = "x and y swapped", "read (x, y) where the decoder writes (x, y): argmax index → (col, row)"
+        cause, fix = f"x and y swapped in {where}", f"in {where}, keep (x, y) order: an argmax index is (row, col) = (y, x)"
         if named:
             cause, fix = f"{cause}, and {named[0][0]}", f"{fix}; {named[0][1]}"
         return FrameBug(formula, cause, fix, fit)
     if named:
         return FrameBug(formula, named[0][0], named[0][1], fit)
     if np.all(np.abs(scale - 1) <= _SCALE_MATCH):
-        return FrameBug(formula, f"shifted by ({offset[0]:+.2f}, {offset[1]:+.2f}) px: a pixel-centre convention "
-                        "(±0.5 px) or a crop/pad offset not undone",
+        return FrameBug(formula, f"shifted by ({offset[0]:+.2f}, {offset[1]:+.2f}) px in {where}: a pixel-centre "
+                        "convention (±0.5 px) or a crop/pad offset not undone",
                         "use one pixel convention both ways ((p + 0.5) · scale - 0.5) and undo any crop or pad", fit)
-    return FrameBug(formula, f"scaled by ({scale[0]:.3g}, {scale[1]:.3g}): a scale factor not undone",
-                    "find the factor in decode() or to_original()", fit)
+    return FrameBug(formula, f"scaled by ({scale[0]:.3g}, {scale[1]:.3g}) in {where}: a scale factor not undone",
+                    f"find the factor in {where}", fit)
 
 
 def _axis_fit(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -393,12 +426,14 @@ def _axis_fit(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarr
     scale, offset, squares = np.ones(2), np.zeros(2), 0.0
     for axis in range(2):
         x, y = truth[:, axis], pred[:, axis]
-        if np.ptp(x) > 0 and np.isfinite(y).all():
+        if not np.isfinite(y).all():
+            return scale, offset, np.inf
+        if np.ptp(x) > 0:
             scale[axis], offset[axis] = np.polyfit(x, y, 1)
         else:
             offset[axis] = float(np.mean(y - x))
         squares += float(np.mean((scale[axis] * x + offset[axis] - y) ** 2))
-    return scale, offset, float(np.sqrt(squares)) if np.isfinite(squares) else np.inf
+    return scale, offset, float(np.sqrt(squares))
 
 
 # -- stage 5: the metric recomputed from its definition ------------------------------------------------
