@@ -14,15 +14,17 @@ from fixtures_layouts import write_folder
 from torch import nn
 from typer.testing import CliRunner
 
+from ceph_doctor.cli import sanity_command
 from ceph_doctor.cli.sanity_command import sanity_app
 from ceph_doctor.config import load_config
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.metrics import point_errors
-from ceph_doctor.sanity import ConfiguredPipeline, Evidence, overfit_check
+from ceph_doctor.sanity import DEFAULT_STEPS, ConfiguredPipeline, Evidence, overfit_check
 from ceph_doctor.sanity.pipeline import Pipeline, find_record
 from ceph_doctor.sanity.stages import (
     autoregressive_matches_teacher_forced,
     documented_pck,
+    heatmaps_peak_at_targets,
     loss_falls,
     metric_agrees,
 )
@@ -130,7 +132,8 @@ def test_frame_bug_without_image_sizes_is_still_described():
     report = overfit_check(pipeline, steps=STEPS, lr=LR)
     failure = report.first_failure
     assert stage_number(report, failure) == 4
-    assert "decode() or to_original()" in failure.likely_cause
+    assert "stride not undone" in failure.likely_cause  # told by the scale alone
+    assert failure.evidence["step"] == "decode() or to_original()"
     assert failure.evidence["scale"] == pytest.approx([0.5, 0.5], abs=0.02)
 
 
@@ -247,6 +250,17 @@ def test_growing_autoregressive_gap_reads_as_exposure_bias():
     assert "scheduled_sampling" in result.fix
 
 
+def test_eval_mode_that_differs_from_training_is_named():
+    truth = evidence().truth
+    maps = np.zeros((1, 4, 8, 8), np.float32)
+    maps[..., 4, 4] = 1.0
+    result = heatmaps_peak_at_targets(
+        evidence(eval_loss=1.0, pred_heatmaps=np.roll(maps, 3, axis=-1), target_heatmaps=maps, truth=truth)
+    )
+    assert result.passed is False
+    assert "eval mode" in result.likely_cause
+
+
 def test_diverged_loss_is_named():
     result = loss_falls(evidence(losses=np.array([1.0, 3.0, np.nan])))
     assert result.passed is False and result.diagnosis == "diverged"
@@ -311,5 +325,7 @@ def test_command_exit_codes_and_picture(tmp_path):
 
 
 def test_help_ends_with_an_example():
-    result = CliRunner().invoke(cli_app(), ["sanity", "overfit", "--help"])
-    assert result.output.strip().endswith("Example: ceph-doctor sanity overfit --steps 300")
+    for command in (["sanity"], ["sanity", "overfit"]):
+        result = CliRunner().invoke(cli_app(), [*command, "--help"])
+        assert result.output.strip().endswith("Example: ceph-doctor sanity overfit --steps 300")
+    assert DEFAULT_STEPS == sanity_command.DEFAULT_STEPS

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ceph_doctor.errors import UserInputError
 
+DEFAULT_STEPS = 300  # = ceph_doctor.sanity.DEFAULT_STEPS, written out to keep torch out of `--help`
 STATUS_STYLES = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "skipped": "[dim]skipped[/]"}
 
 sanity_app = typer.Typer(
@@ -34,12 +35,17 @@ def sanity() -> None:
 @sanity_app.command("overfit", epilog="Example: ceph-doctor sanity overfit --steps 300")
 def overfit(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file (defaults fill the rest)."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override one key, e.g. --set codec.sigma=2 (repeatable)."),
-    image: Optional[str] = typer.Option(
-        None, "--image", help="An image id of the configured data, or a file its annotations name (default: the first training image)."
+    set_: Optional[List[str]] = typer.Option(
+        None, "--set", "-s", help="Override one key, e.g. --set codec.sigma=2 (repeatable)."
     ),
-    steps: int = typer.Option(300, "--steps", min=10, help="Training steps on the one image."),
-    out: Path = typer.Option(Path("sanity-overfit.png"), "--out", "-o", help="PNG of the image with truth and predictions."),
+    image: Optional[str] = typer.Option(
+        None, "--image", help="An image id of the configured data, or a file its annotations name "
+        "(default: the first training image)."
+    ),
+    steps: int = typer.Option(DEFAULT_STEPS, "--steps", min=10, help="Training steps on the one image."),
+    out: Path = typer.Option(
+        Path("sanity-overfit.png"), "--out", "-o", help="PNG of the image with truth and predictions."
+    ),
 ) -> None:
     """Train the configured pipeline on one image until it is perfect, then check each stage of inference.
 
@@ -47,6 +53,8 @@ def overfit(
     """
     from ceph_doctor.cli.main import ExitCode
 
+    if out.suffix.lower() != ".png":  # checked before training, not after it
+        raise UserInputError(f"--out {out}: the picture is a PNG; give a path ending in .png")
     report, pipeline = run_overfit(config, set_ or [], image, steps)
     console = Console()
     console.print(stage_table(report, pipeline.image_id))
@@ -113,8 +121,6 @@ def write_picture(pipeline, report, out: Path) -> None:
         image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
         truth, pred = (truth + 0.5) * zoom - 0.5, (pred + 0.5) * zoom - 0.5
     canvas = draw_landmarks(image, truth, pred)
-    if out.suffix.lower() != ".png":
-        raise UserInputError(f"--out {out}: the picture is a PNG; give a path ending in .png")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         written = cv2.imwrite(str(out), canvas)

@@ -150,8 +150,7 @@ def find_record(config: dict, image: str | None) -> tuple[LandmarkRecord, tuple[
     """
     from ceph_doctor.data.sources import load_splits
 
-    config = _only_needed_synthetic(config, image)
-    train, val = load_splits(config)
+    train, val = load_splits(_only_needed_synthetic(config, image))
     if image is None:
         if not train.records:
             raise UserInputError("the configured training split has no images")
@@ -171,10 +170,15 @@ def find_record(config: dict, image: str | None) -> tuple[LandmarkRecord, tuple[
             f"--image {image}: not an image of the configured data ({where}); "
             f"its truth must come from the annotations: give an image id such as {records[0].image_id}"
         )
-    raise UserInputError(
-        f"--image {image}: no image with this id in the configured data (data.source={config['data']['source']}); "
-        f"ids look like {', '.join(record.image_id for record in records[:3])}"
-    )
+    data = config["data"]
+    if data["source"] == "synthetic":
+        counts = data["synthetic"]
+        examples = (f"synthetic-train-0000 … {counts['train_images'] - 1:04d}, "
+                    f"synthetic-val-0000 … {counts['val_images'] - 1:04d}")
+    else:
+        examples = ", ".join(record.image_id for record in records[:3])
+    raise UserInputError(f"--image {image}: no image with this id in the configured data "
+                         f"(data.source={data['source']}); ids: {examples}")
 
 
 def _only_needed_synthetic(config: dict, image: str | None) -> dict:

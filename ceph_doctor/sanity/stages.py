@@ -34,6 +34,8 @@ NARROW_TARGET_HM = 1.0
 SOMEWHAT_NARROW_TARGET_HM = 1.5
 WEAK_PEAK = 0.3
 PCK_ALPHA = 0.05
+# An eval-mode loss this many times the final training loss means inference computes something else.
+EVAL_GAP = 10.0
 # An output gap this many tolerances wide after a correct fed-back point is a jump, not compounding error.
 JUMP = 4.0
 
@@ -91,7 +93,8 @@ def loss_falls(ev: Evidence) -> StageResult:
     initial, final = float(losses[0]), float(np.median(losses[-10:]))  # the median shrugs off a last spike
     ratio = final / initial if initial > 0 else np.nan
     evidence = {"initial_loss": initial, "final_loss": final, "ratio": ratio, "steps": len(losses),
-                "trainable_fraction": ev.trainable_fraction, "changed_fraction": ev.changed_fraction}
+                "eval_mode_loss": ev.eval_loss, "trainable_fraction": ev.trainable_fraction,
+                "changed_fraction": ev.changed_fraction}
     width = target_width(ev)
     if width is not None:
         evidence["target_width_hm"] = width
@@ -115,9 +118,10 @@ def loss_falls(ev: Evidence) -> StageResult:
         return _blame(result, "the loss rose: the step size is too large",
                       "lower optimizer.lr (e.g. ÷3)", "lr-too-high")
     return _blame(result, "the model cannot memorise one image in these steps: too few steps, too low an lr, "
-                  "or a loss that does not compare the output with its target",
-                  "raise --steps or optimizer.lr (×3), and check that loss(output, targets) pairs each output "
-                  "with its own target", "underfitting")
+                  "too little capacity (a last layer narrower than the number of landmarks cannot fit every "
+                  "heatmap), or a loss that does not compare the output with its target",
+                  "raise --steps or optimizer.lr (×3) or the model's width, and check that loss(output, targets) "
+                  "pairs each output with its own target", "underfitting")
 
 
 # -- 2 -------------------------------------------------------------------------------------------------
@@ -140,6 +144,8 @@ def heatmaps_peak_at_targets(ev: Evidence) -> StageResult:
     result = StageResult(name, passed, evidence, message)
     if passed:
         return result
+    if _eval_mode_differs(ev):
+        return _blame(result, *_eval_mode_differs(ev))
     narrow = _narrow_targets(ev)
     if narrow:
         return _blame(result, narrow, "set codec.sigma=2.0", "sigma-too-small")
@@ -158,12 +164,14 @@ def decoded_match_targets(ev: Evidence) -> StageResult:
                 "median_error_hm": float(np.nanmedian(np.where(visible, distance, np.nan))),
                 "worst": _worst(ev, np.where(visible, distance, np.nan))}
     passed = within >= PASS_FRACTION
-    message = (f"{within:.0%} within {DECODE_TOLERANCE_HM:g} heatmap px of the decoded targets "
+    message = (f"{within:.0%} within {DECODE_TOLERANCE_HM:g} {_unit(ev)} of the decoded targets "
                f"(needs {PASS_FRACTION:.0%}); median {evidence['median_error_hm']:.2f}, "
-               f"worst {evidence['max_error_hm']:.2f} px ({evidence['worst']})")
-    result = StageResult("decoded coordinates match the targets (heatmap px)", passed, evidence, message)
+               f"worst {evidence['max_error_hm']:.2f} ({evidence['worst']})")
+    result = StageResult("decoded coordinates match the targets", passed, evidence, message)
     if passed:
         return result
+    if _eval_mode_differs(ev):
+        return _blame(result, *_eval_mode_differs(ev))
     narrow = _narrow_targets(ev)
     if narrow:
         return _blame(result, narrow + "; sub-pixel decoding needs a peak several pixels wide",
@@ -183,7 +191,7 @@ def original_pixels_match_truth(ev: Evidence) -> StageResult:
                 "max_error_px": _nanmax(np.where(visible, distance, np.nan)),
                 "worst": _worst(ev, np.where(visible, distance, np.nan))}
     passed = within >= PASS_FRACTION
-    message = (f"{within:.0%} within {tolerance:.2g} original px (1 heatmap px) of the truth "
+    message = (f"{within:.0%} within {tolerance:.2g} original px (1 {_unit(ev)}) of the truth "
                f"(needs {PASS_FRACTION:.0%}); worst {evidence['max_error_px']:.2g} px ({evidence['worst']})")
     result = StageResult("original-pixel predictions match the truth", passed, evidence, message)
     if passed:
@@ -192,6 +200,7 @@ def original_pixels_match_truth(ev: Evidence) -> StageResult:
     evidence.update(bug.fit)
     result.message += f"; {bug.formula}"
     return _blame(result, bug.cause, bug.fix, "coordinate-mismatch")
+
 
 # -- 5 -------------------------------------------------------------------------------------------------
 def metric_agrees(ev: Evidence) -> StageResult:
@@ -216,7 +225,8 @@ def metric_agrees(ev: Evidence) -> StageResult:
     fitting = {label: size for label, size in candidates.items() if low * 0.98 <= size <= high * 1.02}
     middle = 0.5 * (low + high) if np.isfinite(high) else low
     match = min(fitting, key=lambda label: abs(fitting[label] - middle)) if fitting else None
-    implied = f"the metric normalises by a box of {low:.0f}–{high:.0f} px, not the truth landmarks' box ({documented_box:.0f} px, longer side, original px)"
+    implied = (f"the metric normalises by a box of {low:.0f}–{high:.0f} px, not the truth landmarks' box "
+               f"({documented_box:.0f} px, longer side, original px)")
     cause = f"{implied}: it matches {match}" if match else implied
     return _blame(result, cause, "normalise PCK by the longer side of the truth landmarks' bounding box in original "
                   "pixels, on predictions in original pixels (as ceph_doctor.metrics.landmark_metrics)",
@@ -244,12 +254,16 @@ def autoregressive_matches_teacher_forced(ev: Evidence) -> StageResult:
     # What autoregression fed into that step, against what teacher forcing fed (the target before it).
     fed_error = 0.0 if first == 0 else float(np.nanmax(_distance(ev.autoregressive, ev.target_input)[:, first - 1]))
     evidence.update({"first_divergent_position": first, "fed_back_error_px": fed_error})
-    if first == 0 or (fed_error <= tolerance and along[first] > JUMP * tolerance):
-        return _blame(result, f"at position {first} the autoregressive loop was fed a point within {fed_error:.2g} px "
-                      f"of the one teacher forcing feeds, yet its output jumps {along[first]:.3g} px: the inference "
-                      "loop feeds back something else (start token, coordinate frame or scale, order)",
-                      "make decode_autoregressive feed back exactly what training feeds: same frame, scale, order",
-                      "exposure-bias")
+    loop_bug = ("the inference loop feeds back something else (start token, coordinate frame or scale, order)",
+                "make decode_autoregressive feed back exactly what training feeds: same frame, scale, order",
+                "exposure-bias")
+    if first == 0:
+        return _blame(result, f"the first point, where both decodings start alike, already differs by "
+                      f"{along[0]:.3g} px: {loop_bug[0]}", *loop_bug[1:])
+    if fed_error <= tolerance and along[first] > JUMP * tolerance:
+        return _blame(result, f"at position {first} the loop was fed a point within {fed_error:.2g} px of the one "
+                      f"teacher forcing feeds, yet its output jumps {along[first]:.3g} px: {loop_bug[0]}",
+                      *loop_bug[1:])
     return _blame(result, f"the gap grows along the sequence from position {first}: each step is fed its own "
                   "slightly wrong output, which training never showed it (exposure bias)",
                   "set train.scheduled_sampling to feed the model its own predictions during training",
@@ -299,6 +313,18 @@ def _narrow_targets(ev: Evidence) -> str | None:
     return None
 
 
+def _eval_mode_differs(ev: Evidence) -> tuple[str, str] | None:
+    """Training memorised the image but the same image in eval mode is far off: a train/eval difference."""
+    final = float(np.median(np.asarray(ev.losses)[-10:]))
+    if not (final < LOSS_RATIO_MAX * ev.losses[0] and ev.eval_loss > EVAL_GAP * final):
+        return None
+    return (f"the training loss fell to {final:.3g} but the same image in eval mode scores {ev.eval_loss:.3g}: "
+            "the model computes something else at inference (BatchNorm running statistics, dropout, a branch "
+            "taken only in eval mode)",
+            "compare model.train() and model.eval() outputs on this batch; with BatchNorm, use a larger batch "
+            "or GroupNorm")
+
+
 def _blame(result: StageResult, cause: str, fix: str, diagnosis: str | None = None) -> StageResult:
     result.likely_cause, result.fix, result.diagnosis = cause, fix, diagnosis
     return result
@@ -330,6 +356,10 @@ def _worst(ev: Evidence, values: np.ndarray) -> str:
 def _argmax_yx(maps: np.ndarray) -> np.ndarray:
     flat = maps.reshape(*maps.shape[:-2], -1).argmax(axis=-1)
     return np.stack(np.unravel_index(flat, maps.shape[-2:]), axis=-1)
+
+
+def _unit(ev: Evidence) -> str:
+    return "heatmap px" if ev.pred_heatmaps is not None else "output px"
 
 
 def _original_per_input(ev: Evidence) -> float:
@@ -407,7 +437,8 @@ def describe_frame_bug(pred: np.ndarray, truth: np.ndarray, tolerance: float, st
     named = [(cause, fix) for factor, cause, fix in candidates
              if np.all(np.abs(scale / (np.asarray(factor(stride, resize)) * aspect) - 1) <= _SCALE_MATCH)]
     if swapped:
-        cause, fix = f"x and y swapped in {where}", f"in {where}, keep (x, y) order: an argmax index is (row, col) = (y, x)"
+        cause = f"x and y swapped in {where}"
+        fix = f"in {where}, keep (x, y) order: an argmax index is (row, col) = (y, x)"
         if named:
             cause, fix = f"{cause}, and {named[0][0]}", f"{fix}; {named[0][1]}"
         return FrameBug(formula, cause, fix, fit)
