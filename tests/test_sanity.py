@@ -41,6 +41,15 @@ STEPS = 100
 LR = 2e-3
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """As the command does on CPU: a one-image batch gains nothing from threads and loses much on shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_pipeline(*overrides: str, image: str | None = None) -> ConfiguredPipeline:
     return ConfiguredPipeline(load_config(None, [*TINY, *overrides]), image)
 
@@ -58,6 +67,12 @@ def test_sound_pipeline_passes_every_stage():
     assert report.evidence.metric_value >= 95.0
     assert report.stages[0].evidence["ratio"] < 0.05
     assert report.verdict().startswith("passed")
+
+
+def test_a_batch_of_repeats_passes_like_one_image():
+    pipeline = ConfiguredPipeline(load_config(None, TINY), repeats=2)
+    assert pipeline.batch()[0].shape[0] == 2 and pipeline.truth.shape[0] == 2
+    assert overfit_check(pipeline, steps=STEPS, lr=LR).passed
 
 
 def divide_decode_by_stride(pipeline):
@@ -111,6 +126,12 @@ def test_broken_pipeline_fails_at_its_stage(break_it, stage, diagnosis, words):
     assert all(earlier.passed for earlier in report.stages[: stage - 1])
     later = [s for s in report.stages[stage:] if s.passed is not None]
     assert all(s.after_failure for s in later) and not failure.after_failure
+
+
+def test_coordinate_bug_scenario_is_caught_from_its_config():
+    report = overfit_check(tiny_pipeline("faults.skip_stride_rescale=true"), steps=STEPS, lr=LR)
+    assert stage_number(report, report.first_failure) == 4
+    assert "stride not undone" in report.first_failure.likely_cause
 
 
 def test_far_too_small_sigma_fails_while_learning_heatmaps():
@@ -313,7 +334,8 @@ def cli_app() -> typer.Typer:
 
 
 def test_command_exit_codes_and_picture(tmp_path):
-    options = [arg for item in TINY for arg in ("--set", item)] + ["--steps", str(STEPS)]
+    settings = [*TINY, f"optimizer.lr={LR}"]
+    options = [arg for item in settings for arg in ("--set", item)] + ["--steps", str(STEPS)]
     picture = tmp_path / "overfit.png"
     passed = CliRunner().invoke(cli_app(), ["sanity", "overfit", *options, "--out", str(picture)])
     assert passed.exit_code == 0, passed.output

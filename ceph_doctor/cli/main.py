@@ -106,7 +106,10 @@ def samples(
 
 from ceph_doctor.cli.rules_command import rules_app  # noqa: E402
 
+from ceph_doctor.cli.sanity_command import sanity_app  # noqa: E402
+
 app.add_typer(rules_app, name="rules")
+app.add_typer(sanity_app, name="sanity")
 
 
 def main() -> None:

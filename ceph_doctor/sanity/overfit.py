@@ -57,6 +57,11 @@ def overfit_check(
 
     The lr decays along a cosine to zero: the last steps at a small lr let the
     peaks settle, so the sub-pixel stages measure the fit and not the lr's jitter.
+    `pipeline` is anything with the `Pipeline` members (see sanity/pipeline.py)::
+
+        report = overfit_check(MyPipeline(model, loader), steps=300, lr=1e-3)
+        if not report.passed:
+            print(report.verdict())  # "fails at stage 4 (...): x and y swapped in decode(). Fix: ..."
     """
     if steps < 10:
         raise ValueError(f"steps must be at least 10 to see the loss fall, got {steps}")

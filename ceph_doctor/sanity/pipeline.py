@@ -109,6 +109,10 @@ class ConfiguredPipeline:
 
         torch.manual_seed(config["seed"])  # the same config starts from the same weights
         self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
+        # As training runs it: a backbone frozen for good stays frozen; one frozen for a few epochs
+        # is checked as it trains afterwards, whole.
+        if config["model"]["unfreeze_after"] == "never":
+            self.model.backbone.requires_grad_(False)
         self.stride = self.codec.stride
         self.input_size = tuple(config["data"]["input_size"])
         self.original_size = tuple(int(v) for v in prepared.original_sizes[0])
@@ -120,7 +124,10 @@ class ConfiguredPipeline:
         return heatmap_loss(output, targets["heatmaps"], targets["weights"])
 
     def decode(self, output: torch.Tensor) -> np.ndarray:
-        return self.codec.decode(output).coords.cpu().numpy().astype(np.float64)
+        coords = self.codec.decode(output).coords.cpu().numpy().astype(np.float64)
+        if self.config["faults"]["skip_stride_rescale"]:  # the scenario's deliberate bug, as training has it
+            coords /= self.codec.stride
+        return coords
 
     def decode_targets(self, targets: dict[str, torch.Tensor]) -> np.ndarray:
         # Read through self.decode, not the encoded positions: a frame bug in

@@ -107,10 +107,14 @@ def loss_falls(ev: Evidence) -> StageResult:
         return _blame(result, "the loss became NaN/Inf: the step size is too large for this model",
                       "lower optimizer.lr (e.g. ÷10) or set train.grad_clip=1.0", "diverged")
     if ev.changed_fraction == 0 or ev.trainable_fraction < 0.5:
-        return _blame(result, f"{ev.trainable_fraction:.0%} of the parameters are trainable and "
-                      f"{ev.changed_fraction:.0%} changed: the network is frozen or gets no gradient",
-                      "unfreeze the model (requires_grad=True; model.unfreeze_after: null) and check that "
-                      "nothing detaches the output from the loss", "frozen-backbone")
+        if ev.trainable_fraction == 0:
+            cause = "every parameter is frozen (requires_grad=False): nothing can learn"
+        elif ev.changed_fraction == 0:
+            cause = "no parameter changed although some are trainable: the gradient never reaches them"
+        else:
+            cause = f"only {ev.trainable_fraction:.1%} of the parameters are trainable: most of the network is frozen"
+        return _blame(result, cause, "unfreeze the model (requires_grad=True; model.unfreeze_after: null) and "
+                      "check that nothing detaches the output from the loss", "frozen-backbone")
     narrow = _narrow_targets(ev)
     if narrow:
         return _blame(result, narrow, "set codec.sigma=2.0", "sigma-too-small")
