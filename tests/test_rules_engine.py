@@ -278,7 +278,7 @@ def test_any_template_is_accepted_or_rejected_and_never_fails_to_render(text, va
 
 
 def test_a_multiply_fix_patches_a_validated_copy_and_says_what_changed():
-    config = load_config()
+    config = load_config(None, ["optimizer.lr=0.002"])
     patched, lines = apply_fixes(config, [Fix("optimizer.lr", "multiply", 0.2, "smaller steps")])
     assert patched["optimizer"]["lr"] == 0.0004  # rounded: not 0.0004000000000000001
     assert config["optimizer"]["lr"] == 0.002  # the input is left alone
@@ -286,7 +286,7 @@ def test_a_multiply_fix_patches_a_validated_copy_and_says_what_changed():
 
 
 def test_multiplies_compose_identical_fixes_count_once_and_set_wins():
-    config = load_config()
+    config = load_config(None, ["optimizer.lr=0.002"])
     def scale(*factors):
         return [Fix("optimizer.lr", "multiply", factor, reason) for factor, reason in zip(factors, "ab", strict=True)]
 
@@ -318,7 +318,7 @@ def test_enable_int_rounding_and_null_keys():
 def test_emitted_config_trains_as_is(tmp_path):
     rules = [parse_rule(yaml.safe_dump(COLLAPSE), "c.yaml")]
     diagnoses, _ = diagnose(collapsed_run(), rules)
-    patched, lines = apply_fixes(load_config(), [fix for d in diagnoses for fix in d.fixes])
+    patched, lines = apply_fixes(load_config(None, ["optimizer.lr=0.002"]), [fix for d in diagnoses for fix in d.fixes])
     path = emit_config(tmp_path / "fixed.yaml", patched, lines)
     assert load_config(path) == patched  # what `ceph-doctor train --config fixed.yaml` reads
     text = path.read_bytes().decode("ascii")
