@@ -97,10 +97,16 @@ class UNetBackbone(nn.Module):
 
 
 class HeatmapHead(nn.Sequential):
-    """3x3 conv + norm + ReLU, then a 1x1 conv to one heatmap per landmark."""
+    """3x3 conv + norm + ReLU, then a 1x1 conv to one heatmap per landmark.
+
+    The hidden width is at least twice the landmark count: a 1x1 conv mixes its
+    inputs linearly, and from fewer feature maps than landmarks it cannot draw
+    an independent peak for each; the hardest landmarks then get none at all.
+    """
 
     def __init__(self, in_ch: int, num_landmarks: int, norm: str):
-        super().__init__(conv_norm_relu(in_ch, in_ch, norm), nn.Conv2d(in_ch, num_landmarks, 1))
+        hidden = max(in_ch, 2 * num_landmarks)
+        super().__init__(conv_norm_relu(in_ch, hidden, norm), nn.Conv2d(hidden, num_landmarks, 1))
         # Near-zero initial heatmaps: with an MSE loss against mostly-zero
         # targets this starts training at a small, stable loss.
         nn.init.normal_(self[-1].weight, std=1e-3)
