@@ -1,27 +1,10 @@
 """The command line as a user meets it: exit codes, one-line errors, no tracebacks."""
 
-import subprocess
-import sys
-
 import pytest
-from fixtures_layouts import write_image, write_isbi2015
+from cli_helpers import assert_one_line_error, ceph_doctor
+from fixtures_layouts import write_isbi2015
 
 from ceph_doctor import load_run
-
-
-def ceph_doctor(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "ceph_doctor", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_unknown_config_key(tmp_path):

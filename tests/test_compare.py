@@ -3,12 +3,11 @@
 import copy
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_error, ceph_doctor
 
 from ceph_doctor.cli.compare_command import compare_command, data_overrides
 from ceph_doctor.compare import compare_checkpoints
@@ -38,20 +37,6 @@ def checkpoints(tmp_path_factory):
 def frozen_checkpoints(tmp_path_factory):
     return train(tmp_path_factory.mktemp("frozen") / "run", "train.max_epochs=2", "model.unfreeze_after=never",
                  record=False)
-
-
-def ceph_doctor(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "ceph_doctor", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_epoch_1_against_epoch_3(checkpoints, tmp_path, capsys):
