@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="ceph-doctor-diagnosis-"))
     rules = load_rules()
-    console = Console()
+    console = Console(width=200)
     table = Table(title=f"diagnosis benchmark ({args.size} size)")
     for column in ("scenario", "expected", "found", "false positives", "latency (validations)",
                    "MRE before", "MRE after", "gone after fix", "minutes"):

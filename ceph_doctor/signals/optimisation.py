@@ -29,7 +29,7 @@ def gradient_signals(run: Run):
     "params",
     provides=(
         "params.trainable_frac", "params.backbone_update_ratio", "params.head_update_ratio",
-        "params.backbone_update_share", "params.update_ratio",
+        "params.backbone_update_share", "params.update_ratio", "params.update_ratio_peak",
     ),
 )
 def parameter_signals(run: Run):
@@ -47,6 +47,12 @@ def parameter_signals(run: Run):
     if known:
         yield Signal("params.update_ratio", max(known), "ratio", last_epoch,
                      "the larger module median of ‖Δw‖/‖w‖ per step (about 1e-3 is healthy)")
+        # The largest single step: a network killed by its first huge steps updates nothing
+        # afterwards, so its median looks calm while this does not.
+        peaks = [run.scalar(f"update_ratio/{module}") for module in ratios if ratios[module] is not None]
+        peak_values = [float(values[np.isfinite(values)].max()) for values in peaks]
+        yield Signal("params.update_ratio_peak", max(peak_values), "ratio", last_epoch,
+                     "the largest logged ‖Δw‖/‖w‖ of any module in one step")
     # Relative to the head, so a schedule's tiny final lr does not look like a frozen backbone.
     if ratios["backbone"] is not None and ratios["head"]:
         yield Signal("params.backbone_update_share", ratios["backbone"] / ratios["head"], "ratio", last_epoch,
