@@ -54,7 +54,7 @@ def render(reports: list[RunReport], output_format: str, out: Path | None) -> No
 
 def write_fixed_config(reports: list[RunReport], path: Path) -> None:
     """The analyzed run's config with every diagnosis's fixes applied, for `ceph-doctor train --config`."""
-    from ceph_doctor.config import load_config
+    from ceph_doctor.config import flatten, load_config, set_value
     from ceph_doctor.engine import apply_fixes, emit_config
 
     if len(reports) != 1:
@@ -64,8 +64,6 @@ def write_fixed_config(reports: list[RunReport], path: Path) -> None:
     if not config:
         raise UserInputError(f"{report.path}: the run carries no config to patch")
     base = load_config()  # fill keys the run's version did not have, and validate
-    from ceph_doctor.config import flatten, set_value
-
     for key, value in flatten(config).items():
         set_value(base, key, value, origin=f"{report.path} config")
     fixed, changes = apply_fixes(base, [fix for diagnosis in report.diagnoses for fix in diagnosis.fixes])
