@@ -23,8 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ceph_doctor.analyze import analyze_run
-from ceph_doctor.config import flatten, load_config, set_value
-from ceph_doctor.engine import apply_fixes, load_rules
+from ceph_doctor.engine import load_rules, repaired_config
 from ceph_doctor.scenarios import all_scenarios, run_scenario
 from ceph_doctor.store import load_run
 from ceph_doctor.train.loop import Trainer
@@ -58,14 +57,6 @@ def final_mre(run) -> float:
     return float(values.iloc[-1]) if len(values) else np.nan
 
 
-def repaired_config(run, diagnoses) -> dict:
-    config = load_config()
-    for key, value in flatten(run.config).items():
-        set_value(config, key, value)
-    fixed, _ = apply_fixes(config, [fix for diagnosis in diagnoses for fix in diagnosis.fixes])
-    return fixed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=("full", "test"), default="full")
@@ -93,7 +84,7 @@ def main() -> None:
         )
         before, after, gone = final_mre(run), "", ""
         if scenario.expect:
-            repaired = repaired_config(run, report.diagnoses)
+            repaired, _ = repaired_config(run.config, report.diagnoses)
             rerun_dir = out / f"{scenario.name}-repaired"
             shutil.rmtree(rerun_dir, ignore_errors=True)
             Trainer(repaired, rerun_dir, hooks=[Recorder(rerun_dir)]).fit()

@@ -28,6 +28,7 @@ def diagnosed(tmp_path_factory):
         run_dir = run_scenario(scenario, Path(out), size="test")
         report = analyze_run(load_run(run_dir), rules)
         results[name] = {diagnosis.id: diagnosis.severity for diagnosis in report.diagnoses}
+    results["_out"] = Path(out)
     return results
 
 
@@ -49,3 +50,17 @@ FIRING = {rule_id: [n for n, s in SCENARIOS.items() if rule_id in s.expect] for 
 def test_rule_fires_on_its_fault_and_stays_quiet_on_the_healthy_run(diagnosed, rule_id):
     assert all(rule_id in diagnosed[name] for name in FIRING[rule_id])
     assert rule_id not in diagnosed["healthy"]
+
+
+def test_emitted_config_undoes_the_fault_and_trains(diagnosed, tmp_path):
+    from cli_helpers import ceph_doctor
+
+    from ceph_doctor.config import load_config
+
+    fixed = tmp_path / "fixed.yaml"
+    result = ceph_doctor("analyze", str(diagnosed["_out"] / "coordinate_bug"), "--emit-config", str(fixed),
+                         "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    config = load_config(fixed)
+    assert config["faults"]["skip_stride_rescale"] is False
+    assert "faults.skip_stride_rescale" in fixed.read_text()  # the header says what changed

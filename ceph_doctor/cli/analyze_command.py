@@ -54,8 +54,7 @@ def render(reports: list[RunReport], output_format: str, out: Path | None) -> No
 
 def write_fixed_config(reports: list[RunReport], path: Path) -> None:
     """The analyzed run's config with every diagnosis's fixes applied, for `ceph-doctor train --config`."""
-    from ceph_doctor.config import flatten, load_config, set_value
-    from ceph_doctor.engine import apply_fixes, emit_config
+    from ceph_doctor.engine import emit_config, repaired_config
 
     if len(reports) != 1:
         raise UserInputError(f"--emit-config needs exactly one run, got {len(reports)}; analyze one run directory")
@@ -63,10 +62,7 @@ def write_fixed_config(reports: list[RunReport], path: Path) -> None:
     config = report.run.config if report.run is not None else None
     if not config:
         raise UserInputError(f"{report.path}: the run carries no config to patch")
-    base = load_config()  # fill keys the run's version did not have, and validate
-    for key, value in flatten(config).items():
-        set_value(base, key, value, origin=f"{report.path} config")
-    fixed, changes = apply_fixes(base, [fix for diagnosis in report.diagnoses for fix in diagnosis.fixes])
+    fixed, changes = repaired_config(config, report.diagnoses)
     emit_config(path, fixed, changes)
     console = Console(stderr=True)
     console.print(f"config with {len(changes)} change(s) written to {path}")

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import yaml
 
 from ceph_doctor.atomic import atomic_write_bytes
-from ceph_doctor.config import get_value, patched
+from ceph_doctor.config import flatten, get_value, load_config, patched, set_value
 from ceph_doctor.config.schema import SCHEMA, Field, coerce
 from ceph_doctor.engine.diagnosis import Fix
 from ceph_doctor.engine.expr import is_number
@@ -198,3 +198,11 @@ def emit_config(path: str | Path, config: dict, changes: Iterable[str] = ()) -> 
     text = text.replace("→", "->").replace("×", "x").encode("ascii", "replace").decode("ascii")
     atomic_write_bytes(path, text.encode("ascii"))
     return path
+
+
+def repaired_config(run_config: dict, diagnoses: Iterable) -> tuple[dict, list[str]]:
+    """A run's config, completed with today's defaults and validated, with every diagnosis's fixes applied."""
+    config = load_config()
+    for key, value in flatten(run_config).items():
+        set_value(config, key, value, origin="the run's config")
+    return apply_fixes(config, [fix for diagnosis in diagnoses for fix in diagnosis.fixes])

@@ -1,0 +1,98 @@
+"""TensorBoard event files from any writer (torch SummaryWriter, Lightning TensorBoardLogger, TF).
+
+Read record by record with TensorBoard's own loader, so a file cut off mid-record keeps every
+record before the cut. Epochs come from an `epoch` scalar when the writer logged one
+(Lightning does), else from the validation steps.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ceph_doctor.importers import Part, SkipNote, non_finite_note, one_based, scalar_frame
+from ceph_doctor.importers.names import NameMap
+
+NAME = "tensorboard"
+EPOCH_TAGS = ("epoch", "trainer/epoch")
+SKIP_TAGS = ("hp_metric",)
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    if len(head) < 12:
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    # A TFRecord: 8-byte length, 4-byte CRC, then an Event proto whose first field is wall_time (0x09).
+    return "tfevents" in path.name and 0 < length < 1 << 30 and (len(head) < 13 or head[12] == 0x09)
+
+
+def run_root(path: Path) -> Path:
+    return path.parent
+
+
+def read(files: list[Path], names: NameMap) -> Part:
+    rows: list[tuple] = []
+    part = Part(scalar_frame([]))
+    for file in files:
+        count, problem = read_file(file, names, rows)
+        if count == 0 and problem:
+            part.skipped.append(SkipNote(file, problem))
+            continue
+        part.read.append(file)
+        if problem:
+            part.notes.append(f"{file.name}: read {count} scalar(s), then stopped: {problem}")
+    epochs = [(step, value) for step, _, tag, value, _ in rows if tag in EPOCH_TAGS]
+    rows = [row for row in rows if row[2] not in EPOCH_TAGS and row[2] not in SKIP_TAGS]
+    if epochs:
+        table = pd.Series(dict(epochs)).sort_index()
+        steps = np.array([row[0] for row in rows], dtype=float)
+        # Each step takes the epoch logged at or before it (Lightning logs `epoch` with every step it logs).
+        position = np.searchsorted(table.index.to_numpy(float), steps, side="right") - 1
+        values = table.to_numpy(float)[np.clip(position, 0, len(table) - 1)]
+        rows = [(s, int(e) if np.isfinite(e) else None, t, v, w) for (s, _, t, v, w), e in zip(rows, values)]
+        frame = one_based(scalar_frame(rows))
+    else:
+        frame = scalar_frame(rows, infer_epochs=True)
+        if not frame.empty:
+            part.notes.append("no epoch scalar in the event files: epochs counted from the validation steps")
+    part.scalars = frame
+    part.notes.extend(non_finite_note(frame))
+    return part
+
+
+def read_file(file: Path, names: NameMap, rows: list[tuple]) -> tuple[int, str | None]:
+    """Append the file's scalars to `rows`; (how many, what stopped the reading or None)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    count = 0
+    try:
+        for event in EventFileLoader(str(file)).Load():
+            if not event.HasField("summary"):
+                continue
+            for value in event.summary.value:
+                number = scalar_value(value, tensor_util)
+                if number is None:
+                    continue
+                tag = value.tag if value.tag in EPOCH_TAGS else names.tag(value.tag)
+                rows.append((int(event.step), None, tag, number, float(event.wall_time)))
+                count += 1
+    except Exception as error:  # noqa: BLE001 — corrupt record: keep what came before it
+        return count, f"corrupt or truncated record ({type(error).__name__})"
+    return count, None if count else "no scalar summaries in the event file"
+
+
+def scalar_value(value, tensor_util) -> float | None:
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if value.HasField("tensor"):
+        try:
+            array = tensor_util.make_ndarray(value.tensor)
+        except Exception:  # noqa: BLE001 — an image or text summary, not a scalar
+            return None
+        if array.size == 1 and np.issubdtype(array.dtype, np.number):
+            return float(array.reshape(-1)[0])
+    return None
