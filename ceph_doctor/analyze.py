@@ -7,7 +7,7 @@ computes nothing itself and renders nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ceph_doctor.engine.diagnosis import RunReport
 from ceph_doctor.errors import UserInputError
@@ -16,21 +16,32 @@ from ceph_doctor.store import layout
 from ceph_doctor.store.reader import Run, load_run
 
 
-def find_runs(paths: Iterable[Path]) -> list[Path]:
-    """Every ceph-doctor run directory at or under each path, in a stable order."""
-    found: list[Path] = []
+def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
+    """ceph-doctor runs and other tools' logs at or under each path, and the files passed over (SkipNote)."""
+    from ceph_doctor.importers import discover
+
+    runs: list[Run] = []
+    skipped: list = []
     for path in paths:
         path = Path(path)
         if not path.exists():
             raise UserInputError(f"{path}: no such file or directory")
         if (path / layout.MANIFEST).is_file():
-            found.append(path)
+            runs.append(load_run(path))
             continue
-        nested = sorted(manifest.parent for manifest in path.rglob(layout.MANIFEST))
-        if not nested:
-            raise UserInputError(f"{path}: no runs found (a run directory holds {layout.MANIFEST})")
-        found.extend(nested)
-    return found
+        own = sorted(manifest.parent for manifest in path.rglob(layout.MANIFEST)) if path.is_dir() else []
+        imported, passed_over = discover(path, names)
+        if not own and not imported:
+            why = "; ".join(str(note) for note in passed_over[:3])
+            raise UserInputError(
+                f"{path}: no runs found (a run directory holds {layout.MANIFEST}; other tools' logs read: "
+                f"TensorBoard event files, MMEngine work dirs, CSV, text with pred=/gt= lines)"
+                + (f": {why}" if why else "")
+            )
+        runs.extend(load_run(run_dir) for run_dir in own)
+        runs.extend(imported)
+        skipped.extend(passed_over)
+    return runs, skipped
 
 
 def analyze_run(run: Run, rules) -> RunReport:
@@ -41,8 +52,17 @@ def analyze_run(run: Run, rules) -> RunReport:
     return RunReport(str(run.path), run.source, diagnoses, not_checked, run=run, signals=signals)
 
 
-def analyze_paths(paths: Iterable[Path], rule_dirs: Iterable[Path] = ()) -> list[RunReport]:
+def analyze_paths(
+    paths: Iterable[Path],
+    rule_dirs: Iterable[Path] = (),
+    names=None,
+    on_files: Callable[[list[Run], list], None] | None = None,
+) -> list[RunReport]:
+    """`names`: an importers.names.NameMap (`--map`); `on_files(runs, skipped)` hears what was read and passed over."""
     from ceph_doctor.engine import load_rules
 
     rules = load_rules(list(rule_dirs))
-    return [analyze_run(load_run(path), rules) for path in find_runs(paths)]
+    runs, skipped = collect_runs(paths, names)
+    if on_files is not None:
+        on_files(runs, skipped)
+    return [analyze_run(run, rules) for run in runs]

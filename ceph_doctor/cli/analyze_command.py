@@ -20,18 +20,34 @@ def run_analyze(
     rule_dirs: list[Path],
     emit_config: Path | None,
     fail_on: str,
+    maps: list[str] | None = None,
 ) -> int:
     from ceph_doctor.analyze import analyze_paths
+    from ceph_doctor.importers.names import NameMap
 
     if output_format not in FORMATS:
         raise UserInputError(f"--format {output_format!r}: expected one of {', '.join(FORMATS)}")
     if fail_on not in FAIL_ON:
         raise UserInputError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON)}")
-    reports = analyze_paths(paths, rule_dirs)
+    reports = analyze_paths(paths, rule_dirs, names=NameMap.parse(maps), on_files=tell_files)
     render(reports, output_format, out)
     if emit_config is not None:
         write_fixed_config(reports, emit_config)
     return exit_code(reports, fail_on)
+
+
+def tell_files(runs, skipped) -> None:
+    """On stderr, so stdout stays the report: which logs of other tools were read, and what was passed over."""
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    for run in runs:
+        if run.source == "ceph-doctor":
+            continue
+        files = ", ".join(run.manifest.get("files", [])) or str(run.path)
+        console.print(f"read {run.source} run {run.path}: {files}", markup=False)
+        for note in run.notes:
+            console.print(f"  note: {note}", markup=False)
+    for note in skipped:
+        console.print(f"skipped {note}", markup=False)
 
 
 def render(reports: list[RunReport], output_format: str, out: Path | None) -> None:

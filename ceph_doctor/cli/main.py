@@ -62,11 +62,19 @@ def analyze(
         None, "--emit-config", help="Write the run's config with every fix applied, for train --config."
     ),
     fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on diagnoses at or above: error | warning | never."),
+    maps: Optional[List[str]] = typer.Option(
+        None, "--map", help="Read another tool's metric THEIRS as the canonical tag CANON, e.g. --map val/mre_mm=MRE "
+        "(repeatable).",
+    ),
 ) -> None:
-    """Diagnose finished or running runs: what went wrong, the evidence, and which settings to change."""
+    """Diagnose finished or running runs: what went wrong, the evidence, and which settings to change.
+
+    Also reads other tools' logs: TensorBoard event files, MMEngine/MMPose work dirs, Lightning or plain CSV,
+    and text logs with pred=(x, y) gt=(x, y) lines; which files were read or skipped is told on stderr.
+    """
     from ceph_doctor.cli.analyze_command import run_analyze
 
-    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on))
+    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on, maps or []))
 
 
 @app.command(

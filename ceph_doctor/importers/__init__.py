@@ -143,8 +143,15 @@ def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run],
             continue
         skipped.extend(part.skipped)
         by_root.setdefault(run_root, []).append((name, part))
-    runs = [merge(run_root, parts, names) for run_root, parts in by_root.items()]
-    return [run for run in runs if run is not None], skipped
+    runs = []
+    for run_root, parts in by_root.items():
+        run = merge(run_root, parts, names)
+        if run is None:
+            skipped.extend(SkipNote(file, f"read as {name}, but it holds no scalars or predictions")
+                           for name, part in parts for file in part.read)
+        else:
+            runs.append(run)
+    return runs, skipped
 
 
 def detect(file: Path):

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ceph_doctor.importers import Part, SkipNote, non_finite_note, scalar_frame, to_float
-from ceph_doctor.importers.names import CANONICAL, NameMap, normalise
+from ceph_doctor.importers.names import NameMap, normalise
 
 NAME = "mmengine"
 NOT_METRICS = {"data_time", "time", "memory", "eta", "iter", "epoch", "step"}
@@ -72,11 +72,10 @@ def read_json(file: Path, names: NameMap) -> tuple[list[tuple], int]:
             continue
         try:
             record = json.loads(line)
-            step = int(record["step"])
-        except (ValueError, TypeError, KeyError, OverflowError):
-            bad += 1
-            continue
-        if not isinstance(record, dict):
+            step = int(record["step"]) if isinstance(record, dict) else None
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
+            step = None
+        if step is None:
             bad += 1
             continue
         if "epoch" in record or "iter" in record:  # a training line
@@ -134,13 +133,15 @@ def read_log(file: Path, names: NameMap) -> tuple[list[tuple], int]:
 
 def read_config(chosen: Path) -> dict:
     folder = run_root(chosen)
-    candidates = [folder / "vis_data" / "config.py", folder.parent / f"{folder.name}.py", *sorted(folder.glob("*.py"))]
+    # The dumped config; else the log, where MMEngine prints the config after "Config:".
+    candidates = [folder / "vis_data" / "config.py", folder.parent / f"{folder.name}.py", *sorted(folder.glob("*.py")),
+                  *sorted(folder.glob("*.log"))]
+    text = ""
     for candidate in candidates:
         if candidate.is_file():
             text = candidate.read_text(errors="replace")
-            break
-    else:
-        return {}
+            if re.search(r"\blr\s*=", text):
+                break
     config: dict = {}
     for (section, key), pattern in CONFIG_KEYS.items():
         match = re.search(pattern, text)
@@ -150,4 +151,46 @@ def read_config(chosen: Path) -> dict:
     return config
 
 
-__all__ = ["CANONICAL", "NAME", "read", "run_root", "sniff"]
+
+# Canonical fix keys → the MMEngine/MMPose config line a user edits ({v}: the new value).
+IDIOM = {
+    "optimizer.lr": "optim_wrapper = dict(optimizer=dict(lr={v}))",
+    "optimizer.weight_decay": "optim_wrapper = dict(optimizer=dict(weight_decay={v}))",
+    "codec.sigma": "codec = dict(sigma={v})",
+    "train.max_epochs": "train_cfg = dict(max_epochs={v})",
+    "train.val_interval": "train_cfg = dict(val_interval={v})",
+    "data.batch_size": "train_dataloader = dict(batch_size={v})",
+    "train.grad_clip": "optim_wrapper = dict(clip_grad=dict(max_norm={v}))",
+    "train.warmup_epochs": "param_scheduler = [dict(type='LinearLR', start_factor=0.001, by_epoch=True, begin=0, "
+                           "end={v}), ...]",
+    "train.ema": "custom_hooks = [dict(type='EMAHook')]",
+}
+
+
+def config_line(fix, run=None) -> str | None:
+    """A Fix (key, op, value) as the line to change in an MMEngine config; None where MMEngine has no such key.
+
+    `run` (an imported MMEngine Run) supplies the current value for `multiply` fixes and the
+    monitored metric for an EarlyStoppingHook.
+    """
+    config = (run.config if run is not None else None) or {}
+    if fix.key == "train.early_stopping.patience":
+        monitor = ((run.manifest if run is not None else {}) or {}).get("monitor") or {}
+        metric = str(monitor.get("metric", "val/PCK")).removeprefix("val/")
+        rule = "greater" if monitor.get("mode", "max") == "max" else "less"
+        return (f"custom_hooks = [dict(type='EarlyStoppingHook', monitor='{metric}', rule='{rule}', "
+                f"patience={fix.value})]")
+    template = IDIOM.get(fix.key)
+    if template is None:
+        return None
+    value = fix.value
+    if fix.op == "multiply":
+        section, _, key = fix.key.partition(".")
+        current = (config.get(section) or {}).get(key)
+        if current is None:
+            return template.format(v=f"<current> * {fix.value:g}") if isinstance(fix.value, (int, float)) else None
+        value = current * fix.value
+        value = round(value) if isinstance(current, int) else float(f"{value:.3g}")
+    if fix.op == "enable" and value is None:
+        value = True
+    return template.format(v=value)

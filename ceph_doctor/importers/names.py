@@ -50,7 +50,6 @@ MONITOR_ORDER = ("pck", "pckaccuracy", "pck@0.05", "pck@0.1", "auc", "ap", "coco
 
 VAL_PREFIXES = ("val/", "val_", "valid_", "validation_", "val-", "eval_", "eval/", "test_", "test/")
 TRAIN_PREFIXES = ("train/", "train_", "training_", "train-")
-SUFFIXES = ("_step", "_epoch")
 
 
 def normalise(name: str) -> str:
@@ -100,9 +99,11 @@ class NameMap:
             return f"val/{name.strip()}"
         if key in CANONICAL:
             return CANONICAL[key]
-        for suffix in SUFFIXES:  # Lightning's on_step / on_epoch copies
-            if key.endswith(suffix) and key[: -len(suffix)] in CANONICAL:
-                return CANONICAL[key[: -len(suffix)]]
+        # Lightning's on_step / on_epoch copies: the per-step one is the series, the epoch mean keeps a tag of its own.
+        if key.endswith("_step") and key[:-5] in CANONICAL:
+            return CANONICAL[key[:-5]]
+        if key.endswith("_epoch") and key[:-6] in CANONICAL:
+            return CANONICAL[key[:-6]] + "_epoch"
         if key.startswith(("grad_norm", "grad/norm")) or name.startswith(("grad/", "update_ratio/", "params/")):
             return name.strip()
         for prefix in VAL_PREFIXES:

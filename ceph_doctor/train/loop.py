@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from ceph_doctor.metrics import metric_direction
 from ceph_doctor.models import count_parameters
@@ -92,7 +92,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
         self.precision = precision_for(self.device, train["amp"])
         self.ema = (
-            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train["ema"]), use_buffers=True)
+            AveragedModel(self.model, multi_avg_fn=ema_with_warmup(train["ema"]), use_buffers=True)
             if train["ema"]
             else None
         )
@@ -305,6 +305,27 @@ class Trainer:
         self.start_epoch = payload["epoch"] + 1
         if state["should_stop"]:  # it had already stopped early: nothing left to run
             self.start_epoch = self.config["train"]["max_epochs"] + 1
+
+
+def ema_with_warmup(decay: float):
+    """An exponential moving average whose decay ramps up as min(decay, (1 + n) / (10 + n)).
+
+    A fixed 0.999 averages over ~1000 steps from the random initial weights: a run
+    shorter than that validates a blend with its starting point. The ramp (as in
+    timm's model EMA) follows the weights closely early and settles at `decay`.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        count = int(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + count) / (10.0 + count))
+        for average, value in zip(averaged, current):
+            if average.is_floating_point():
+                average.lerp_(value, weight)
+            else:
+                average.copy_(value)  # counters such as BatchNorm's num_batches_tracked
+
+    return update
 
 
 def seed_everything(seed: int) -> None:
