@@ -1,0 +1,141 @@
+"""The scenario runs, logged again through each format another tool writes, get the same diagnosis
+ids as the native run wherever the format carries the data the rule needs.
+
+Each scenario is trained once at test size; its scalars are written again as TensorBoard events
+(torch's SummaryWriter, with an `epoch` scalar), as a plain CSV with an epoch column, and as an
+MMEngine `vis_data/scalars.json`; its validation predictions as a text log of `Epoch N` headers
+and `pred=(x, y) gt=(x, y) error=e` lines. Each copy is imported and analyzed. The expected ids
+for a copy are the native ids less those of rules that could not be checked on the copy (a
+signal they read is missing there: the format does not carry it) — and the copy must give
+exactly those.
+
+Limits of the formats, by design and not importer bugs:
+- scalar formats (TensorBoard, CSV, MMEngine) carry no predictions: the rules on per-landmark
+  errors, collapse and coordinates are "not checked" there;
+- the text log carries only validation predictions (pixels, no mm, no train split, no scalars
+  but the per-epoch mean error): the loss, lr and gradient rules are "not checked" there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ceph_doctor.analyze import analyze_run
+from ceph_doctor.engine import load_rules
+from ceph_doctor.importers import discover
+from ceph_doctor.scenarios import all_scenarios, run_scenario
+from ceph_doctor.store import load_run
+
+SCENARIOS = {scenario.name: scenario for scenario in all_scenarios()}
+FORMATS = ("tensorboard", "csv", "mmengine", "text")
+# Where the copy must still give something: (format, scenario) → ids it must keep.
+MUST_KEEP = {
+    ("tensorboard", "diverged"): {"diverged"},
+    ("csv", "diverged"): {"diverged"},
+    ("mmengine", "diverged"): {"diverged"},
+    ("tensorboard", "overfitting"): {"overfitting"},
+    ("csv", "overfitting"): {"overfitting"},
+    ("mmengine", "overfitting"): {"overfitting"},
+    ("text", "collapse_high_lr"): {"prediction-collapse"},
+    ("text", "coordinate_bug"): {"coordinate-mismatch"},
+}
+
+
+# --------------------------------------------------------------- writers
+def write_tensorboard(run, folder: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    for step, rows in run.scalars.sort_values(["step", "tag"], kind="stable").groupby("step", sort=True):
+        writer.add_scalar("epoch", float(rows["epoch"].iloc[0]), int(step))
+        for tag, value in zip(rows["tag"], rows["value"]):
+            writer.add_scalar(str(tag), float(value), int(step))
+    writer.close()
+
+
+def write_csv(run, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    wide = run.scalars.pivot_table(index=["step", "epoch"], columns="tag", values="value", aggfunc="last",
+                                   dropna=False).reset_index()
+    wide = wide.dropna(how="all", subset=[c for c in wide.columns if c not in ("step", "epoch")])
+    wide.to_csv(folder / "metrics.csv", index=False, na_rep="")
+
+
+def write_mmengine(run, folder: Path) -> None:
+    """Scalars as MMEngine's `vis_data/scalars.json`: one line per step with `epoch` and `iter` (a train
+    line); ceph-doctor's tags already are canonical, so the names pass through the name table unchanged."""
+    vis = folder / "20260101_000000" / "vis_data"
+    vis.mkdir(parents=True)
+    lines = []
+    for (step, epoch), rows in run.scalars.groupby(["step", "epoch"], sort=True):
+        record = {"epoch": int(epoch), "iter": int(step), "step": int(step)}
+        record.update({str(tag): float(value) for tag, value in zip(rows["tag"], rows["value"])})
+        lines.append(json.dumps(record))
+    (vis / "scalars.json").write_text("\n".join(lines) + "\n")
+
+
+def write_text(run, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    val = run.predictions[(run.predictions["split"] == "val") & (run.predictions["decode"] == "heatmap")]
+    lines = []
+    for epoch, rows in val.sort_values(["epoch", "image_id", "landmark_index"]).groupby("epoch"):
+        lines.append(f"Epoch {int(epoch)}")
+        for row in rows.itertuples():
+            lines.append(f"image={row.image_id} landmark={row.landmark} pred=({row.pred_x:.4f}, {row.pred_y:.4f}) "
+                         f"gt=({row.true_x:.4f}, {row.true_y:.4f}) error={row.error_px:.4f}")
+    (folder / "train.log").write_text("\n".join(lines) + "\n")
+
+
+WRITERS = {"tensorboard": write_tensorboard, "csv": write_csv, "mmengine": write_mmengine, "text": write_text}
+
+
+# --------------------------------------------------------------- fixture
+@pytest.fixture(scope="module")
+def agreement(tmp_path_factory):
+    """(format, scenario) → (native ids, imported ids, ids of rules not checkable on the copy)."""
+    out = tmp_path_factory.mktemp("agree")
+    rules = load_rules()
+    results = {}
+    for name, scenario in SCENARIOS.items():
+        native_run = load_run(run_scenario(scenario, out / "native", size="test"))
+        native = {d.id for d in analyze_run(native_run, rules).diagnoses}
+        for fmt in FORMATS:
+            folder = out / fmt / name
+            WRITERS[fmt](native_run, folder)
+            runs, skipped = discover(folder)
+            assert len(runs) == 1, (fmt, name, skipped)
+            report = analyze_run(runs[0], rules)
+            missing = {item.signal for item in report.not_checked}
+            unchecked = {rule.id for rule in rules if missing & set(rule.required_signals)}
+            results[fmt, name] = (native, {d.id for d in report.diagnoses}, unchecked, runs[0])
+    return results
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_imported_copy_gives_the_native_ids_it_can_check(agreement, fmt):
+    problems = []
+    for name in SCENARIOS:
+        native, imported, unchecked, _ = agreement[fmt, name]
+        expected = native - unchecked
+        if imported != expected:
+            problems.append(f"{name}: expected {sorted(expected)}, got {sorted(imported)} "
+                            f"(native {sorted(native)}, not checkable {sorted(unchecked & native)})")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("fmt, name", sorted(MUST_KEEP))
+def test_copy_keeps_the_diagnoses_its_format_carries(agreement, fmt, name):
+    native, imported, unchecked, _ = agreement[fmt, name]
+    assert MUST_KEEP[fmt, name] <= native, f"the native {name} run lost {MUST_KEEP[fmt, name] - native}"
+    assert MUST_KEEP[fmt, name] <= imported - unchecked
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_copy_is_read_with_the_native_epochs(agreement, fmt):
+    for name in SCENARIOS:
+        _, _, _, run = agreement[fmt, name]
+        assert run.source == fmt
+        assert run.scalars["epoch"].min() == 1, (fmt, name)
