@@ -1,7 +1,7 @@
 """The condition language of rule files: a small, safe expression language over signal values.
 
 User text is never given to Python's eval/exec/compile: a hand-written tokenizer and a
-recursive-descent parser build a tree of the node types below, and `evaluate` walks it.
+recursive-descent parser build a tree of the node types of `expr_values.py`, which also evaluates it.
 Nothing in the tree can reach a Python attribute, a module or a callable outside the
 whitelist in `FUNCTIONS`, so a rule file cannot run code.
 
