@@ -23,3 +23,12 @@ def tiny_config():
         return load_config(None, [*TINY, *overrides])
 
     return make
+
+
+@pytest.fixture(scope="session")
+def scenario_runs(tmp_path_factory):
+    """Every failure scenario of examples/scenarios trained once at test size: name → run directory."""
+    from ceph_doctor.scenarios import all_scenarios, run_scenario
+
+    out = tmp_path_factory.mktemp("scenarios")
+    return {scenario.name: run_scenario(scenario, out, size="test") for scenario in all_scenarios()}

@@ -33,7 +33,7 @@ from ceph_doctor.engine import load_rules
 from ceph_doctor.engine.expr import names as expression_names
 from ceph_doctor.engine.expr import plain
 from ceph_doctor.importers import discover
-from ceph_doctor.scenarios import all_scenarios, run_scenario
+from ceph_doctor.scenarios import all_scenarios
 from ceph_doctor.store import load_run
 
 SCENARIOS = {scenario.name: scenario for scenario in all_scenarios()}
@@ -103,13 +103,13 @@ WRITERS = {"tensorboard": write_tensorboard, "csv": write_csv, "mmengine": write
 
 # --------------------------------------------------------------- fixture
 @pytest.fixture(scope="module")
-def agreement(tmp_path_factory):
+def agreement(tmp_path_factory, scenario_runs):
     """(format, scenario) → (native ids, imported ids, ids of rules not checkable on the copy)."""
     out = tmp_path_factory.mktemp("agree")
     rules = load_rules()
     results = {}
-    for name, scenario in SCENARIOS.items():
-        native_run = load_run(run_scenario(scenario, out / "native", size="test"))
+    for name in SCENARIOS:
+        native_run = load_run(scenario_runs[name])
         native_report = analyze_run(native_run, rules)
         native = {d.id for d in native_report.diagnoses}
         native_values = {key: plain(signal.value) for key, signal in native_report.signals.values.items()}

@@ -6,29 +6,25 @@ it names; the healthy control must get no error and no warning. Each rule is
 then checked for a scenario where it fires and one where it stays quiet.
 """
 
-from pathlib import Path
-
 import pytest
 
 from ceph_doctor.analyze import analyze_run
 from ceph_doctor.engine import load_rules
-from ceph_doctor.scenarios import all_scenarios, run_scenario
+from ceph_doctor.scenarios import all_scenarios
 from ceph_doctor.store import load_run
 
 SCENARIOS = {scenario.name: scenario for scenario in all_scenarios()}
 
 
 @pytest.fixture(scope="session")
-def diagnosed(tmp_path_factory):
-    """scenario name → set of diagnosis ids (and severities), each scenario trained once."""
-    out = tmp_path_factory.mktemp("scenarios")
+def diagnosed(scenario_runs):
+    """scenario name → {diagnosis id: severity}; "_runs" → the run directories."""
     rules = load_rules()
     results = {}
-    for name, scenario in SCENARIOS.items():
-        run_dir = run_scenario(scenario, Path(out), size="test")
+    for name, run_dir in scenario_runs.items():
         report = analyze_run(load_run(run_dir), rules)
         results[name] = {diagnosis.id: diagnosis.severity for diagnosis in report.diagnoses}
-    results["_out"] = Path(out)
+    results["_runs"] = scenario_runs
     return results
 
 
@@ -58,7 +54,7 @@ def test_emitted_config_undoes_the_fault_and_trains(diagnosed, tmp_path):
     from ceph_doctor.config import load_config
 
     fixed = tmp_path / "fixed.yaml"
-    result = ceph_doctor("analyze", str(diagnosed["_out"] / "coordinate_bug"), "--emit-config", str(fixed),
+    result = ceph_doctor("analyze", str(diagnosed["_runs"]["coordinate_bug"]), "--emit-config", str(fixed),
                          "--fail-on", "never")
     assert result.returncode == 0, result.stderr
     config = load_config(fixed)

@@ -98,6 +98,7 @@ class DiagnosisEntry:
     landmarks: list[str]
     evidence: list[tuple[str, str]]
     fixes: list[tuple[str, str]]  # (key op value, reason)
+    fix_idioms: list[str] = field(default_factory=list)  # per fix: the same change in the run's own idiom, or ""
 
 
 @dataclass
@@ -131,14 +132,40 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
             name=Path(str(report.path)).name or str(report.path),
             facts=run_facts(report),
             counts=severity_counts([report]),
-            diagnoses=[_diagnosis_view(d) for d in ordered(report.diagnoses)],
+            diagnoses=[_diagnosis_view(d, report) for d in ordered(report.diagnoses)],
             not_checked=[(item.signal, item.needs) for item in report.not_checked],
             figures=figures,
         ))
     return views
 
 
-def _diagnosis_view(diagnosis: Diagnosis) -> DiagnosisEntry:
+def fix_idiom(fix: Fix, report: RunReport) -> str:
+    """The fix as the user of an imported run would make it: the MMEngine config line for an MMEngine
+    work dir; `canonical key: current → new` for other imported runs whose recorded config holds the
+    current value; "" otherwise (a ceph-doctor run's own idiom is the canonical key itself)."""
+    run = report.run
+    if report.source == "mmengine":
+        from ceph_doctor.importers.mmengine import config_line
+
+        return config_line(fix, run) or ""
+    if report.source in ("ceph-doctor", "") or run is None:
+        return ""
+    current: Any = getattr(run, "config", None) or {}
+    for part in fix.key.split("."):
+        current = current.get(part) if isinstance(current, dict) else None
+    if current is None or isinstance(current, dict):
+        return ""
+    if fix.op == "multiply" and isinstance(current, (int, float)) and isinstance(fix.value, (int, float)):
+        new: Any = current * fix.value
+        new = round(new) if isinstance(current, int) and not isinstance(current, bool) else float(f"{new:.3g}")
+    elif fix.op == "enable":
+        new = True if fix.value is None else fix.value
+    else:
+        new = fix.value
+    return f"{fix.key}: {format_value(current)} → {format_value(new)}"
+
+
+def _diagnosis_view(diagnosis: Diagnosis, report: RunReport | None = None) -> DiagnosisEntry:
     return DiagnosisEntry(
         id=diagnosis.id,
         severity=diagnosis.severity,
@@ -148,6 +175,7 @@ def _diagnosis_view(diagnosis: Diagnosis) -> DiagnosisEntry:
         landmarks=[str(name) for name in diagnosis.landmarks],
         evidence=[(str(name), format_value(value)) for name, value in diagnosis.evidence.items()],
         fixes=[(fix_text(fix), fix.reason) for fix in diagnosis.fixes],
+        fix_idioms=[fix_idiom(fix, report) if report is not None else "" for fix in diagnosis.fixes],
     )
 
 

@@ -81,8 +81,11 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
         fixes = Table.grid(padding=(0, 1))
         fixes.add_column(no_wrap=True)
         fixes.add_column()
-        for change, reason in entry.fixes:
+        for index, (change, reason) in enumerate(entry.fixes):
             fixes.add_row(Text.assemble(("fix ", "bold green"), (change, "bold")), Text(f"— {reason}", style="dim"))
+            idiom = entry.fix_idioms[index] if index < len(entry.fix_idioms) else ""
+            if idiom:
+                fixes.add_row(Text("    in your config", style="dim"), Text(idiom, style="green"))
         parts.append(Padding(fixes, (1, 0, 0, 0)))
     return Panel(Group(*parts), title=heading, title_align="left", border_style=colour, padding=(0, 1))
 

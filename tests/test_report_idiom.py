@@ -1,0 +1,66 @@
+"""Fixes shown in the user's idiom: the MMEngine config line for an MMEngine work dir, and
+`key: current → new` for other imported runs whose config records the current value."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+from rich.console import Console
+
+from ceph_doctor.engine.diagnosis import Diagnosis, Fix, RunReport
+from ceph_doctor.report.document import document_runs
+from ceph_doctor.report.html import render_html
+from ceph_doctor.report.json_report import render_json
+from ceph_doctor.report.markdown import render_markdown
+from ceph_doctor.report.terminal import render_terminal
+from ceph_doctor.store.reader import Run
+
+FIXES = [Fix("optimizer.lr", "multiply", 0.01, "smaller steps"), Fix("train.grad_clip", "enable", 1.0, "clip"),
+         Fix("model.channels", "set", 16, "no idiom for this key")]
+LINE = "optim_wrapper = dict(optimizer=dict(lr=0.1))"
+
+
+def report(source: str, config: dict) -> RunReport:
+    scalars = pd.DataFrame({"step": [1, 2], "epoch": [1, 1], "tag": ["train/loss"] * 2, "value": [1.0, 2.0],
+                            "wall_time": [0.0, 0.0]})
+    run = Run(f"/logs/{source}", {"config": config, "status": "imported"}, scalars,
+              pd.DataFrame(), source=source)
+    diagnosis = Diagnosis("diverged", "error", "The loss became NaN.", fixes=FIXES, title="Training diverged")
+    return RunReport(f"/logs/{source}", source, [diagnosis], [], run=run)
+
+
+def terminal_text(reports) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    render_terminal(reports, console)
+    return console.file.getvalue()
+
+
+def test_mmengine_fixes_show_the_config_line_everywhere(tmp_path):
+    mm = report("mmengine", {"optimizer": {"lr": 10.0}})
+    entry = document_runs([mm], figure_ref=None)[0].diagnoses[0]
+    assert entry.fix_idioms == [LINE, "optim_wrapper = dict(clip_grad=dict(max_norm=1.0))", ""]
+    assert LINE in terminal_text([mm])
+    markdown = render_markdown([mm], tmp_path / "report.md").read_text()
+    assert "in your config" in markdown and "dict(lr=0.1)" in markdown
+    assert markdown.count("in your config") == 2  # no line for a key MMEngine has no spelling of
+    html = render_html([mm], tmp_path / "report.html").read_text()
+    assert "<code>optim_wrapper = dict(optimizer=dict(lr=0.1))</code>" in html
+
+
+def test_other_imported_sources_show_current_to_new_when_known():
+    csv = report("csv", {"optimizer": {"lr": 0.5}})
+    assert document_runs([csv], figure_ref=None)[0].diagnoses[0].fix_idioms == ["optimizer.lr: 0.5 → 0.005", "", ""]
+    assert "optimizer.lr: 0.5 → 0.005" in terminal_text([csv])
+    unknown = report("tensorboard", {})
+    assert document_runs([unknown], figure_ref=None)[0].diagnoses[0].fix_idioms == ["", "", ""]
+    assert "in your config" not in terminal_text([unknown])
+    native = report("ceph-doctor", {"optimizer": {"lr": 0.5}})
+    assert document_runs([native], figure_ref=None)[0].diagnoses[0].fix_idioms == ["", "", ""]
+
+
+def test_json_shape_is_unchanged():
+    data = json.loads(render_json([report("mmengine", {"optimizer": {"lr": 10.0}})]))
+    fix = data["runs"][0]["diagnoses"][0]["fixes"][0] if "runs" in data else data[0]["diagnoses"][0]["fixes"][0]
+    assert set(fix) == {"key", "op", "value", "reason"}
