@@ -9,6 +9,7 @@ saved checkpoint's, evaluated in one process.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,7 +44,16 @@ def launch(out, name: str, *extra: str) -> subprocess.CompletedProcess:
     arguments = ["-m", "ceph_doctor", "train", "--out", str(out), "--name", name]
     for override in [*OVERRIDES, *extra]:
         arguments += ["--set", override]
-    return torchrun(arguments)
+    result = torchrun(arguments)
+    if result.returncode != 0 and TEARDOWN_ABORT in result.stdout and "completed: run written" in result.stdout:
+        # Known and rare (about 1 launch in 20 here): a worker aborts in gloo's teardown after the run has
+        # completed and every record is written. It is not what these tests examine; launch once more.
+        shutil.rmtree(out / name, ignore_errors=True)
+        result = torchrun(arguments)
+    return result
+
+
+TEARDOWN_ABORT = "terminate called without an active exception"
 
 
 def torchrun(arguments: list[str], timeout_s: float = LAUNCH_TIMEOUT_S) -> subprocess.CompletedProcess:
