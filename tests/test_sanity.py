@@ -21,9 +21,9 @@ from ceph_doctor.errors import UserInputError
 from ceph_doctor.metrics import point_errors
 from ceph_doctor.sanity import DEFAULT_STEPS, ConfiguredPipeline, Evidence, overfit_check
 from ceph_doctor.sanity.pipeline import Pipeline, find_record
+from ceph_doctor.sanity.metric_probe import documented_pck
 from ceph_doctor.sanity.stages import (
     autoregressive_matches_teacher_forced,
-    documented_pck,
     heatmaps_peak_at_targets,
     loss_falls,
     metric_agrees,

@@ -8,7 +8,7 @@ A pipeline of your own plugs in through the `Pipeline` protocol (see `pipeline.p
 
 from ceph_doctor.sanity.overfit import DEFAULT_STEPS, SanityReport, overfit_check
 from ceph_doctor.sanity.pipeline import ConfiguredPipeline, Pipeline
-from ceph_doctor.sanity.stages import Evidence, StageResult
+from ceph_doctor.sanity.evidence import Evidence, StageResult
 
 __all__ = [
     "DEFAULT_STEPS", "ConfiguredPipeline", "Evidence", "Pipeline", "SanityReport", "StageResult", "overfit_check",

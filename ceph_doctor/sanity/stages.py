@@ -10,82 +10,31 @@ the pipeline; `overfit.py` records the evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
 import numpy as np
 
-# A heatmap MSE starts at the targets' mean energy (outputs start near zero).
-# At 0.05 of it, peaks in the right places stand at about 78 % of their height
-# (residual amplitude sqrt(0.05) = 0.22); a model that learnt only the
-# background stays near 1, one whose peaks are half as high near 0.25. For any
-# other loss, 0.05 is a twentyfold fall: one fixed sample memorised.
-LOSS_RATIO_MAX = 0.05
-# Fraction of landmarks that must pass the per-landmark stages: on one image
-# of 19 landmarks that is all of them, yet a true batch may keep a straggler.
-PASS_FRACTION = 0.95
-# Argmax of prediction and target within this many heatmap px (8-neighbourhood):
-# a true position between two pixels can round either way.
-ARGMAX_TOLERANCE_HM = 1
-# Sub-pixel: decoded prediction within this distance (heatmap px) of the decoded target.
-DECODE_TOLERANCE_HM = 1.0
-# The sigma-too-small rule's thresholds (rules/sigma-too-small.yaml).
-NARROW_TARGET_HM = 1.0
-SOMEWHAT_NARROW_TARGET_HM = 1.5
-WEAK_PEAK = 0.3
-PCK_ALPHA = 0.05
-# An eval-mode loss this many times the final training loss means inference computes something else.
-EVAL_GAP = 10.0
-# An output gap this many tolerances wide after a correct fed-back point is a jump, not compounding error.
-JUMP = 4.0
-
-
-@dataclass
-class Evidence:
-    """What one overfit run recorded. Arrays are (B, K, 2) x, y unless said otherwise."""
-
-    losses: np.ndarray  # training loss at each step, before that step's update
-    eval_loss: float  # loss of the inference-mode output after training
-    trainable_fraction: float  # of parameter elements with requires_grad
-    changed_fraction: float  # of parameter elements that moved during training
-    pred_input: np.ndarray  # decode(output), input px
-    target_input: np.ndarray  # decode_targets(targets), input px
-    pred_original: np.ndarray  # to_original(pred_input)
-    truth: np.ndarray  # original px, NaN = not annotated
-    metric_value: float  # the pipeline's metric on (pred_original, truth)
-    probe_pred: np.ndarray  # (P, K, 2) predictions at known errors, for the metric
-    probe_truth: np.ndarray  # (P, K, 2)
-    probe_metric: float  # the pipeline's metric on the probe
-    stride: float = 1.0  # input px per heatmap (output) px
-    input_size: tuple[int, int] | None = None  # width, height
-    original_size: tuple[int, int] | None = None
-    names: tuple[str, ...] | None = None
-    pred_heatmaps: np.ndarray | None = None  # (B, K, h, w)
-    target_heatmaps: np.ndarray | None = None
-    autoregressive: np.ndarray | None = None  # input px
-    teacher_forced: np.ndarray | None = None
-
-    @property
-    def annotated(self) -> np.ndarray:
-        """(B, K) landmarks with a truth: the others are left out of every stage."""
-        return np.isfinite(self.truth).all(axis=-1)
-
-
-@dataclass
-class StageResult:
-    name: str
-    passed: bool | None  # None: skipped
-    evidence: dict[str, Any] = field(default_factory=dict)
-    message: str = ""
-    likely_cause: str | None = None
-    fix: str | None = None
-    diagnosis: str | None = None  # the related `ceph-doctor rules explain` id
-    after_failure: bool = False  # an earlier stage failed: this verdict may be its consequence
-
-    @property
-    def status(self) -> str:
-        return "skipped" if self.passed is None else "pass" if self.passed else "fail"
-
+from ceph_doctor.sanity.evidence import (
+    ARGMAX_TOLERANCE_HM,
+    DECODE_TOLERANCE_HM,
+    EVAL_GAP,
+    JUMP,
+    LOSS_RATIO_MAX,
+    NARROW_TARGET_HM,
+    PASS_FRACTION,
+    PCK_ALPHA,
+    SOMEWHAT_NARROW_TARGET_HM,
+    WEAK_PEAK,
+    Evidence,
+    StageResult,
+    argmax_yx,
+    point_distance,
+    fraction,
+    nanmax,
+    original_per_input,
+    unit_name,
+    worst_landmark,
+)
+from ceph_doctor.sanity.frames import locate_frame_bug
+from ceph_doctor.sanity.metric_probe import documented_pck, implied_box, metric_box_candidates
 
 # -- 1 -------------------------------------------------------------------------------------------------
 def loss_falls(ev: Evidence) -> StageResult:
@@ -133,15 +82,15 @@ def heatmaps_peak_at_targets(ev: Evidence) -> StageResult:
     name = "heatmaps peak at the targets"
     if ev.pred_heatmaps is None or ev.target_heatmaps is None:
         return StageResult(name, None, message="skipped: the pipeline gives no heatmaps (no heatmaps())")
-    pred, target = _argmax_yx(ev.pred_heatmaps), _argmax_yx(ev.target_heatmaps)
+    pred, target = argmax_yx(ev.pred_heatmaps), argmax_yx(ev.target_heatmaps)
     distance = np.abs(pred - target).max(axis=-1).astype(np.float64)  # Chebyshev, heatmap px
     has_target = (ev.target_heatmaps.max(axis=(-2, -1)) > 0) & ev.annotated
     distance[~has_target] = np.nan
-    within = _fraction(distance <= ARGMAX_TOLERANCE_HM, has_target)
+    within = fraction(distance <= ARGMAX_TOLERANCE_HM, has_target)
     peaks = ev.pred_heatmaps.max(axis=(-2, -1))
-    evidence = {"fraction_within": within, "max_distance_hm": _nanmax(distance),
+    evidence = {"fraction_within": within, "max_distance_hm": nanmax(distance),
                 "median_peak": float(np.median(peaks[has_target])) if has_target.any() else np.nan,
-                "worst": _worst(ev, distance)}
+                "worst": worst_landmark(ev, distance)}
     passed = within >= PASS_FRACTION
     message = (f"{within:.0%} of peaks within {ARGMAX_TOLERANCE_HM} heatmap px of the target peak "
                f"(needs {PASS_FRACTION:.0%}); worst {evidence['max_distance_hm']:.0f} px ({evidence['worst']})")
@@ -161,14 +110,14 @@ def heatmaps_peak_at_targets(ev: Evidence) -> StageResult:
 
 # -- 3 -------------------------------------------------------------------------------------------------
 def decoded_match_targets(ev: Evidence) -> StageResult:
-    distance = _distance(ev.pred_input, ev.target_input) / ev.stride
+    distance = point_distance(ev.pred_input, ev.target_input) / ev.stride
     visible = ev.annotated & np.isfinite(ev.target_input).all(axis=-1)
-    within = _fraction(distance <= DECODE_TOLERANCE_HM, visible)
-    evidence = {"fraction_within": within, "max_error_hm": _nanmax(np.where(visible, distance, np.nan)),
+    within = fraction(distance <= DECODE_TOLERANCE_HM, visible)
+    evidence = {"fraction_within": within, "max_error_hm": nanmax(np.where(visible, distance, np.nan)),
                 "median_error_hm": float(np.nanmedian(np.where(visible, distance, np.nan))),
-                "worst": _worst(ev, np.where(visible, distance, np.nan))}
+                "worst": worst_landmark(ev, np.where(visible, distance, np.nan))}
     passed = within >= PASS_FRACTION
-    message = (f"{within:.0%} within {DECODE_TOLERANCE_HM:g} {_unit(ev)} of the decoded targets "
+    message = (f"{within:.0%} within {DECODE_TOLERANCE_HM:g} {unit_name(ev)} of the decoded targets "
                f"(needs {PASS_FRACTION:.0%}); median {evidence['median_error_hm']:.2f}, "
                f"worst {evidence['max_error_hm']:.2f} ({evidence['worst']})")
     result = StageResult("decoded coordinates match the targets", passed, evidence, message)
@@ -187,15 +136,15 @@ def decoded_match_targets(ev: Evidence) -> StageResult:
 
 # -- 4 -------------------------------------------------------------------------------------------------
 def original_pixels_match_truth(ev: Evidence) -> StageResult:
-    tolerance = DECODE_TOLERANCE_HM * ev.stride * _original_per_input(ev)  # stage 3's, carried into original px
-    distance = _distance(ev.pred_original, ev.truth)
+    tolerance = DECODE_TOLERANCE_HM * ev.stride * original_per_input(ev)  # stage 3's, carried into original px
+    distance = point_distance(ev.pred_original, ev.truth)
     visible = ev.annotated
-    within = _fraction(distance <= tolerance, visible)
+    within = fraction(distance <= tolerance, visible)
     evidence = {"fraction_within": within, "tolerance_px": tolerance,
-                "max_error_px": _nanmax(np.where(visible, distance, np.nan)),
-                "worst": _worst(ev, np.where(visible, distance, np.nan))}
+                "max_error_px": nanmax(np.where(visible, distance, np.nan)),
+                "worst": worst_landmark(ev, np.where(visible, distance, np.nan))}
     passed = within >= PASS_FRACTION
-    message = (f"{within:.0%} within {tolerance:.2g} original px (1 {_unit(ev)}) of the truth "
+    message = (f"{within:.0%} within {tolerance:.2g} original px (1 {unit_name(ev)}) of the truth "
                f"(needs {PASS_FRACTION:.0%}); worst {evidence['max_error_px']:.2g} px ({evidence['worst']})")
     result = StageResult("original-pixel predictions match the truth", passed, evidence, message)
     if passed:
@@ -243,9 +192,9 @@ def autoregressive_matches_teacher_forced(ev: Evidence) -> StageResult:
     if ev.autoregressive is None or ev.teacher_forced is None:
         return StageResult(name, None, message="skipped: not a sequence decoder (no decode_autoregressive)")
     tolerance = DECODE_TOLERANCE_HM * ev.stride
-    gap = _distance(ev.autoregressive, ev.teacher_forced)
+    gap = point_distance(ev.autoregressive, ev.teacher_forced)
     visible = ev.annotated & np.isfinite(ev.teacher_forced).all(axis=-1)
-    within = _fraction(gap <= tolerance, visible)
+    within = fraction(gap <= tolerance, visible)
     along = np.nanmax(np.where(visible, gap, np.nan), axis=0)  # worst over the batch, by sequence position
     evidence = {"fraction_within": within, "tolerance_px": tolerance, "gap_by_position_px": along.tolist()}
     passed = within >= PASS_FRACTION
@@ -256,7 +205,7 @@ def autoregressive_matches_teacher_forced(ev: Evidence) -> StageResult:
         return result
     first = int(np.argmax(along > tolerance))
     # What autoregression fed into that step, against what teacher forcing fed (the target before it).
-    fed_error = 0.0 if first == 0 else float(np.nanmax(_distance(ev.autoregressive, ev.target_input)[:, first - 1]))
+    fed_error = 0.0 if first == 0 else float(np.nanmax(point_distance(ev.autoregressive, ev.target_input)[:, first - 1]))
     evidence.update({"first_divergent_position": first, "fed_back_error_px": fed_error})
     loop_bug = ("the inference loop feeds back something else (start token, coordinate frame or scale, order)",
                 "make decode_autoregressive feed back exactly what training feeds: same frame, scale, order",
@@ -332,193 +281,3 @@ def _eval_mode_differs(ev: Evidence) -> tuple[str, str] | None:
 def _blame(result: StageResult, cause: str, fix: str, diagnosis: str | None = None) -> StageResult:
     result.likely_cause, result.fix, result.diagnosis = cause, fix, diagnosis
     return result
-
-
-def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        d = np.hypot(*np.moveaxis(np.asarray(a, np.float64) - np.asarray(b, np.float64), -1, 0))
-    return np.where(np.isnan(d), np.inf, d)  # a lost prediction is a miss, never dropped
-
-
-def _fraction(success: np.ndarray, counted: np.ndarray) -> float:
-    return float(success[counted].mean()) if counted.any() else 0.0
-
-
-def _nanmax(values: np.ndarray) -> float:
-    finite = values[~np.isnan(values)]
-    return float(finite.max()) if finite.size else np.nan
-
-
-def _worst(ev: Evidence, values: np.ndarray) -> str:
-    """The landmark with the largest value, by name when known."""
-    if np.isnan(values).all():
-        return "-"
-    k = int(np.unravel_index(np.nanargmax(values), values.shape)[-1])
-    return ev.names[k] if ev.names else f"landmark {k}"
-
-
-def _argmax_yx(maps: np.ndarray) -> np.ndarray:
-    flat = maps.reshape(*maps.shape[:-2], -1).argmax(axis=-1)
-    return np.stack(np.unravel_index(flat, maps.shape[-2:]), axis=-1)
-
-
-def _unit(ev: Evidence) -> str:
-    return "heatmap px" if ev.pred_heatmaps is not None else "output px"
-
-
-def _original_per_input(ev: Evidence) -> float:
-    """Original px per input px along the coarser axis; 1 when the pipeline does not say."""
-    if ev.input_size is None or ev.original_size is None:
-        return 1.0
-    return float(max(o / i for o, i in zip(ev.original_size, ev.input_size)))
-
-
-# -- stage 4: which transform, in which step, turns the truth into the predictions ------------------
-class FrameBug(NamedTuple):
-    formula: str
-    cause: str
-    fix: str
-    fit: dict
-
-
-# Scale factors that are bugs, by the step they happen in; t = stride, s = resize (input px per original px).
-# Stride 2 and a resize by 1/2 give the same factor, so the step that breaks is found first (locate_frame_bug).
-_DECODE_BUGS = (
-    (lambda t, s: 1 / t, "scaled by 1/stride: stride not undone (decode returns heatmap px, not input px)",
-     "multiply decoded heatmap coordinates by the stride in decode()"),
-    (lambda t, s: t, "scaled by the stride: stride applied twice", "multiply by the stride once, in decode() only"),
-)
-_TO_ORIGINAL_BUGS = (
-    (lambda t, s: s, "scaled by the resize factor: resize not undone (to_original returns input px)",
-     "map input px back to original px in to_original(): (p + 0.5) / scale - 0.5 "
-     "(ceph_doctor.data.dataset.to_original_pixels)"),
-    (lambda t, s: s * s, "scaled by the resize factor twice: the resize applied again instead of undone",
-     "divide by the resize factor in to_original(), do not multiply"),
-    (lambda t, s: 1 / s, "scaled by 1/resize factor: resize undone twice", "undo the resize once, in to_original()"),
-)
-_SCALE_MATCH = 0.05  # a fitted scale within 5 % of a candidate names it
-
-
-def locate_frame_bug(ev: Evidence, visible: np.ndarray) -> FrameBug:
-    """Find the step that breaks (decode or to_original), then the transform it applies.
-
-    Decoded points are checked against the truth carried into input px by the
-    usual pixel-centre resize; when they match, decode is sound and the bug is
-    in to_original. Without the image sizes both steps are judged together.
-    """
-    stride = ev.stride
-    if ev.input_size is None or ev.original_size is None:
-        tolerance = DECODE_TOLERANCE_HM * stride
-        return describe_frame_bug(ev.pred_original[visible], ev.truth[visible], tolerance, stride, np.ones(2),
-                                  _DECODE_BUGS + _TO_ORIGINAL_BUGS, "decode() or to_original()")
-    resize = np.asarray(ev.input_size, np.float64) / np.asarray(ev.original_size, np.float64)
-    truth_input = (ev.truth + 0.5) * resize - 0.5
-    tolerance_input = DECODE_TOLERANCE_HM * stride
-    decoded_well = _fraction(_distance(ev.pred_input, truth_input) <= tolerance_input, visible) >= PASS_FRACTION
-    if decoded_well:
-        tolerance = tolerance_input / resize.min()
-        return describe_frame_bug(ev.pred_original[visible], ev.truth[visible], tolerance, stride, resize,
-                                  _TO_ORIGINAL_BUGS, "to_original()")
-    return describe_frame_bug(ev.pred_input[visible], truth_input[visible], tolerance_input, stride, resize,
-                              _DECODE_BUGS, "decode()")
-
-
-def describe_frame_bug(pred: np.ndarray, truth: np.ndarray, tolerance: float, stride: float, resize: np.ndarray,
-                       candidates: tuple, where: str) -> FrameBug:
-    """Fit pred ≈ a · truth + b per axis, with and without swapping x and y, and name what the fit shows."""
-    fits = {swapped: _axis_fit(pred, truth[:, ::-1] if swapped else truth) for swapped in (False, True)}
-    swapped = fits[True][2] < fits[False][2]
-    scale, offset, residual = fits[swapped]
-    src = ("y", "x") if swapped else ("x", "y")
-    formula = (f"{where}: x_out = {scale[0]:.3g}·{src[0]}_true {offset[0]:+.3g}, "
-               f"y_out = {scale[1]:.3g}·{src[1]}_true {offset[1]:+.3g} (fit residual {residual:.2g} px)")
-    fit = {"step": where, "swapped": bool(swapped), "scale": scale.tolist(), "offset": offset.tolist(),
-           "fit_residual_px": residual}
-    if residual > tolerance:
-        return FrameBug(formula, f"{where} scrambles the points: they are no scaled, shifted or swapped copy of "
-                        "the truth", f"check {where} on a known point, e.g. a target", fit)
-    aspect = resize[::-1] / resize if swapped else np.ones(2)  # a swap also trades the axes' resize factors
-    named = [(cause, fix) for factor, cause, fix in candidates
-             if np.all(np.abs(scale / (np.asarray(factor(stride, resize)) * aspect) - 1) <= _SCALE_MATCH)]
-    if swapped:
-        cause = f"x and y swapped in {where}"
-        fix = f"in {where}, keep (x, y) order: an argmax index is (row, col) = (y, x)"
-        if named:
-            cause, fix = f"{cause}, and {named[0][0]}", f"{fix}; {named[0][1]}"
-        return FrameBug(formula, cause, fix, fit)
-    if named:
-        return FrameBug(formula, named[0][0], named[0][1], fit)
-    if np.all(np.abs(scale - 1) <= _SCALE_MATCH):
-        return FrameBug(formula, f"shifted by ({offset[0]:+.2f}, {offset[1]:+.2f}) px in {where}: a pixel-centre "
-                        "convention (±0.5 px) or a crop/pad offset not undone",
-                        "use one pixel convention both ways ((p + 0.5) · scale - 0.5) and undo any crop or pad", fit)
-    return FrameBug(formula, f"scaled by ({scale[0]:.3g}, {scale[1]:.3g}) in {where}: a scale factor not undone",
-                    f"find the factor in {where}", fit)
-
-
-def _axis_fit(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Least squares pred[:, i] = a_i · truth[:, i] + b_i; the scale, offset and RMS residual (px)."""
-    scale, offset, squares = np.ones(2), np.zeros(2), 0.0
-    for axis in range(2):
-        x, y = truth[:, axis], pred[:, axis]
-        if not np.isfinite(y).all():
-            return scale, offset, np.inf
-        if np.ptp(x) > 0:
-            scale[axis], offset[axis] = np.polyfit(x, y, 1)
-        else:
-            offset[axis] = float(np.mean(y - x))
-        squares += float(np.mean((scale[axis] * x + offset[axis] - y) ** 2))
-    return scale, offset, float(np.sqrt(squares))
-
-
-# -- stage 5: the metric recomputed from its definition ------------------------------------------------
-def documented_pck(pred: np.ndarray, truth: np.ndarray, alpha: float) -> float:
-    """PCK@alpha in %, as ceph_doctor.metrics documents it, written out again from the errors.
-
-    Error over the longer side of the image's truth-landmark box, counted when < alpha; per landmark over
-    images, then the mean over landmarks. Independent code on purpose: it is the reference for the metric.
-    """
-    visible = np.isfinite(truth).all(axis=-1)
-    errors = np.where(visible, _distance(pred, truth), np.nan)
-    box = _landmark_box_sides(truth)
-    counted = visible & (box.max(axis=-1) > 0)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correct = errors / box.max(axis=-1)[:, None] < alpha
-    per_landmark = [correct[counted[:, k], k].mean() for k in range(truth.shape[1]) if counted[:, k].any()]
-    return 100.0 * float(np.mean(per_landmark)) if per_landmark else np.nan
-
-
-def implied_box(pred: np.ndarray, truth: np.ndarray, metric: float, alpha: float) -> tuple[float, float, float]:
-    """From how many probe points the metric counted, the range of box sizes it must have divided by.
-
-    The probe's rows share one truth, so the box is one number; returns (low, high, documented box).
-    """
-    visible = np.isfinite(truth).all(axis=-1)
-    errors = np.sort(_distance(pred, truth)[visible])
-    count = int(round(metric / 100.0 * errors.size))
-    low = errors[count - 1] / alpha if count > 0 else 0.0
-    high = errors[count] / alpha if count < errors.size else np.inf
-    return float(low), float(high), float(_landmark_box_sides(truth)[0].max())
-
-
-def metric_box_candidates(truth: np.ndarray, input_size, original_size) -> dict[str, float]:
-    """Boxes a metric is known to be normalised by in error, by what they are."""
-    sides = _landmark_box_sides(truth)[0]
-    candidates = {"the landmark box's diagonal": float(np.hypot(*sides))}
-    if original_size is not None:
-        candidates["the original image's longer side"] = float(max(original_size))
-    if input_size is not None:
-        candidates["the resized input image's longer side (the input frame, not the original)"] = float(max(input_size))
-        if original_size is not None:
-            scale = np.asarray(input_size, np.float64) / np.asarray(original_size, np.float64)
-            candidates["the landmark box in input px rather than original px"] = float((sides * scale).max())
-    return candidates
-
-
-def _landmark_box_sides(truth: np.ndarray) -> np.ndarray:
-    """(N, 2) width and height of each image's visible truth landmarks."""
-    visible = np.isfinite(truth).all(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        high = np.where(visible, truth, -np.inf).max(axis=1)
-        low = np.where(visible, truth, np.inf).min(axis=1)
-    return np.where(np.isfinite(high - low), high - low, 0.0)
