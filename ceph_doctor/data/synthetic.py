@@ -20,6 +20,7 @@ from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
 from ceph_doctor.data.synthetic_anatomy import Structure
 from ceph_doctor.data.synthetic_geometry import sample_spline
 from ceph_doctor.data.synthetic_variation import sample_skull
+from ceph_doctor.data.visualize import draw_landmarks
 
 _FRAME_MM = (ISBI_NATIVE_SIZE[0] * ISBI_SPACING_MM, ISBI_NATIVE_SIZE[1] * ISBI_SPACING_MM)
 _SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 px precision keeps small renders' landmarks exact
@@ -192,26 +193,7 @@ def write_samples(out_dir: Path, seed: int, count: int, width: int, height: int)
     paths = []
     for record in synthetic_split(seed, "train", count, width, height).records:
         path = out_dir / f"{record.image_id}.png"
-        if not cv2.imwrite(str(path), _annotated(record.image, record.landmarks)):
+        if not cv2.imwrite(str(path), draw_landmarks(record.image, record.landmarks, min_width=640)):
             raise OSError(f"could not write {path}")
         paths.append(path)
     return paths
-
-
-def _annotated(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    # Small renders are enlarged so the numbers stay legible.
-    zoom = max(1.0, 640.0 / image.shape[1])
-    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if zoom > 1.0:
-        canvas = cv2.resize(canvas, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
-    points = (landmarks + 0.5) * zoom - 0.5
-    size = canvas.shape[1]
-    radius, font_scale, stroke = max(2, size // 180), max(0.35, size / 1400), max(1, size // 700)
-    for index, (x, y) in enumerate(points):
-        hue = int(180 * index / len(points))
-        colour = cv2.cvtColor(np.uint8([[[hue, 230, 255]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
-        centre = (int(round(x)), int(round(y)))
-        cv2.circle(canvas, centre, radius, colour, -1, cv2.LINE_AA)
-        cv2.putText(canvas, str(index + 1), (centre[0] + radius + 1, centre[1] - radius - 1),
-                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, stroke, cv2.LINE_AA)
-    return canvas

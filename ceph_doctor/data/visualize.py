@@ -19,10 +19,18 @@ def draw_landmarks(
     landmarks: np.ndarray,
     predictions: np.ndarray | None = None,
     numbered: bool = True,
+    min_width: int = 0,
 ) -> np.ndarray:
     """A BGR copy of a grayscale `image` with truth as filled dots (numbered from 1) and,
-    if given, predictions as crosses joined to their truth by a line."""
+    if given, predictions as crosses joined to their truth by a line. An image narrower
+    than `min_width` is enlarged first, so the numbers stay legible on small renders."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    zoom = max(1.0, min_width / canvas.shape[1])
+    if zoom > 1.0:
+        canvas = cv2.resize(canvas, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+        landmarks = (np.asarray(landmarks, np.float64) + 0.5) * zoom - 0.5  # pixel centres stay aligned
+        if predictions is not None:
+            predictions = (np.asarray(predictions, np.float64) + 0.5) * zoom - 0.5
     scale = max(canvas.shape[:2]) / 400.0
     radius = max(2, round(3 * scale))
     font = 0.35 * max(scale, 0.8)

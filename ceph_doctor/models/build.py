@@ -23,6 +23,11 @@ ARCHITECTURES = ("unet", "hrnet")
 DEFAULT_UNET_STRIDE = 2
 
 
+def default_stride(arch: str) -> int:
+    """The output stride `arch` predicts at when none is asked for."""
+    return HRNet.stride if arch == "hrnet" else DEFAULT_UNET_STRIDE
+
+
 class ModelConfigError(ConfigError, ValueError):
     """A bad model setting: a ConfigError for the CLI, a ValueError for callers."""
 
@@ -48,7 +53,7 @@ def build_model(
     if in_channels < 1:
         raise ModelConfigError(f"model in_channels must be at least 1, got {in_channels}")
     if arch == "unet":
-        stride = DEFAULT_UNET_STRIDE if stride is None else stride
+        stride = default_stride(arch) if stride is None else stride
         if stride not in VALID_UNET_STRIDES:
             raise ModelConfigError(f"model stride for unet must be one of {VALID_UNET_STRIDES}, got {stride}")
         if channels < 1:

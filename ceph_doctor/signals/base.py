@@ -46,9 +46,6 @@ class SignalSet:
     def __contains__(self, name: str) -> bool:
         return name in self.values
 
-    def value(self, name: str) -> Any:
-        return self.values[name].value
-
 
 REGISTRY: dict[str, SignalFamily] = {}
 

@@ -17,14 +17,12 @@ from torch.utils.data import DataLoader
 from ceph_doctor.codec import HeatmapCodec
 from ceph_doctor.data.augment import AugmentSettings
 from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
+from ceph_doctor.data.image_io import read_grayscale
 from ceph_doctor.data.sources import load_splits
 from ceph_doctor.errors import ConfigError
-from ceph_doctor.models import build_model
+from ceph_doctor.models import build_model, default_stride
 from ceph_doctor.train.checkpoint import load_checkpoint
 from ceph_doctor.train.distributed import SingleProcess
-
-NATIVE_STRIDE = {"unet": 2, "hrnet": 4}
-
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -39,7 +37,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def codec_for(config: dict) -> HeatmapCodec:
-    stride = config["codec"]["stride"] or NATIVE_STRIDE[config["model"]["arch"]]
+    stride = config["codec"]["stride"] or default_stride(config["model"]["arch"])
     return HeatmapCodec(tuple(config["data"]["input_size"]), stride, config["codec"]["sigma"])
 
 
@@ -107,8 +105,6 @@ def data_for(
     dist=None,
 ) -> DataParts:
     train_set, val_set = load_splits(config)
-    from ceph_doctor.data.image_io import read_grayscale
-
     size = tuple(config["data"]["input_size"])
     train = prepare(train_set, size, read_grayscale, progress)
     val = prepare(val_set, size, read_grayscale, progress)
