@@ -51,7 +51,9 @@ def test_csv_parser_never_raises(text):
     with with_file("metrics.csv", text) as path:
         if csvlog.sniff(path, path.read_bytes()):
             part = csvlog.read([path], NameMap())
-            assert set(part.scalars.columns) == {"step", "epoch", "tag", "value", "wall_time"}
+            frame = part.scalars.frame
+            assert list(frame.columns) == ["step", "epoch", "tag", "value", "wall_time"]
+            assert len(frame) == sum(len(part.scalars.series(tag)) for tag in part.scalars.tags)
 
 
 @FUZZ

@@ -24,6 +24,7 @@ when a run happens to reach the broken part.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -78,7 +79,7 @@ class Rule:
     builtin: bool = False
     overrides: str | None = None  # for a user rule: the built-in file it replaces
 
-    @property
+    @functools.cached_property  # asked for every run analysed; the expression does not change
     def required_signals(self) -> tuple[str, ...]:
         """Signals without which the rule cannot be judged: those `when` reads, plus `requires`."""
         return tuple(sorted(required_names(self.when) | set(self.requires)))
@@ -108,7 +109,7 @@ def load_rules(extra_dirs: Iterable[str | Path] = ()) -> list[Rule]:
     return sorted({**builtin, **user}.values(), key=lambda rule: rule.id)
 
 
-def _by_id(rules: list[Rule]) -> dict[str, Rule]:
+def _by_id(rules: Iterable[Rule]) -> dict[str, Rule]:
     index: dict[str, Rule] = {}
     for rule in rules:
         if rule.id in index:
@@ -121,16 +122,18 @@ def _is_rule_file(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) and not name.startswith(".")
 
 
-def _builtin_rules() -> list[Rule]:
+@functools.lru_cache(maxsize=1)
+def _builtin_rules() -> tuple[Rule, ...]:
+    # Parsed once per process: the pack ships with the package and does not change under it.
     try:
         folder: Any = resources.files(BUILTIN_PACKAGE)
     except ModuleNotFoundError:
         # Run from a source checkout that was never installed: the pack is the rules/ folder beside the package.
         folder = Path(__file__).resolve().parents[2] / "rules"
         if not folder.is_dir():
-            return []
+            return ()
     entries = sorted((entry for entry in folder.iterdir() if _is_rule_file(entry.name)), key=lambda entry: entry.name)
-    return [parse_rule(entry.read_text(encoding="utf-8"), str(entry), builtin=True) for entry in entries]
+    return tuple(parse_rule(entry.read_text(encoding="utf-8"), str(entry), builtin=True) for entry in entries)
 
 
 def _folder_rules(folder: Path) -> list[Rule]:

@@ -20,12 +20,12 @@ import pandas as pd
 
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.store import layout
-from ceph_doctor.store.reader import Run
+from ceph_doctor.store.reader import Run, no_predictions
+from ceph_doctor.store.scalars import ScalarTable, TagSeries
 
 HEAD_BYTES = 64 * 1024
 # Files we look into; anything else (images, checkpoints) is passed over and counted.
 LOG_SUFFIXES = {"", ".json", ".jsonl", ".log", ".txt", ".csv", ".tsv", ".out"}
-SCALAR_DTYPES = {"step": "int64", "epoch": "int64", "tag": "string", "value": "float64", "wall_time": "float64"}
 
 
 @dataclass
@@ -41,7 +41,7 @@ class SkipNote:
 class Part:
     """What one format read from the files of one run."""
 
-    scalars: pd.DataFrame
+    scalars: ScalarTable
     predictions: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     read: list[Path] = field(default_factory=list)
@@ -67,45 +67,59 @@ def to_float(text: Any) -> float | None:
         return None
 
 
-def scalar_frame(rows: list[tuple], infer_epochs: bool = False) -> pd.DataFrame:
-    """rows of (step, epoch | None, tag, value, wall_time | None) → the Run's scalars frame.
+# What an importer read: tag → (step, epoch, value) as float arrays, epoch NaN where the log has none.
+Columns = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
-    Missing epochs are inferred from the validation steps: everything up to and
-    including the n-th step that logged a `val/` tag belongs to epoch n.
+
+def rows_to_columns(rows: list[tuple]) -> Columns:
+    """rows of (step, epoch | None, tag, value, wall_time | None) → columns by tag."""
+    by_tag: dict[str, list[tuple]] = {}
+    for step, epoch, tag, value, _ in rows:
+        number = to_float(step)
+        by_tag.setdefault(tag, []).append((np.nan if number is None else number,
+                                           np.nan if epoch is None else epoch, value))
+    return {tag: tuple(np.array(column, dtype=float) for column in zip(*found)) for tag, found in by_tag.items()}
+
+
+def scalar_table(files: list[Columns], zero_based: bool = False) -> ScalarTable:
+    """Columns of one or more files → the run's scalars, tag by tag in step order.
+
+    Epochs the log did not give are inferred from the validation steps (`infer_epoch`). With
+    `zero_based`, a log whose epochs start at 0 (Lightning, most scripts) is shifted to start at
+    1 like ours. Rows without a finite step are dropped.
     """
-    frame = pd.DataFrame(rows, columns=list(layout.SCALAR_COLUMNS))
-    if frame.empty:
-        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in SCALAR_DTYPES.items()})
-    frame["step"] = pd.to_numeric(frame["step"], errors="coerce")
-    frame = frame[frame["step"].notna()]
-    if infer_epochs or frame["epoch"].isna().any():
-        frame["epoch"] = frame["epoch"].astype("float64").fillna(pd.Series(infer_epoch(frame), index=frame.index))
-    frame["wall_time"] = pd.to_numeric(frame["wall_time"], errors="coerce")
-    frame = frame.astype(SCALAR_DTYPES)
-    return frame.sort_values(["step", "tag"], kind="stable", ignore_index=True)
+    joined = {}
+    for tag in sorted({tag for columns in files for tag in columns}):
+        parts = [columns[tag] for columns in files if tag in columns]
+        step, epoch, value = (np.concatenate([part[i] for part in parts]) for i in range(3))
+        keep = np.isfinite(step)
+        joined[tag] = (step[keep], epoch[keep], value[keep])
+    known = [epoch[np.isfinite(epoch)] for _, epoch, _ in joined.values()]
+    known = [epochs for epochs in known if len(epochs)]
+    shift = 1 if zero_based and known and min(epochs.min() for epochs in known) == 0 else 0
+    val_steps = np.unique(np.concatenate([step for tag, (step, _, _) in joined.items() if tag.startswith("val/")]
+                                         or [np.zeros(0)]))
+    by_tag = {}
+    for tag, (step, epoch, value) in joined.items():
+        epoch = np.where(np.isfinite(epoch), epoch + shift, infer_epoch(step, val_steps))
+        order = np.argsort(step, kind="stable")
+        by_tag[tag] = TagSeries(step[order].astype(np.int64), epoch[order].astype(np.int64), value[order])
+    return ScalarTable(by_tag=by_tag)
 
 
-def infer_epoch(frame: pd.DataFrame) -> np.ndarray:
-    val_steps = np.unique(frame.loc[frame["tag"].astype(str).str.startswith("val/"), "step"].to_numpy(float))
-    steps = frame["step"].to_numpy(float)
+def infer_epoch(step: np.ndarray, val_steps: np.ndarray) -> np.ndarray:
+    """Everything up to and including the n-th validation step (sorted, unique) is epoch n."""
     if len(val_steps) == 0:
-        return steps.copy()
-    return np.searchsorted(val_steps, steps, side="left").astype(float) + 1
+        return step.astype(float)
+    return np.searchsorted(val_steps, step, side="left").astype(float) + 1
 
 
-def one_based(frame: pd.DataFrame) -> pd.DataFrame:
-    """Tools that count epochs from 0 (Lightning, many scripts): shift so the first epoch is 1 like ours."""
-    if not frame.empty and frame["epoch"].min() == 0:
-        frame = frame.assign(epoch=frame["epoch"] + 1)
-    return frame
-
-
-def non_finite_note(frame: pd.DataFrame) -> list[str]:
-    bad = frame[~np.isfinite(frame["value"].to_numpy(float))]
-    if bad.empty:
+def non_finite_note(table: ScalarTable) -> list[str]:
+    bad = {tag: int((~np.isfinite(table.series(tag).value)).sum()) for tag in table.tags}
+    bad = {tag: count for tag, count in bad.items() if count}
+    if not bad:
         return []
-    tags = ", ".join(sorted(set(bad["tag"].astype(str)))[:5])
-    return [f"kept {len(bad)} non-finite value(s) (NaN/inf) as logged, in {tags}"]
+    return [f"kept {sum(bad.values())} non-finite value(s) (NaN/inf) as logged, in {', '.join(sorted(bad)[:5])}"]
 
 
 def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run], list[SkipNote]]:
@@ -209,11 +223,11 @@ def merge(run_root: Path, parts: list[tuple[str, Part]], names: NameMap) -> Run 
     if scalars.empty and not predictions:
         return None
     frame = (pd.concat(predictions, ignore_index=True) if predictions
-             else pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS)))
+             else no_predictions())
     if predictions and "landmarks" not in manifest:
         order = frame.sort_values("landmark_index").drop_duplicates("landmark")
         manifest["landmarks"] = order["landmark"].astype(str).tolist()
-    monitor = names.monitor(set(scalars["tag"].astype(str)))
+    monitor = names.monitor(set(scalars.tags))
     if monitor:
         manifest["monitor"] = monitor
         notes.append(f"monitoring {monitor['metric']} ({'lower' if monitor['mode'] == 'min' else 'higher'} is better)")

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from ceph_doctor.importers import Part, non_finite_note, one_based, scalar_frame, to_float
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from ceph_doctor.importers import Columns, Part, non_finite_note, scalar_table, to_float
 from ceph_doctor.importers.names import NameMap, normalise
 
 NAME = "csv"
@@ -34,7 +40,7 @@ def header(text: str) -> tuple[list[str], str] | None:
 def sniff(path: Path, head: bytes) -> bool:
     if path.suffix.lower() in (".json", ".jsonl") or b"\x00" in head:
         return False
-    text = head.decode("utf-8", "replace")
+    text = head[: nth_newline(head, 6)].decode("utf-8", "replace")  # the header and five data lines at most
     found = header(text)
     if found is None:
         return False
@@ -44,67 +50,149 @@ def sniff(path: Path, head: bytes) -> bool:
     return not lines or any(len(next(csv.reader([line], delimiter=delimiter))) == len(names) for line in lines)
 
 
+def nth_newline(data: bytes, count: int) -> int:
+    end = -1
+    for _ in range(count):
+        end = data.find(b"\n", end + 1)
+        if end < 0:
+            return len(data)
+    return end + 1
+
+
 def run_root(path: Path) -> Path:
     return path.parent
 
 
 def read(files: list[Path], names: NameMap) -> Part:
-    part = Part(scalar_frame([]))
-    rows: list[tuple] = []
+    columns: list[Columns] = []
+    notes: list[str] = []
     for file in files:
-        file_rows, notes = read_file(file, names)
-        rows.extend(file_rows)
-        part.notes.extend(f"{file.name}: {note}" for note in notes)
-        part.read.append(file)
-    has_epochs = any(row[1] is not None for row in rows)
-    frame = scalar_frame(rows, infer_epochs=not has_epochs)
-    part.scalars = one_based(frame) if has_epochs else frame
-    part.notes.extend(non_finite_note(part.scalars))
-    return part
+        file_columns, file_notes = read_file(file, names)
+        columns.append(file_columns)
+        notes.extend(f"{file.name}: {note}" for note in file_notes)
+    table = scalar_table(columns, zero_based=True)
+    return Part(table, notes=notes + non_finite_note(table), read=list(files))
 
 
-def read_file(file: Path, names: NameMap) -> tuple[list[tuple], list[str]]:
-    text = file.read_text(errors="replace")
+def read_file(file: Path, names: NameMap) -> tuple[Columns, list[str]]:
+    data = file.read_bytes()
     notes = []
-    if text and not text.endswith("\n") and "\n" in text:
-        text = text[: text.rfind("\n") + 1]
+    if data and not data.endswith(b"\n") and b"\n" in data:
+        data = data[: data.rfind(b"\n") + 1]
         notes.append("dropped a last line cut off mid-write")
-    found = header(text)
+    data = data.lstrip()  # blank lines before the header
+    found = header(data[: data.find(b"\n") + 1 or len(data)].decode("utf-8", "replace"))
     if found is None:
-        return [], ["no header with an epoch or step column"]
+        return {}, ["no header with an epoch or step column"]
     columns, delimiter = found
     keys = [normalise(name) for name in columns]
     epoch_at = next((keys.index(k) for k in EPOCH_COLUMNS if k in keys), None)
     step_at = next((keys.index(k) for k in STEP_COLUMNS if k in keys), None)
     tags = column_tags(columns, {epoch_at, step_at}, names)
-    rows: list[tuple] = []
-    short = bad_cells = 0
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    next(reader, None)
-    for index, record in enumerate(reader):
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(columns):
-            short += 1
-            if len(record) < len(columns):
-                record = record + [""] * (len(columns) - len(record))
-        epoch = to_float(record[epoch_at]) if epoch_at is not None else None
-        step = to_float(record[step_at]) if step_at is not None else epoch
-        step = step if step is not None and step == step and abs(step) < 1e15 else float(index)
-        epoch = int(epoch) if epoch is not None and epoch == epoch and abs(epoch) < 1e9 else None
-        for at, tag in tags.items():
-            if at >= len(record) or not record[at].strip():
-                continue
-            value = to_float(record[at])
-            if value is None:
-                bad_cells += 1
-                continue
-            rows.append((int(step), epoch, tag, value, None))
-    if short:
-        notes.append(f"{short} row(s) with a different number of fields than the header (read as far as they go)")
+    cells = parse_fast(data, len(columns), delimiter)
+    if cells is None:  # rows of the wrong length, odd encodings: the csv module, row by row
+        cells, more_notes = parse_rows(data.decode("utf-8", "replace"), len(columns), delimiter)
+        notes.extend(more_notes)
+    rows = cells.rows
+    step = cells.numbers(step_at)[0] if step_at is not None else None
+    if step is None and epoch_at is not None:
+        step = cells.numbers(epoch_at)[0]
+    # A row without a usable step is placed by its position in the file.
+    position = np.arange(rows, dtype=float)
+    step = position if step is None else np.where(np.isfinite(step) & (np.abs(step) < 1e15), step, position)
+    epoch = cells.numbers(epoch_at)[0] if epoch_at is not None else np.full(rows, np.nan)
+    epoch = np.where(np.abs(epoch) < 1e9, np.trunc(epoch), np.nan)
+    found_columns: Columns = {}
+    bad_cells = 0
+    for at, tag in tags.items():
+        values, logged, bad = cells.numbers(at)
+        bad_cells += bad
+        if logged.any():
+            found_columns[tag] = (step[logged], epoch[logged], values[logged])
     if bad_cells:
         notes.append(f"skipped {bad_cells} cell(s) that are not numbers")
-    return rows, notes
+    return found_columns, notes
+
+
+@dataclass
+class Cells:
+    """A parsed table: `numbers(at)` → (float values, logged mask, cells that are not numbers) of column `at`."""
+
+    rows: int
+    numbers: Callable[[int], tuple[np.ndarray, np.ndarray, int]]
+
+
+def parse_fast(data: bytes, width: int, delimiter: str) -> Cells | None:
+    """pyarrow's CSV reader; None when any row has another field count than the header (or the bytes
+    are not UTF-8), so that the row-by-row reader can say what it did with them.
+
+    Every column is read as float64 first (the common case, and the fastest); a column holding
+    text makes that fail, and the file is read again with the types inferred."""
+    names = [f"c{i}" for i in range(width)]
+    irregular = []
+    options = dict(
+        # One thread: files are many and small, and the process has other work between them.
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=delimiter, invalid_row_handler=lambda row: irregular.append(row) or "skip"
+        ),
+    )
+    # Empty cells are "not logged" (null); "nan" and "inf" are numbers, kept as logged.
+    all_numbers = pa_csv.ConvertOptions(null_values=[""], column_types={name: pa.float64() for name in names})
+    inferred = pa_csv.ConvertOptions(null_values=[""], strings_can_be_null=True)
+    table = None
+    for convert in (all_numbers, inferred):
+        try:
+            table = pa_csv.read_csv(pa.BufferReader(data), convert_options=convert, **options)
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            irregular.clear()
+    if table is None or irregular:
+        return None
+
+    def numbers(at: int) -> tuple[np.ndarray, np.ndarray, int]:
+        cells = table.column(at)
+        kind = cells.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            logged = cells.is_valid().to_numpy(zero_copy_only=False)
+            return cells.cast(pa.float64()).to_numpy(zero_copy_only=False), logged, 0
+        return numbers_of(cells.cast(pa.string()).to_pylist())
+
+    return Cells(table.num_rows, numbers)
+
+
+def parse_rows(text: str, width: int, delimiter: str) -> tuple[Cells, list[str]]:
+    """The csv module, row by row: short rows are read as far as they go, long ones cut to the header."""
+    records = []
+    irregular = 0
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    next(reader, None)
+    for record in reader:
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != width:
+            irregular += 1
+            record = (record + [""] * width)[:width]
+        records.append(record)
+    notes = [f"{irregular} row(s) with a different number of fields than the header (read as far as they go)"] \
+        if irregular else []
+    return Cells(len(records), lambda at: numbers_of([record[at] for record in records])), notes
+
+
+def numbers_of(cells: list[str | None]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Text cells → (values, logged, how many were neither empty nor a number)."""
+    values = np.full(len(cells), np.nan)
+    logged = np.zeros(len(cells), bool)
+    bad = 0
+    for index, cell in enumerate(cells):
+        if cell is None or not cell.strip():
+            continue
+        value = to_float(cell)
+        if value is None:
+            bad += 1
+        else:
+            values[index], logged[index] = value, True
+    return values, logged, bad
 
 
 def column_tags(columns: list[str], index_columns: set, names: NameMap) -> dict[int, str]:

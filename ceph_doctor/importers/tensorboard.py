@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.importers import Part, SkipNote, non_finite_note, one_based, scalar_frame
+from ceph_doctor.importers import Part, SkipNote, non_finite_note, rows_to_columns, scalar_table
 from ceph_doctor.importers.names import NameMap
+from ceph_doctor.store.scalars import ScalarTable
 
 NAME = "tensorboard"
 EPOCH_TAGS = ("epoch", "trainer/epoch")
@@ -35,7 +36,7 @@ def run_root(path: Path) -> Path:
 
 def read(files: list[Path], names: NameMap) -> Part:
     rows: list[tuple] = []
-    part = Part(scalar_frame([]))
+    part = Part(ScalarTable())
     for file in files:
         count, problem = read_file(file, names, rows)
         if count == 0 and problem:
@@ -47,19 +48,18 @@ def read(files: list[Path], names: NameMap) -> Part:
     epochs = [(step, value) for step, _, tag, value, _ in rows if tag in EPOCH_TAGS]
     rows = [row for row in rows if row[2] not in EPOCH_TAGS and row[2] not in SKIP_TAGS]
     if epochs:
-        table = pd.Series(dict(epochs)).sort_index()
+        logged = pd.Series(dict(epochs)).sort_index()
         steps = np.array([row[0] for row in rows], dtype=float)
         # Each step takes the epoch logged at or before it (Lightning logs `epoch` with every step it logs).
-        position = np.searchsorted(table.index.to_numpy(float), steps, side="right") - 1
-        values = table.to_numpy(float)[np.clip(position, 0, len(table) - 1)]
+        position = np.searchsorted(logged.index.to_numpy(float), steps, side="right") - 1
+        values = logged.to_numpy(float)[np.clip(position, 0, len(logged) - 1)]
         rows = [(s, int(e) if np.isfinite(e) else None, t, v, w) for (s, _, t, v, w), e in zip(rows, values)]
-        frame = one_based(scalar_frame(rows))
+        part.scalars = scalar_table([rows_to_columns(rows)], zero_based=True)
     else:
-        frame = scalar_frame(rows, infer_epochs=True)
-        if not frame.empty:
+        part.scalars = scalar_table([rows_to_columns(rows)])
+        if not part.scalars.empty:
             part.notes.append("no epoch scalar in the event files: epochs counted from the validation steps")
-    part.scalars = frame
-    part.notes.extend(non_finite_note(frame))
+    part.notes.extend(non_finite_note(part.scalars))
     return part
 
 

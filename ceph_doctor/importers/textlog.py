@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.importers import Part, non_finite_note, scalar_frame, to_float
+from ceph_doctor.importers import Part, non_finite_note, rows_to_columns, scalar_table, to_float
 from ceph_doctor.importers.names import CANONICAL, NameMap, normalise
 from ceph_doctor.store import layout
+from ceph_doctor.store.reader import no_predictions
+from ceph_doctor.store.scalars import ScalarTable
 
 NAME = "text"
 NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|nan|NaN|inf|-inf|Infinity)"
@@ -42,7 +44,7 @@ def run_root(path: Path) -> Path:
 
 
 def read(files: list[Path], names: NameMap) -> Part:
-    part = Part(scalar_frame([]))
+    part = Part(ScalarTable())
     predictions, rows = [], []
     for file in files:
         file_predictions, file_rows, notes = parse(file.read_text(errors="replace"), names)
@@ -57,7 +59,7 @@ def read(files: list[Path], names: NameMap) -> Part:
         last_step = frame.groupby("epoch")["step"].max()
         rows.extend((int(last_step[e]), int(e), "val/mre_px", float(v), None) for e, v in per_epoch.items())
         part.notes.append("val/mre_px is the mean error= (or pred–gt distance) of each epoch's debug lines")
-    part.scalars = scalar_frame(rows)
+    part.scalars = scalar_table([rows_to_columns(rows)])
     part.predictions = frame
     part.notes.extend(non_finite_note(part.scalars))
     return part
@@ -134,7 +136,7 @@ def scalar_rows(line: str, number: int, epoch: int | None, names: NameMap) -> li
 
 def prediction_frame(predictions: list[dict]) -> pd.DataFrame:
     if not predictions:
-        return pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))
+        return no_predictions()
     frame = pd.DataFrame(predictions)
     order = {name: index for index, name in enumerate(dict.fromkeys(frame["landmark"]))}
     frame["landmark_index"] = frame["landmark"].map(order).astype("int64")

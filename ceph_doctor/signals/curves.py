@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
-from ceph_doctor.signals.series import by_epoch, metric_curve, relative_slope, train_loss_by_epoch
+from ceph_doctor.signals.series import (
+    Curve, MetricCurve, by_epoch, by_step, metric_curve, relative_slope, train_loss_by_epoch,
+)
 from ceph_doctor.store.reader import Run
 
 # A change smaller than this (relative) is noise, not an improvement: it ends no plateau.
@@ -26,19 +27,19 @@ def metric_signals(run: Run):
     curve = metric_curve(run)
     values = curve.values
     best_epoch = curve.best_epoch
-    best, last, first = values[best_epoch], values.iloc[-1], values.iloc[0]
-    last_epoch = int(values.index[-1])
-    after_best = values[values.index > best_epoch]
+    best, last, first = values.value_at(best_epoch), values.last, values.first
+    last_epoch = values.last_at
+    after_best = values.after(best_epoch)
     # The rise both of the last two validations share: one noisy validation does not count.
-    recent = values.iloc[-2:] if len(after_best) >= 2 else values.iloc[-1:]
-    recent_rise = min(curve.worse_by(v, best) for v in recent) if len(after_best) else 0.0
+    recent = values.tail(2) if len(after_best) >= 2 else values.tail(1)
+    recent_rise = min(curve.worse_by(v, best) for v in recent.values) if len(after_best) else 0.0
     plateau = plateau_length(values, curve)
     unit = curve.tag.rsplit("_", 1)[-1] if curve.tag.endswith(("_mm", "_px")) else ""
     yield Signal("metric.name", curve.tag, description="the validation metric the run monitored")
-    yield Signal("metric.first", float(first), unit, int(values.index[0]))
-    yield Signal("metric.best", float(best), unit, best_epoch)
+    yield Signal("metric.first", first, unit, values.first_at)
+    yield Signal("metric.best", best, unit, best_epoch)
     yield Signal("metric.best_epoch", best_epoch, "epoch", best_epoch)
-    yield Signal("metric.last", float(last), unit, last_epoch)
+    yield Signal("metric.last", last, unit, last_epoch)
     yield Signal("metric.last_epoch", last_epoch, "epoch", last_epoch)
     yield Signal("metric.improvement", float(-curve.worse_by(best, first)), "ratio", best_epoch,
                  "relative improvement from the first validation to the best")
@@ -50,16 +51,16 @@ def metric_signals(run: Run):
     yield Signal("metric.validations_since_best", len(after_best), "validations", best_epoch)
     yield Signal("metric.after_best_fraction", (last_epoch - best_epoch) / max(last_epoch, 1), "ratio", best_epoch,
                  "share of the run spent after the best epoch")
-    yield Signal("metric.plateau_validations", plateau, "validations", int(values.index[-plateau]) if plateau else None,
+    yield Signal("metric.plateau_validations", plateau, "validations", int(values.at[-plateau]) if plateau else None,
                  f"validations since the metric last improved by more than {MEANINGFUL_IMPROVEMENT:.0%}")
-    yield Signal("metric.plateau_slope", relative_slope(values.iloc[-max(plateau, 3):]), "ratio/epoch", last_epoch)
+    yield Signal("metric.plateau_slope", relative_slope(values.tail(max(plateau, 3))), "ratio/epoch", last_epoch)
 
 
-def plateau_length(values: pd.Series, curve) -> int:
+def plateau_length(values: Curve, curve: MetricCurve) -> int:
     """Trailing validations since the last meaningful improvement on the best so far."""
-    best = values.iloc[0]
+    best = values.first
     since = 0
-    for value in values.iloc[1:]:
+    for value in values.values[1:]:
         if np.isfinite(value) and curve.worse_by(value, best) < -MEANINGFUL_IMPROVEMENT:
             best, since = value, 0
         else:
@@ -78,42 +79,69 @@ def plateau_length(values: pd.Series, curve) -> int:
 )
 def train_loss_signals(run: Run):
     epochs = train_loss_by_epoch(run)
-    steps = run.scalar("train/loss")
-    finite_epochs = epochs[np.isfinite(epochs)]
-    nonfinite = steps[~np.isfinite(steps)]
-    yield Signal("train_loss.nonfinite_steps", int(len(nonfinite)), "steps")
-    if len(nonfinite):
-        first_bad = run.scalars.loc[(run.scalars["tag"] == "train/loss") & ~np.isfinite(run.scalars["value"]), "epoch"]
-        yield Signal("train_loss.first_nonfinite_epoch", int(first_bad.min()), "epoch", int(first_bad.min()))
+    steps = by_step(run, "train/loss")
+    finite_epochs = epochs.finite()
+    yield Signal("train_loss.nonfinite_steps", int((~np.isfinite(steps.values)).sum()), "steps")
+    rows = run.series("train/loss")
+    bad_epochs = rows.epoch[~np.isfinite(rows.value)]
+    if len(bad_epochs):
+        yield Signal("train_loss.first_nonfinite_epoch", int(bad_epochs.min()), "epoch", int(bad_epochs.min()))
     if finite_epochs.empty:
         return
-    first, last = finite_epochs.iloc[0], finite_epochs.iloc[-1]
-    yield Signal("train_loss.first", float(first), "", int(finite_epochs.index[0]))
-    yield Signal("train_loss.last", float(last), "", int(finite_epochs.index[-1]))
-    yield Signal("train_loss.last_over_first", float(last / first) if first else np.nan, "ratio")
-    yield Signal("train_loss.min_over_first", float(finite_epochs.min() / first) if first else np.nan, "ratio")
-    tail = finite_epochs.iloc[-max(3, len(finite_epochs) // 3):]
-    yield Signal("train_loss.recent_slope", relative_slope(tail), "ratio/epoch", int(tail.index[-1]))
+    first, last = finite_epochs.first, finite_epochs.last
+    yield Signal("train_loss.first", first, "", finite_epochs.first_at)
+    yield Signal("train_loss.last", last, "", finite_epochs.last_at)
+    yield Signal("train_loss.last_over_first", last / first if first else np.nan, "ratio")
+    yield Signal("train_loss.min_over_first", float(finite_epochs.values.min()) / first if first else np.nan, "ratio")
+    tail = finite_epochs.tail(max(3, len(finite_epochs) // 3))
+    yield Signal("train_loss.recent_slope", relative_slope(tail), "ratio/epoch", tail.last_at)
     # How far the loss climbed back above its lowest point so far (1.0 = never rose).
-    running_min = finite_epochs.cummin()
-    rebound = finite_epochs / running_min
-    yield Signal("train_loss.rebound", float(rebound.max()), "ratio", int(rebound.idxmax()))
-    finite_steps = steps[np.isfinite(steps)]
-    if len(finite_steps) and finite_steps.iloc[0] > 0:
-        yield Signal("train_loss.max_over_first", float(finite_steps.max() / finite_steps.iloc[0]), "ratio",
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rebound = finite_epochs.values / np.minimum.accumulate(finite_epochs.values)
+    if not np.isnan(rebound).all():
+        worst = int(np.nanargmax(rebound))
+        yield Signal("train_loss.rebound", float(rebound[worst]), "ratio", int(finite_epochs.at[worst]))
+    finite_steps = steps.finite().values
+    if len(finite_steps) and finite_steps[0] > 0:
+        yield Signal("train_loss.max_over_first", float(finite_steps.max() / finite_steps[0]), "ratio",
                      description="largest logged step loss over the first one (an exploding loss is ≫ 1)")
-    baseline = finite_steps.rolling(20, min_periods=5).median().shift(1)
-    yield Signal("train_loss.spikes", int((finite_steps > 5 * baseline).sum()), "steps",
-                 description="steps whose loss exceeded 5x the median of the 20 before")
+    yield Signal("train_loss.spikes", count_spikes(finite_steps), "steps",
+                 description=f"steps whose loss exceeded {SPIKE_FACTOR:g}x the median of the {SPIKE_WINDOW} before")
     try:
         curve = metric_curve(run)
     except MissingInput:
         return
-    at_best = finite_epochs[finite_epochs.index <= curve.best_epoch]
+    at_best = finite_epochs.until(curve.best_epoch)
     if len(at_best):
-        reference = at_best.iloc[-1]
-        yield Signal("train_loss.change_since_best", float((last - reference) / reference), "ratio",
+        reference = at_best.last
+        yield Signal("train_loss.change_since_best", (last - reference) / reference, "ratio",
                      curve.best_epoch, "relative change of the training loss since the metric's best epoch")
+
+
+SPIKE_FACTOR = 5.0
+SPIKE_WINDOW = 20  # steps before the one judged
+SPIKE_MIN_HISTORY = 5
+
+
+def count_spikes(losses: np.ndarray) -> int:
+    """Steps whose loss exceeds SPIKE_FACTOR × the median of up to SPIKE_WINDOW steps before them
+    (with at least SPIKE_MIN_HISTORY before).
+
+    A median is at least the minimum, so only steps above FACTOR × their window's minimum can be
+    spikes: the (cheap) minimum screens, and the medians are taken for the few steps it lets through.
+    """
+    spikes = 0
+    prefix_min = np.minimum.accumulate(losses[:SPIKE_WINDOW])
+    for index in range(SPIKE_MIN_HISTORY, min(SPIKE_WINDOW, len(losses))):  # windows still filling up
+        if losses[index] > SPIKE_FACTOR * prefix_min[index - 1]:
+            spikes += losses[index] > SPIKE_FACTOR * np.median(losses[:index])
+    if len(losses) > SPIKE_WINDOW:
+        windows = np.lib.stride_tricks.sliding_window_view(losses[:-1], SPIKE_WINDOW)  # row i: the steps before i+W
+        judged = losses[SPIKE_WINDOW:]
+        candidates = np.flatnonzero(judged > SPIKE_FACTOR * windows.min(axis=1))
+        if len(candidates):
+            spikes += int((judged[candidates] > SPIKE_FACTOR * np.median(windows[candidates], axis=1)).sum())
+    return int(spikes)
 
 
 @signal_family("val_loss", provides=("val_loss.change_since_best",))
@@ -127,11 +155,11 @@ def val_loss_signals(run: Run):
     curve = metric_curve(run)
     if curve.tag in ("val/loss", "val/loss_tf"):
         raise MissingInput("a landmark metric (val/mre_mm, val/pck@0.05…) beside the validation loss")
-    before = loss[loss.index <= curve.best_epoch]
+    before = loss.until(curve.best_epoch)
     if before.empty:
         return
-    reference, last = before.iloc[-1], loss.iloc[-1]
-    yield Signal("val_loss.change_since_best", float((last - reference) / abs(reference)), "ratio", curve.best_epoch,
+    reference, last = before.last, loss.last
+    yield Signal("val_loss.change_since_best", (last - reference) / abs(reference), "ratio", curve.best_epoch,
                  "relative change of the validation loss since the metric's best epoch")
 
 
@@ -143,17 +171,18 @@ def gap_signals(run: Run):
     train = by_epoch(run, train_tag)
     if train.empty or curve.tag == "val/loss":
         raise MissingInput(f"the metric on a fixed training subset ({train_tag}), evaluated like validation")
-    joint = pd.concat({"val": curve.values, "train": train}, axis=1).dropna()
-    if joint.empty:
+    epochs, val_values, train_values = curve.values.aligned(train)
+    if len(epochs) == 0:
         return
     # Error-like metrics: val/train. Score-like (PCK): train/val. Either way > 1 means val is worse.
-    ratio = joint["val"] / joint["train"] if curve.mode == "min" else joint["train"] / joint["val"]
-    ratio = ratio.replace([np.inf, -np.inf], np.nan)
-    best_epoch = curve.best_epoch if curve.best_epoch in ratio.index else int(ratio.index[0])
-    yield Signal("gap.ratio", float(ratio.iloc[-1]), "ratio", int(ratio.index[-1]))
-    yield Signal("gap.ratio_at_best", float(ratio[best_epoch]), "ratio", best_epoch)
-    yield Signal("gap.growth", float(ratio.iloc[-1] / ratio[best_epoch]), "ratio", int(ratio.index[-1]),
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = val_values / train_values if curve.mode == "min" else train_values / val_values
+    ratio = np.where(np.isinf(ratio), np.nan, ratio)
+    best = int(np.flatnonzero(epochs == curve.best_epoch)[0]) if curve.best_epoch in epochs else 0
+    yield Signal("gap.ratio", float(ratio[-1]), "ratio", int(epochs[-1]))
+    yield Signal("gap.ratio_at_best", float(ratio[best]), "ratio", int(epochs[best]))
+    yield Signal("gap.growth", float(ratio[-1] / ratio[best]), "ratio", int(epochs[-1]),
                  "train/val gap at the last validation against the gap at the best epoch")
-    train_change = curve.worse_by(joint["train"].iloc[-1], joint["train"][best_epoch])
-    yield Signal("gap.train_change_since_best", float(train_change), "ratio", best_epoch,
+    train_change = curve.worse_by(float(train_values[-1]), float(train_values[best]))
+    yield Signal("gap.train_change_since_best", float(train_change), "ratio", int(epochs[best]),
                  "relative change of the training-subset metric since the best epoch (< 0: still improving)")

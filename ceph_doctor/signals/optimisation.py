@@ -5,22 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
-from ceph_doctor.signals.series import by_epoch
+from ceph_doctor.signals.series import by_epoch, by_step
 from ceph_doctor.store.reader import Run
 
 
 @signal_family("grad", provides=("grad.nonfinite_steps", "grad.max_over_median", "grad.explosion_epoch"))
 def gradient_signals(run: Run):
-    norms = run.scalar("grad/norm")
+    norms = by_step(run, "grad/norm")
     if norms.empty:
         raise MissingInput("the total gradient norm (grad/norm) every few steps")
-    finite = norms[np.isfinite(norms)]
-    yield Signal("grad.nonfinite_steps", int((~np.isfinite(norms)).sum()), "steps")
+    finite = norms.finite()
+    yield Signal("grad.nonfinite_steps", len(norms) - len(finite), "steps")
     if len(finite) >= 2:
-        median = float(finite.median())
-        ratio = float(finite.max() / median) if median > 0 else np.inf
-        worst_step = finite.idxmax()
-        epoch = run.scalars.loc[run.scalars["step"] == worst_step, "epoch"].iloc[0]
+        median = float(np.median(finite.values))
+        worst = int(np.argmax(finite.values))
+        ratio = float(finite.values[worst] / median) if median > 0 else np.inf
+        rows = run.series("grad/norm")
+        epoch = rows.epoch[rows.step == finite.at[worst]][0]
         yield Signal("grad.max_over_median", ratio, "ratio", int(epoch), "largest gradient norm over the median")
         yield Signal("grad.explosion_epoch", int(epoch), "epoch", int(epoch))
 
@@ -33,11 +34,11 @@ def gradient_signals(run: Run):
     ),
 )
 def parameter_signals(run: Run):
-    fraction = run.scalar("params/trainable_frac")
+    fraction = by_step(run, "params/trainable_frac")
     if fraction.empty:
         raise MissingInput("the fraction of trainable parameters (params/trainable_frac)")
-    last_epoch = int(run.scalars["epoch"].max())
-    yield Signal("params.trainable_frac", float(fraction.iloc[-1]), "ratio", last_epoch)
+    last_epoch = run.last_epoch
+    yield Signal("params.trainable_frac", fraction.last, "ratio", last_epoch)
     ratios = {module: run_median(run, f"update_ratio/{module}") for module in ("backbone", "head")}
     for module, ratio in ratios.items():
         if ratio is not None:
@@ -49,8 +50,8 @@ def parameter_signals(run: Run):
                      "the larger module median of ‖Δw‖/‖w‖ per step (about 1e-3 is healthy)")
         # The largest single step: a network killed by its first huge steps updates nothing
         # afterwards, so its median looks calm while this does not.
-        peaks = [run.scalar(f"update_ratio/{module}") for module in ratios if ratios[module] is not None]
-        peak_values = [float(values[np.isfinite(values)].max()) for values in peaks]
+        peaks = [by_step(run, f"update_ratio/{module}").finite() for module in ratios if ratios[module] is not None]
+        peak_values = [float(curve.values.max()) for curve in peaks]
         yield Signal("params.update_ratio_peak", max(peak_values), "ratio", last_epoch,
                      "the largest logged ‖Δw‖/‖w‖ of any module in one step")
     # Relative to the head, so a schedule's tiny final lr does not look like a frozen backbone.
@@ -60,9 +61,8 @@ def parameter_signals(run: Run):
 
 
 def run_median(run: Run, tag: str) -> float | None:
-    values = run.scalar(tag)
-    values = values[np.isfinite(values)]
-    return float(values.median()) if len(values) else None
+    values = by_step(run, tag).finite().values
+    return float(np.median(values)) if len(values) else None
 
 
 @signal_family(
@@ -73,7 +73,7 @@ def run_median(run: Run, tag: str) -> float | None:
     ),
 )
 def schedule_signals(run: Run):
-    epochs = by_epoch(run, "val/loss").index
+    epochs = by_epoch(run, "val/loss").at
     if len(epochs) == 0:
         epochs = run.predictions["epoch"].unique() if not run.predictions.empty else []
     if len(epochs) == 0:
@@ -81,7 +81,7 @@ def schedule_signals(run: Run):
     epochs = np.sort(np.asarray(epochs))
     train = (run.config or {}).get("train", {})
     interval = int(train.get("val_interval") or (np.median(np.diff(epochs)) if len(epochs) > 1 else epochs[0]))
-    planned = int(train.get("max_epochs") or run.scalars["epoch"].max())
+    planned = int(train.get("max_epochs") or run.last_epoch or epochs[-1])
     yield Signal("schedule.val_interval", interval, "epochs")
     yield Signal("schedule.validations", int(len(epochs)), "validations")
     yield Signal("schedule.planned_epochs", planned, "epochs")

@@ -8,6 +8,8 @@ from ceph_doctor.signals.base import MissingInput, Signal, signal_family
 from ceph_doctor.signals.series import by_epoch
 from ceph_doctor.store.reader import Run
 
+POSITION_PREFIX = "val/error_by_position/"
+
 
 @signal_family(
     "sequence",
@@ -17,17 +19,22 @@ def sequence_signals(run: Run):
     teacher, free = by_epoch(run, "val/loss_tf"), by_epoch(run, "val/loss_ar")
     if teacher.empty or free.empty:
         raise MissingInput("teacher-forced and autoregressive validation losses (val/loss_tf, val/loss_ar)")
-    ratio = (free / teacher.where(teacher > 0)).dropna()
-    if ratio.empty:
+    epochs, free_values, teacher_values = free.aligned(teacher)
+    keep = teacher_values > 0
+    epochs, ratio = epochs[keep], free_values[keep] / teacher_values[keep]
+    if len(ratio) == 0:
         return
-    yield Signal("sequence.ar_tf_ratio", float(ratio.iloc[-1]), "ratio", int(ratio.index[-1]),
+    yield Signal("sequence.ar_tf_ratio", float(ratio[-1]), "ratio", int(epochs[-1]),
                  "autoregressive over teacher-forced validation loss")
-    yield Signal("sequence.ar_tf_ratio_first", float(ratio.iloc[0]), "ratio", int(ratio.index[0]))
-    positions = run.scalars[run.scalars["tag"].str.startswith("val/error_by_position/")]
-    if positions.empty:
+    yield Signal("sequence.ar_tf_ratio_first", float(ratio[0]), "ratio", int(epochs[0]))
+    positions = [by_epoch(run, tag) for tag in sorted(run.tags) if tag.startswith(POSITION_PREFIX)]
+    if not positions:
         return
-    last = positions[positions["epoch"] == positions["epoch"].max()].sort_values("tag")["value"].to_numpy()
+    epoch = max(curve.last_at for curve in positions)
+    last = np.array([curve.value_at(epoch) for curve in positions])
+    last = last[~np.isnan(last)]
     if len(last) >= 2:
-        head, tail = np.mean(last[: max(1, len(last) // 4)]), np.mean(last[-max(1, len(last) // 4):])
-        yield Signal("sequence.error_growth", float(tail / head) if head > 0 else np.inf, "ratio",
-                     int(positions["epoch"].max()), "error of the last quarter of the sequence over the first")
+        quarter = max(1, len(last) // 4)
+        head, tail = np.mean(last[:quarter]), np.mean(last[-quarter:])
+        yield Signal("sequence.error_growth", float(tail / head) if head > 0 else np.inf, "ratio", epoch,
+                     "error of the last quarter of the sequence over the first")

@@ -4,34 +4,70 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.store import layout
+from ceph_doctor.store.scalars import ScalarTable, TagSeries
 
 
 class RunFormatError(UserInputError):
     """The directory is not a ceph-doctor run this version can read."""
 
 
-@dataclass
 class Run:
-    """One run: its manifest and its records as pandas frames.
+    """One run: its manifest and its records.
 
-    `scalars`: step, epoch, tag, value, wall_time. `predictions`: one row per
-    validation × split × image × landmark (see `layout.PREDICTION_COLUMNS`).
+    `scalars`: a frame of step, epoch, tag, value, wall_time; `series(tag)` gives one
+    tag's rows as arrays. `predictions`: one row per validation × split × image ×
+    landmark (see `layout.PREDICTION_COLUMNS`). `memo` keeps what signals derive from
+    the scalars, so that a curve read by several signals is computed once.
     """
 
-    path: Path
-    manifest: dict[str, Any]
-    scalars: pd.DataFrame
-    predictions: pd.DataFrame
-    source: str = "ceph-doctor"
-    notes: list[str] = field(default_factory=list)
+    def __init__(
+        self,
+        path: str | Path,
+        manifest: dict[str, Any],
+        scalars: pd.DataFrame | ScalarTable,
+        predictions: pd.DataFrame | None = None,
+        source: str = "ceph-doctor",
+        notes: list[str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.manifest = manifest
+        self.table = scalars if isinstance(scalars, ScalarTable) else ScalarTable(frame=scalars)
+        self.predictions = predictions if predictions is not None else no_predictions()
+        self.source = source
+        self.notes = list(notes or [])
+        self.memo: dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, source={self.source!r})"
+
+    @property
+    def scalars(self) -> pd.DataFrame:
+        return self.table.frame
+
+    @scalars.setter
+    def scalars(self, frame: pd.DataFrame) -> None:
+        self.table = ScalarTable(frame=frame)
+        self.memo.clear()
+
+    def series(self, tag: str) -> TagSeries:
+        """`tag`'s rows as arrays, in step order (empty when the run never logged it)."""
+        return self.table.series(tag)
+
+    @property
+    def tags(self) -> list[str]:
+        return self.table.tags
+
+    @property
+    def last_epoch(self) -> int | None:
+        return self.table.last_epoch
 
     @property
     def landmarks(self) -> list[str]:
@@ -49,13 +85,22 @@ class Run:
             self.scalars[self.scalars["epoch"] <= epoch].reset_index(drop=True),
             self.predictions[self.predictions["epoch"] <= epoch].reset_index(drop=True),
             self.source,
-            list(self.notes),
+            self.notes,
         )
 
     def scalar(self, tag: str) -> pd.Series:
         """One tag's values indexed by step (the last value wins if a step repeats)."""
-        rows = self.scalars[self.scalars["tag"] == tag]
-        return rows.groupby("step")["value"].last()
+        rows = self.series(tag)
+        last = np.r_[rows.step[1:] != rows.step[:-1], True] if len(rows) else np.zeros(0, bool)
+        return pd.Series(rows.value[last], index=pd.Index(rows.step[last], name="step"), name="value")
+
+
+_NO_PREDICTIONS = pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))
+
+
+def no_predictions() -> pd.DataFrame:
+    """An empty predictions frame (a copy: building one from scratch costs a tenth of a millisecond)."""
+    return _NO_PREDICTIONS.copy()
 
 
 def load_run(path: str | Path) -> Run:
@@ -94,5 +139,5 @@ def read_predictions(run_dir: Path) -> pd.DataFrame:
     folder = run_dir / layout.PREDICTIONS
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
-        return pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))
+        return no_predictions()
     return pd.read_parquet(folder).sort_values(["epoch", "decode", "split", "image_id", "landmark_index"], ignore_index=True)
