@@ -57,6 +57,13 @@ def final_mre(run) -> float:
     return float(values.iloc[-1]) if len(values) else np.nan
 
 
+def loss_ratios(run, rules) -> str:
+    """A sequence decoder's autoregressive / teacher-forced loss (fixed training images, validation)."""
+    signals = analyze_run(run, rules).signals.values
+    found = [signals.get(name) for name in ("sequence.ar_tf_ratio_train", "sequence.ar_tf_ratio")]
+    return "/".join(f"{signal.value:.2f}" if signal else "-" for signal in found) if any(found) else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=("full", "test"), default="full")
@@ -68,7 +75,7 @@ def main() -> None:
     console = Console(width=200)
     table = Table(title=f"diagnosis benchmark ({args.size} size)")
     for column in ("scenario", "expected", "found", "false positives", "latency (validations)",
-                   "MRE before", "MRE after", "gone after fix", "minutes"):
+                   "MRE before", "MRE after", "AR/TF loss train/val before", "after", "gone after fix", "minutes"):
         table.add_column(column)
 
     for scenario in all_scenarios():
@@ -83,6 +90,7 @@ def main() -> None:
             f"{rule_id} {latency(run, found[rule_id], rules)}" for rule_id in scenario.expect if rule_id in found
         )
         before, after, gone = final_mre(run), "", ""
+        ratios_before, ratios_after = loss_ratios(run, rules), ""
         if scenario.expect:
             repaired, _ = repaired_config(run.config, report.diagnoses)
             rerun_dir = out / f"{scenario.name}-repaired"
@@ -90,6 +98,7 @@ def main() -> None:
             Trainer(repaired, rerun_dir, hooks=[Recorder(rerun_dir)]).fit()
             rerun = load_run(rerun_dir)
             after = f"{final_mre(rerun):.2f}"
+            ratios_after = loss_ratios(rerun, rules)
             left = {d.id for d in analyze_run(rerun, rules).diagnoses} & set(scenario.expect)
             gone = "yes" if not left else f"no: {', '.join(sorted(left))}"
         table.add_row(
@@ -100,6 +109,8 @@ def main() -> None:
             latencies,
             f"{before:.2f}",
             after,
+            ratios_before,
+            ratios_after,
             gone,
             f"{(time.perf_counter() - started) / 60:.1f}",
         )

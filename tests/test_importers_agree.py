@@ -48,6 +48,9 @@ MUST_KEEP = {
     ("mmengine", "overfitting"): {"overfitting"},
     ("text", "collapse_high_lr"): {"prediction-collapse"},
     ("text", "coordinate_bug"): {"coordinate-mismatch"},
+    ("tensorboard", "exposure_bias"): {"exposure-bias"},
+    ("csv", "exposure_bias"): {"exposure-bias"},
+    ("mmengine", "exposure_bias"): {"exposure-bias"},
 }
 
 
@@ -88,7 +91,10 @@ def write_mmengine(run, folder: Path) -> None:
 
 def write_text(run, folder: Path) -> None:
     folder.mkdir(parents=True)
-    val = run.predictions[(run.predictions["split"] == "val") & (run.predictions["decode"] == "heatmap")]
+    predictions = run.predictions[run.predictions["split"] == "val"]
+    # What a script would print: the predictions inference makes (a sequence decoder's autoregressive ones).
+    decode = "autoregressive" if (predictions["decode"] == "autoregressive").any() else "heatmap"
+    val = predictions[predictions["decode"] == decode]
     lines = []
     for epoch, rows in val.sort_values(["epoch", "image_id", "landmark_index"]).groupby("epoch"):
         lines.append(f"Epoch {int(epoch)}")

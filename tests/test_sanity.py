@@ -351,3 +351,16 @@ def test_help_ends_with_an_example():
         result = CliRunner().invoke(cli_app(), [*command, "--help"])
         assert result.output.strip().endswith("Example: ceph-doctor sanity overfit --steps 300")
     assert DEFAULT_STEPS == sanity_command.DEFAULT_STEPS
+
+
+# -- the configured sequence decoder -----------------------------------------------------------------------
+SEQUENCE = ("model.head=sequence", "model.sequence.dim=32")
+SEQUENCE_STEPS = 300  # a decoder that attends to the image needs more steps than a heatmap head to memorise it
+
+
+def test_configured_sequence_decoder_memorises_and_decodes_on_its_own():
+    """Scheduled sampling, as configured: the decoder fits the image teacher-forced and reproduces it autoregressively."""
+    report = overfit_check(tiny_pipeline(*SEQUENCE, "train.scheduled_sampling=linear"), steps=SEQUENCE_STEPS, lr=LR)
+    assert [stage.status for stage in report.stages] == ["pass", "skipped", "pass", "pass", "pass", "pass"], [
+        stage.message for stage in report.stages
+    ]

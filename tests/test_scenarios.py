@@ -34,8 +34,12 @@ def test_scenario_produces_its_ids(diagnosed, name):
     assert expected <= set(diagnosed[name]), f"{name}: expected {sorted(expected)}, got {diagnosed[name]}"
 
 
-def test_healthy_control_gets_no_error_or_warning(diagnosed):
-    assert not [i for i, severity in diagnosed["healthy"].items() if severity in ("error", "warning")]
+HEALTHY = ("healthy", "healthy_sequence")  # the controls: a heatmap model and a sequence decoder
+
+
+@pytest.mark.parametrize("name", HEALTHY)
+def test_healthy_control_gets_no_error_or_warning(diagnosed, name):
+    assert not [i for i, severity in diagnosed[name].items() if severity in ("error", "warning")], diagnosed[name]
 
 
 RULE_IDS = sorted(rule.id for rule in load_rules())
@@ -45,7 +49,7 @@ FIRING = {rule_id: [n for n, s in SCENARIOS.items() if rule_id in s.expect] for 
 @pytest.mark.parametrize("rule_id", [r for r in RULE_IDS if FIRING[r]])
 def test_rule_fires_on_its_fault_and_stays_quiet_on_the_healthy_run(diagnosed, rule_id):
     assert all(rule_id in diagnosed[name] for name in FIRING[rule_id])
-    assert rule_id not in diagnosed["healthy"]
+    assert all(rule_id not in diagnosed[name] for name in HEALTHY)
 
 
 def test_emitted_config_undoes_the_fault_and_trains(diagnosed, tmp_path):

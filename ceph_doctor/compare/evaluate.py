@@ -147,7 +147,7 @@ def evaluate_on(checkpoint: Checkpoint, config: dict, records, label: str, prepa
     """Rebuild `checkpoint`'s model from `config` and run it over `records` (a LandmarkSet)."""
     from ceph_doctor.data.dataset import LandmarkDataset, prepare
     from ceph_doctor.data.image_io import read_grayscale
-    from ceph_doctor.train.evaluate import evaluate_split
+    from ceph_doctor.train.evaluate import evaluate_sequence_split, evaluate_split
     from ceph_doctor.train.setup import codec_for, model_for, resolve_device
 
     names = checkpoint.names or list(records.names)
@@ -175,6 +175,9 @@ def evaluate_on(checkpoint: Checkpoint, config: dict, records, label: str, prepa
     prepared = prepared_cache[size]
     loader = DataLoader(LandmarkDataset(prepared, codec), batch_size=config["data"]["batch_size"], num_workers=0)
     advance = progress(f"evaluating {label}", len(prepared)) if progress else None
+    if config["model"]["head"] == "sequence":  # compared as inference runs it: autoregressively
+        result, _ = evaluate_sequence_split("val", model, _Counted(loader, advance), prepared, codec, device)
+        return Evaluated(result, prepared)
     result = evaluate_split(
         "val", model, _Counted(loader, advance), prepared, codec, device,
         # The deliberate inference bug of a failure scenario is reproduced, so compare shows what the run saw.

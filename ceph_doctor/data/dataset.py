@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ceph_doctor.codec import HeatmapCodec
+from ceph_doctor.codec import HeatmapCodec, PointCodec
 from ceph_doctor.data.augment import AugmentSettings, augment
 from ceph_doctor.data.records import LandmarkSet
 
@@ -103,7 +103,7 @@ def prepare(
 
 
 class LandmarkDataset(Dataset):
-    """Network inputs and heatmap targets for one prepared split.
+    """Network inputs and targets (the codec's: heatmaps, or points) for one prepared split.
 
     Augmentation randomness is keyed on (seed, epoch, index), so a run is
     reproducible whatever the number of data-loader workers.
@@ -112,7 +112,7 @@ class LandmarkDataset(Dataset):
     def __init__(
         self,
         prepared: PreparedSet,
-        codec: HeatmapCodec,
+        codec: HeatmapCodec | PointCodec,
         augment_settings: AugmentSettings | None = None,
         seed: int = 0,
     ):
@@ -135,11 +135,11 @@ class LandmarkDataset(Dataset):
         if self.augment_settings is not None:
             rng = np.random.default_rng((self.seed, self.epoch, index))
             image, points = augment(image, points, rng, self.augment_settings, prepared.flip_pairs)
-        heatmaps, weights = self.codec.encode(points)
+        targets, weights = self.codec.encode(points)
         pixels = torch.from_numpy(image).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
         return {
             "image": pixels.unsqueeze(0),
-            "heatmaps": torch.from_numpy(heatmaps),
+            "targets": torch.from_numpy(targets),  # heatmaps, or points for a sequence decoder
             "weights": torch.from_numpy(weights),
             "index": torch.tensor(index),
         }

@@ -4,8 +4,10 @@ Every model built here has the same shape of interface, which the trainer and
 the checkpoint tools rely on:
 
 - children ``backbone`` (image -> features at the output stride) and ``head``
-  (features -> one heatmap per landmark), so ``backbone.*`` weights can be
-  loaded from another checkpoint and the backbone frozen;
+  (features -> one heatmap per landmark, or with ``head="sequence"`` the
+  landmarks' coordinates one after another, see ``sequence.py``), so
+  ``backbone.*`` weights can be loaded from another checkpoint and the backbone
+  frozen;
 - int attributes ``stride`` (output stride), ``num_landmarks`` and
   ``size_multiple`` (input H and W must be divisible by it), and a method
   ``check_input_size(height, width)`` that raises ``ValueError`` otherwise.
@@ -17,9 +19,11 @@ from torch import nn
 
 from ceph_doctor.errors import ConfigError
 from ceph_doctor.models.hrnet import VALID_HRNET_WIDTHS, HRNet
+from ceph_doctor.models.sequence import SequenceModel
 from ceph_doctor.models.unet import VALID_UNET_STRIDES, UNet
 
 ARCHITECTURES = ("unet", "hrnet")
+HEADS = ("heatmap", "sequence")
 DEFAULT_UNET_STRIDE = 2
 
 
@@ -40,6 +44,8 @@ def build_model(
     width: int = 32,
     channels: int = 16,
     stride: int | None = None,
+    head: str = "heatmap",
+    sequence: dict | None = None,
 ) -> nn.Module:
     """Build ``arch`` ("unet" or "hrnet") predicting ``num_landmarks`` heatmaps.
 
@@ -47,7 +53,11 @@ def build_model(
     ``stride`` is the output stride: 1, 2 or 4 for the U-Net, only 4 for
     HRNet; None (the default) means the architecture's default (U-Net 2,
     HRNet 4), so ``build_model("hrnet", 19)`` works without naming it.
+    ``sequence`` holds the sequence head's settings (dim, layers, heads,
+    offsets, support: the config's ``model.sequence``).
     """
+    if head not in HEADS:
+        raise ModelConfigError(f"model head must be one of {HEADS}, got {head!r}")
     if num_landmarks < 1:
         raise ModelConfigError(f"model num_landmarks must be at least 1, got {num_landmarks}")
     if in_channels < 1:
@@ -58,7 +68,8 @@ def build_model(
             raise ModelConfigError(f"model stride for unet must be one of {VALID_UNET_STRIDES}, got {stride}")
         if channels < 1:
             raise ModelConfigError(f"model channels for unet must be at least 1, got {channels}")
-        return UNet(num_landmarks, in_channels=in_channels, channels=channels, stride=stride)
+        model = UNet(num_landmarks, in_channels=in_channels, channels=channels, stride=stride)
+        return model if head == "heatmap" else sequence_model(model, num_landmarks, sequence or {})
     if arch == "hrnet":
         if width not in VALID_HRNET_WIDTHS:
             raise ModelConfigError(f"model width for hrnet must be one of {VALID_HRNET_WIDTHS}, got {width}")
@@ -66,8 +77,16 @@ def build_model(
             raise ModelConfigError(
                 f"model stride for hrnet must be {HRNet.stride} (the only valid value), got {stride}"
             )
-        return HRNet(num_landmarks, width=width, in_channels=in_channels)
+        model = HRNet(num_landmarks, width=width, in_channels=in_channels)
+        return model if head == "heatmap" else sequence_model(model, num_landmarks, sequence or {})
     raise ModelConfigError(f"model arch must be one of {ARCHITECTURES}, got {arch!r}")
+
+
+def sequence_model(heatmap_model: nn.Module, num_landmarks: int, settings: dict) -> SequenceModel:
+    """The heatmap model's backbone under a sequence head (its heatmap head is dropped)."""
+    backbone = heatmap_model.backbone
+    return SequenceModel(backbone, backbone.out_channels, heatmap_model.stride, num_landmarks,
+                         heatmap_model.size_multiple, **settings)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -79,11 +79,12 @@ def overfit_check(
         else None
     )
 
+    train_output = getattr(pipeline, "train_output", lambda inputs, targets, progress: model(inputs))
     model.train()
     losses = []
     for step in range(steps):
         with torch.set_grad_enabled(bool(trainable)):
-            loss = pipeline.loss(model(inputs), targets)
+            loss = pipeline.loss(train_output(inputs, targets, step / steps), targets)
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses[-1])
@@ -105,7 +106,7 @@ def record_evidence(pipeline: Pipeline, inputs: Any, targets: Any, losses: np.nd
     """Run the inference path once in eval mode and keep what every stage needs."""
     model = pipeline.model
     model.eval()
-    output = model(inputs)
+    output = getattr(pipeline, "judged_output", lambda inputs, targets: model(inputs))(inputs, targets)
     total = sum(p.numel() for p in parameters) or 1
     changed = sum(int((p.detach() != b).sum()) for p, b in zip(parameters, before))
     pred_input = as_points(pipeline.decode(output))

@@ -21,6 +21,14 @@ Optional members, each switching on a stage or sharpening a verdict:
     input_size, original_size   (width, height): stage 4 can then name a resize bug
     decode_autoregressive(inputs) and decode_teacher_forced(inputs, targets)
                                 (B, K, 2) input px from a sequence decoder: stage 6 runs
+    train_output(inputs, targets, progress)
+                                the output training computes its loss on at `progress` (0 → 1 over
+                                the steps; default: model(inputs)): a sequence decoder trains
+                                teacher-forced, or under its scheduled sampling
+    judged_output(inputs, targets)
+                                the output stages 1-5 judge (default: model(inputs) in eval mode):
+                                a sequence decoder gives its teacher-forced output, so that decoding,
+                                frames and the metric are judged apart from autoregression (stage 6)
 
 Example, a coordinate-regression model of your own::
 
@@ -58,7 +66,8 @@ from ceph_doctor.data.dataset import LandmarkDataset, prepare, to_original_pixel
 from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.metrics import landmark_metrics, pck_key
-from ceph_doctor.train.loss import heatmap_loss
+from ceph_doctor.train.loss import loss_for
+from ceph_doctor.train.sampling import teacher_forcing_probability
 
 
 @runtime_checkable
@@ -102,7 +111,7 @@ class ConfiguredPipeline:
         self._inputs = item["image"].unsqueeze(0).repeat(repeats, 1, 1, 1).to(self.device)
         self._targets = {
             key: item[key].unsqueeze(0).repeat(repeats, *[1] * item[key].ndim).to(self.device)
-            for key in ("heatmaps", "weights")
+            for key in ("targets", "weights")
         }
         self._scales = np.repeat(prepared.scales[:, None, :], repeats, axis=0)  # (B, 1, 2) input px per original px
         self.truth = np.repeat(prepared.landmarks, repeats, axis=0).astype(np.float64)
@@ -116,14 +125,29 @@ class ConfiguredPipeline:
         self.stride = self.codec.stride
         self.input_size = tuple(config["data"]["input_size"])
         self.original_size = tuple(int(v) for v in prepared.original_sizes[0])
+        self.sequence = config["model"]["head"] == "sequence"
+        self._coins = torch.Generator().manual_seed(config["seed"])
+        self._loss = loss_for(config["model"]["head"])
+        # The optional members exist only where they apply: the overfit check runs a stage when it finds one.
+        if self.sequence:
+            if config["model"]["sequence"]["support"]:
+                self.model.set_support(self._inputs[:1], self._targets["targets"][0])
+            self.train_output = self._sampled_output
+            self.judged_output = self._teacher_forced_output
+            self.decode_autoregressive = self._decode_autoregressive
+            self.decode_teacher_forced = self._decode_teacher_forced
+        else:
+            self.heatmaps = self._heatmaps
 
     def batch(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self._inputs, self._targets
 
     def loss(self, output: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        return heatmap_loss(output, targets["heatmaps"], targets["weights"])
+        return self._loss(output, targets["targets"], targets["weights"])
 
     def decode(self, output: torch.Tensor) -> np.ndarray:
+        if self.sequence:
+            return self.codec.decode(output.detach()).cpu().numpy().astype(np.float64)
         coords = self.codec.decode(output).coords.cpu().numpy().astype(np.float64)
         if self.config["faults"]["skip_stride_rescale"]:  # the scenario's deliberate bug, as training has it
             coords /= self.codec.stride
@@ -133,10 +157,24 @@ class ConfiguredPipeline:
         # Read through self.decode, not the encoded positions: a frame bug in
         # decoding then moves targets and predictions alike, stage 3 judges the
         # network's heatmaps alone, and stage 4 is where the frame bug shows.
-        return self.decode(targets["heatmaps"])
+        return self.decode(targets["targets"])
 
-    def heatmaps(self, output: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return output, targets["heatmaps"]
+    def _heatmaps(self, output: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return output, targets["targets"]
+
+    def _sampled_output(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor], progress: float) -> torch.Tensor:
+        """As training runs it: the configured scheduled sampling, over the check's steps."""
+        probability = teacher_forcing_probability(self.config["train"]["scheduled_sampling"], progress)
+        return self.model(inputs, teacher=targets["targets"], teacher_forcing=probability, generator=self._coins)
+
+    def _teacher_forced_output(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(inputs, teacher=targets["targets"])
+
+    def _decode_autoregressive(self, inputs: torch.Tensor) -> np.ndarray:
+        return self.decode(self.model(inputs))
+
+    def _decode_teacher_forced(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> np.ndarray:
+        return self.decode(self._teacher_forced_output(inputs, targets))
 
     def to_original(self, points: np.ndarray) -> np.ndarray:
         return to_original_pixels(np.asarray(points, np.float64), self._scales)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
 from ceph_doctor.signals.series import (
-    Curve, MetricCurve, by_epoch, by_step, metric_curve, relative_slope, train_loss_by_epoch,
+    Curve, MetricCurve, by_epoch, by_step, metric_curve, relative_slope, train_loss_by_epoch, train_loss_tag,
 )
 from ceph_doctor.store.reader import Run
 
@@ -79,10 +79,11 @@ def plateau_length(values: Curve, curve: MetricCurve) -> int:
 )
 def train_loss_signals(run: Run):
     epochs = train_loss_by_epoch(run)
-    steps = by_step(run, "train/loss")
+    tag = train_loss_tag(run)
+    steps = by_step(run, tag)
     finite_epochs = epochs.finite()
     yield Signal("train_loss.nonfinite_steps", int((~np.isfinite(steps.values)).sum()), "steps")
-    rows = run.series("train/loss")
+    rows = run.series(tag)
     bad_epochs = rows.epoch[~np.isfinite(rows.value)]
     if len(bad_epochs):
         yield Signal("train_loss.first_nonfinite_epoch", int(bad_epochs.min()), "epoch", int(bad_epochs.min()))

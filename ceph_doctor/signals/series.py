@@ -145,9 +145,15 @@ def find_metric_curve(run: Run) -> MetricCurve:
     raise MissingInput("a validation metric per epoch (val/mre_mm, val/mre_px, val/nme, val/pck@0.05 or val/loss)")
 
 
+def train_loss_tag(run: Run) -> str:
+    """The training loss whose level means the same all run long: a sequence decoder's teacher-forced
+    loss where logged (under scheduled sampling the optimised loss rises as teacher forcing is withdrawn)."""
+    return "train/loss_tf" if len(run.series("train/loss_tf")) else "train/loss"
+
+
 def train_loss_by_epoch(run: Run) -> Curve:
     """The mean training loss of each epoch (NaN steps left out, as pandas' mean does; inf kept)."""
-    rows = run.series("train/loss")
+    rows = run.series(train_loss_tag(run))
     if not len(rows):
         raise MissingInput("the training loss (train/loss) per step or epoch")
     order = np.argsort(rows.epoch, kind="stable")

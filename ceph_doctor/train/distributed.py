@@ -116,11 +116,14 @@ class Distributed(SingleProcess):
         dist.all_gather_object(shards, local)
         count, num_landmarks = len(prepared), len(prepared.names)
         pred = np.empty((count, num_landmarks, 2), np.float32)
-        peak = np.empty((count, num_landmarks), np.float32)
-        width = np.empty((count, num_landmarks), np.float32)
+        heatmaps = result.peak is not None  # a sequence decoder has no peaks
+        peak = np.empty((count, num_landmarks), np.float32) if heatmaps else None
+        width = np.empty((count, num_landmarks), np.float32) if heatmaps else None
         loss_sum = 0.0
         for indices, shard_pred, shard_peak, shard_width, shard_loss in shards:
-            pred[indices], peak[indices], width[indices] = shard_pred, shard_peak, shard_width
+            pred[indices] = shard_pred
+            if heatmaps:
+                peak[indices], width[indices] = shard_peak, shard_width
             loss_sum += shard_loss
         return replace(
             result,

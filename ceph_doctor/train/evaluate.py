@@ -1,12 +1,15 @@
 """Run a model over a split and measure it in the original images' pixels.
 
-Predictions are decoded from heatmaps, mapped back through the resize to
-original-image pixels, and only then compared with the truth: the metric sees
-exactly what a user of the model would get.
+Predictions are decoded (from heatmaps, or a sequence decoder's points), mapped
+back through the resize to original-image pixels, and only then compared with
+the truth: the metric sees exactly what a user of the model would get. A
+sequence decoder is measured twice on the same images: autoregressively (what
+inference runs, the split's main result) and teacher-forced.
 """
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -15,10 +18,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ceph_doctor.codec import HeatmapCodec
+from ceph_doctor.codec import HeatmapCodec, PointCodec
 from ceph_doctor.data.dataset import PreparedSet, to_original_pixels
 from ceph_doctor.metrics import MetricReport, landmark_metrics
-from ceph_doctor.train.loss import heatmap_loss
+from ceph_doctor.train.loss import coordinate_loss, heatmap_loss
 
 
 @dataclass
@@ -26,12 +29,13 @@ class SplitResult:
     """One split at one validation: every image × landmark, and the metrics."""
 
     split: str  # "val", or "train" for the fixed training subset
+    decode: str  # "heatmap" | "autoregressive" | "teacher_forced"
     image_ids: list[str]
     pred: np.ndarray  # (N, K, 2) original px
     true: np.ndarray  # (N, K, 2) original px, NaN = not annotated
     spacing_mm: np.ndarray  # (N,), NaN = unknown
-    peak: np.ndarray  # (N, K) heatmap maximum
-    width: np.ndarray  # (N, K) heatmap peak width, heatmap px
+    peak: np.ndarray | None  # (N, K) heatmap maximum (heatmap models)
+    width: np.ndarray | None  # (N, K) heatmap peak width, heatmap px
     loss: float
     metrics: MetricReport
 
@@ -42,19 +46,43 @@ class ValidationResult:
     step: int
     names: tuple[str, ...]
     splits: dict[str, SplitResult] = field(default_factory=dict)
+    teacher_forced: dict[str, SplitResult] = field(default_factory=dict)  # sequence decoders
 
     @property
     def val(self) -> SplitResult:
         return self.splits["val"]
 
+    def all_splits(self) -> list[SplitResult]:
+        return [*self.splits.values(), *self.teacher_forced.values()]
+
     def scalars(self) -> dict[str, float]:
-        """`val/loss`, `val/mre_mm`, … and `train/eval_loss`, `train/mre_mm`, … for the subset."""
+        """`val/loss`, `val/mre_mm`, … and `train/eval_loss`, `train/mre_mm`, … for the subset.
+
+        For a sequence decoder these are the autoregressive results; the teacher-forced ones
+        carry a `_tf` suffix (`val/loss_tf`, `val/mre_mm_tf`), the autoregressive loss is also
+        `val/loss_ar`, and `val/error_by_position/NNN` is the mean error at each step of the sequence.
+        """
         values: dict[str, float] = {}
-        for split, result in self.splits.items():
-            values[f"{split}/loss" if split == "val" else f"{split}/eval_loss"] = result.loss
-            for name, value in result.metrics.overall.items():
-                values[f"{split}/{name}"] = float(value)
+        for suffix, results in (("", self.splits), ("_tf", self.teacher_forced)):
+            for split, result in results.items():
+                values[(f"{split}/loss" if split == "val" else f"{split}/eval_loss") + suffix] = result.loss
+                for name, value in result.metrics.overall.items():
+                    values[f"{split}/{name}{suffix}"] = float(value)
+        if self.teacher_forced and "val" in self.splits:
+            values["val/loss_ar"] = self.val.loss
+            for position, error in enumerate(error_by_position(self.val)):
+                values[f"val/error_by_position/{position:03d}"] = error
         return values
+
+
+def error_by_position(result: SplitResult) -> list[float]:
+    """Mean error at each landmark (= each step of the sequence), in mm where spacing is known, else px."""
+    errors = np.linalg.norm(result.pred - result.true, axis=-1)  # (N, K), NaN where not annotated
+    if not np.isnan(result.spacing_mm).all():
+        errors = errors * result.spacing_mm[:, None]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark no image annotates: NaN, said as such
+        return [float(value) for value in np.nanmean(errors, axis=0)]
 
 
 @torch.no_grad()
@@ -80,7 +108,7 @@ def evaluate_split(
         with autocast():
             heatmaps = model(images)
         heatmaps = heatmaps.float()
-        targets = batch["heatmaps"].to(device, non_blocking=True)
+        targets = batch["targets"].to(device, non_blocking=True)
         weights = batch["weights"].to(device, non_blocking=True)
         loss_sum += heatmap_loss(heatmaps, targets, weights).item() * len(images)
         decoded = codec.decode(heatmaps)
@@ -95,6 +123,7 @@ def evaluate_split(
     pred = to_original_pixels(coords, prepared.scales[:, None, :])
     return SplitResult(
         split=split,
+        decode="heatmap",
         image_ids=list(prepared.image_ids),
         pred=pred,
         true=prepared.landmarks,
@@ -104,6 +133,44 @@ def evaluate_split(
         loss=loss_sum / max(1, count),
         metrics=measure(pred, prepared),
     )
+
+
+@torch.no_grad()
+def evaluate_sequence_split(
+    split: str,
+    model: nn.Module,
+    loader: DataLoader,
+    prepared: PreparedSet,
+    codec: PointCodec,
+    device: torch.device,
+    autocast=nullcontext,
+) -> tuple[SplitResult, SplitResult]:
+    """(autoregressive, teacher-forced) results of a sequence decoder on one split."""
+    was_training = model.training
+    model.eval()
+    count, num_landmarks = len(prepared), len(prepared.names)
+    coords = {mode: np.empty((count, num_landmarks, 2), np.float32) for mode in ("autoregressive", "teacher_forced")}
+    loss_sum = dict.fromkeys(coords, 0.0)
+    for batch in loader:
+        images = batch["image"].to(device, non_blocking=True)
+        targets = batch["targets"].to(device, non_blocking=True)
+        weights = batch["weights"].to(device, non_blocking=True)
+        with autocast():
+            outputs = {"autoregressive": model(images), "teacher_forced": model(images, teacher=targets)}
+        index = batch["index"].numpy()
+        for mode, points in outputs.items():
+            loss_sum[mode] += coordinate_loss(points.float(), targets, weights).item() * len(images)
+            coords[mode][index] = codec.decode(points).cpu().numpy()
+    model.train(was_training)
+    results = []
+    for mode in ("autoregressive", "teacher_forced"):
+        pred = to_original_pixels(coords[mode], prepared.scales[:, None, :])
+        results.append(SplitResult(
+            split=split, decode=mode, image_ids=list(prepared.image_ids), pred=pred, true=prepared.landmarks,
+            spacing_mm=prepared.spacing_mm, peak=None, width=None, loss=loss_sum[mode] / max(1, count),
+            metrics=measure(pred, prepared),
+        ))
+    return results[0], results[1]
 
 
 def measure(pred: np.ndarray, prepared: PreparedSet) -> MetricReport:

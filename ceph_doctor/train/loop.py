@@ -19,11 +19,13 @@ from ceph_doctor.metrics import metric_direction
 from ceph_doctor.models import count_parameters
 from ceph_doctor.train import distributed
 from ceph_doctor.train.checkpoint import load_checkpoint, save_checkpoint
-from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
+from ceph_doctor.data.dataset import LandmarkDataset
+from ceph_doctor.train.evaluate import ValidationResult, evaluate_sequence_split, evaluate_split
 from ceph_doctor.train.hooks import Hook, HookList
-from ceph_doctor.train.loss import heatmap_loss
+from ceph_doctor.train.loss import loss_for
 from ceph_doctor.train.optim import build_optimizer, build_scheduler
 from ceph_doctor.train.precision import precision_for
+from ceph_doctor.train.sampling import teacher_forcing_probability
 from ceph_doctor.train.setup import codec_for, data_for, model_for, resolve_device
 
 
@@ -82,7 +84,13 @@ class Trainer:
         self.codec = codec_for(config)
         self.data = data_for(config, self.codec, self.device, self.prepare_progress, self.dist)
         self.names = self.data.names
+        self.sequence = config["model"]["head"] == "sequence"
+        self.loss_fn = loss_for(config["model"]["head"])
         self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
+        if self.sequence and config["model"]["sequence"]["support"]:
+            self.set_support()
+        self.teacher_forcing = 1.0
+        self.sampling_generator = torch.Generator()
         self.forward_model = self.dist.wrap(self.model, config["model"]["unfreeze_after"] is not None)
         if train["compile"]:
             self.forward_model = torch.compile(self.forward_model)
@@ -149,21 +157,33 @@ class Trainer:
         if self.frozen:
             self.model.backbone.eval()  # frozen means frozen: BatchNorm statistics too
         self.data.set_epoch(epoch, self.config["seed"])
+        self.sampling_generator.manual_seed(self.config["seed"] * 100_003 + epoch)  # resume repeats the coins
         loader = self.data.train_loader
         loss_sum = torch.zeros((), device=self.device)
         for batch_index, batch in enumerate(loader):
             images = batch["image"].to(self.device, non_blocking=True)
-            targets = batch["heatmaps"].to(self.device, non_blocking=True)
+            targets = batch["targets"].to(self.device, non_blocking=True)
             weights = batch["weights"].to(self.device, non_blocking=True)
             with self.precision.autocast():
-                heatmaps = self.forward_model(images)
-            loss = heatmap_loss(heatmaps, targets, weights)
+                output = self.forward(images, targets)
+            if self.sequence:
+                output, teacher_forced = output
+                self.teacher_forced_loss = self.loss_fn(teacher_forced, targets, weights).detach()
+            loss = self.loss_fn(output, targets, weights)
             self.precision.scaler.scale(loss / self.accumulate).backward()
             loss_sum += loss.detach()
             if (batch_index + 1) % self.accumulate and batch_index + 1 != len(loader):
                 continue
             self.optimizer_step(epoch, loss.detach(), len(images))
         return self.dist.average(loss_sum / max(1, len(loader))).item()  # the same on every rank
+
+    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if not self.sequence:
+            return self.forward_model(images)
+        total = self.steps_per_epoch * self.config["train"]["max_epochs"]
+        self.teacher_forcing = teacher_forcing_probability(self.config["train"]["scheduled_sampling"], self.step / total)
+        return self.forward_model(images, teacher=targets, teacher_forcing=self.teacher_forcing,
+                                  generator=self.sampling_generator, with_teacher_forced=True)
 
     def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int) -> None:
         scaler = self.precision.scaler
@@ -182,15 +202,20 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         self.step += 1
+        scalars = {}
+        if self.sequence:  # the teacher-forced loss stays comparable while the sampling schedule moves
+            scalars["train/teacher_forcing"] = self.teacher_forcing
+            scalars["train/loss_tf"] = float(self.teacher_forced_loss)
         self.hooks.on_step_end(
             trainer=self,
             step=self.step,
             epoch=epoch,
             loss=loss,
-            loss_parts={"heatmap": loss},
+            loss_parts={"coordinates" if self.sequence else "heatmap": loss},
             lr=lr,
             grad_norm=grad_norm,
             batch_size=batch_size,
+            scalars=scalars,
         )
 
     # ------------------------------------------------------------ validation
@@ -204,6 +229,13 @@ class Trainer:
             splits.append(("train", data.train_subset_loader, data.train_subset))
         for split, loader, prepared in splits:
             local = loader.dataset.prepared  # this rank's shard under torch.distributed
+            if self.sequence:
+                autoregressive, teacher_forced = evaluate_sequence_split(
+                    split, model, loader, local, self.codec, self.device, self.precision.autocast
+                )
+                result.splits[split] = self.dist.gather_split(autoregressive, prepared)
+                result.teacher_forced[split] = self.dist.gather_split(teacher_forced, prepared)
+                continue
             evaluated = evaluate_split(
                 split, model, loader, local, self.codec, self.device, self.precision.autocast,
                 skip_stride_rescale=self.config["faults"]["skip_stride_rescale"],
@@ -239,10 +271,12 @@ class Trainer:
             "pixel_spacing_mm": None if np.isnan(spacing).all() else float(np.nanmedian(spacing)),
             "model": {
                 "arch": self.config["model"]["arch"],
+                "head": self.config["model"]["head"],
                 "parameters": count_parameters(self.model),
                 "backbone_parameters": count_parameters(self.model.backbone),
             },
-            "codec": {"type": "heatmap", "sigma": self.codec.sigma, "stride": self.codec.stride},
+            "codec": ({"type": "points"} if self.sequence
+                      else {"type": "heatmap", "sigma": self.codec.sigma, "stride": self.codec.stride}),
             "device": str(self.device),
             "precision": self.precision.name,
             "world_size": self.dist.world_size,
@@ -256,6 +290,11 @@ class Trainer:
         if unfreeze_after is None:
             return False
         return unfreeze_after == "never" or epoch <= unfreeze_after
+
+    def set_support(self) -> None:
+        """The sequence decoder's support example: the first training image and its landmarks."""
+        item = LandmarkDataset(self.data.train, self.codec)[0]
+        self.model.set_support(item["image"][None].to(self.device), item["targets"].to(self.device))
 
     def set_frozen(self, frozen: bool) -> None:
         self.frozen = frozen

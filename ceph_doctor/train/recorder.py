@@ -173,12 +173,12 @@ class Recorder(Hook):
             self._grad_norms = gradient_norms(model)
             self._update_ratio.before(model)
 
-    def on_step_end(self, trainer, step, epoch, loss, loss_parts, lr, batch_size, **_: Any) -> None:
+    def on_step_end(self, trainer, step, epoch, loss, loss_parts, lr, batch_size, scalars=None, **_: Any) -> None:
         self._images_since += batch_size * trainer.dist.world_size
         if not self.active or step % self.every_n_steps:
             return
         now = time.perf_counter()
-        extra = {**self._grad_norms, **self._update_ratio.after(trainer.model)}
+        extra = {**self._grad_norms, **self._update_ratio.after(trainer.model), **(scalars or {})}
         extra["perf/images_per_s"] = self._images_since / max(now - self._time_since, 1e-9)
         self._images_since, self._time_since = 0, now
         self.log_step(step, epoch, loss, lr, loss_parts, trainer.model, extra)
@@ -186,13 +186,15 @@ class Recorder(Hook):
     def on_validation_end(self, epoch, step, result, **_: Any) -> None:
         if not self.active:
             return
-        for split in result.splits.values():
+        splits = result.all_splits()  # a sequence decoder's autoregressive and teacher-forced results
+        for split in splits:
             self.log_validation(
                 epoch, step, split.image_ids, split.pred, split.true, split.spacing_mm, split.split,
-                peak=split.peak, width=split.width, landmarks=result.names,
+                decode=split.decode, peak=split.peak, width=split.width, landmarks=result.names,
             )
         self.log_scalars(step, epoch, result.scalars())
-        self.commit_validation(epoch)
+        for decode in dict.fromkeys(split.decode for split in splits):
+            self.commit_validation(epoch, decode)
 
     def on_train_end(self, status, **_: Any) -> None:
         self.close(status)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ceph_doctor.codec import HeatmapCodec
+from ceph_doctor.codec import HeatmapCodec, PointCodec
 from ceph_doctor.data.augment import AugmentSettings
 from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
 from ceph_doctor.data.image_io import read_grayscale
@@ -36,18 +36,25 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def codec_for(config: dict) -> HeatmapCodec:
+def codec_for(config: dict) -> HeatmapCodec | PointCodec:
+    if config["model"]["head"] == "sequence":
+        return PointCodec(tuple(config["data"]["input_size"]))
     stride = config["codec"]["stride"] or default_stride(config["model"]["arch"])
     return HeatmapCodec(tuple(config["data"]["input_size"]), stride, config["codec"]["sigma"])
 
 
 def model_for(config: dict, num_landmarks: int, stride: int) -> nn.Module:
+    """The configured model; `stride` is the codec's (a sequence head's backbone keeps its own)."""
     model_settings = config["model"]
     arch = model_settings["arch"]
+    sequence = model_settings["head"] == "sequence"
+    if sequence:
+        stride = config["codec"]["stride"] or default_stride(arch)
     if arch == "hrnet" and stride != 4:
         raise ConfigError(f"codec.stride: hrnet predicts at stride 4, not {stride}; leave codec.stride unset")
     model = build_model(
-        arch, num_landmarks, width=model_settings["width"], channels=model_settings["channels"], stride=stride
+        arch, num_landmarks, width=model_settings["width"], channels=model_settings["channels"], stride=stride,
+        head=model_settings["head"], sequence=model_settings["sequence"] if sequence else None,
     )
     width, height = config["data"]["input_size"]
     try:
