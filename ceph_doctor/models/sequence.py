@@ -45,10 +45,30 @@ class Fourier(nn.Module):
 
 @dataclass
 class LayerCache:
-    """The keys and values of the steps decoded so far, (B, heads, T, head_dim) each."""
+    """The keys and values of the steps decoded so far: (B, heads, K, head_dim) buffers, filled to `length`.
 
+    At inference they are allocated once for the whole sequence and written in place: concatenating a
+    grown copy at every step would make decoding quadratic in memory traffic. Under autograd (a scheduled
+    sampling rollout) in-place writes would invalidate what backward needs, so the copies are kept."""
+
+    capacity: int
     keys: torch.Tensor | None = None
     values: torch.Tensor | None = None
+    length: int = 0
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if keys.requires_grad:
+            self.keys = keys if self.keys is None else torch.cat([self.keys, keys], dim=2)
+            self.values = values if self.values is None else torch.cat([self.values, values], dim=2)
+            self.length = self.keys.shape[2]
+            return self.keys, self.values
+        if self.keys is None:
+            shape = (*keys.shape[:2], self.capacity, keys.shape[-1])
+            self.keys, self.values = keys.new_empty(shape), values.new_empty(shape)
+        end = self.length + keys.shape[2]
+        self.keys[:, :, self.length:end], self.values[:, :, self.length:end] = keys, values
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 class DecoderLayer(nn.Module):
@@ -77,10 +97,8 @@ class DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor], cache: LayerCache | None) -> torch.Tensor:
         batch, length, dim = x.shape
         q, k, v = (self.split_heads(part) for part in self.self_qkv(self.norm_self(x)).chunk(3, dim=-1))
-        if cache is not None and cache.keys is not None:
-            k, v = torch.cat([cache.keys, k], dim=2), torch.cat([cache.values, v], dim=2)
         if cache is not None:
-            cache.keys, cache.values = k, v
+            k, v = cache.append(k, v)
         # Several new steps at once (teacher forcing) see only those before them; one new step sees the cache.
         attended = F.scaled_dot_product_attention(q, k, v, is_causal=length > 1)
         x = x + self.self_out(attended.transpose(1, 2).reshape(batch, length, dim))
@@ -164,7 +182,7 @@ class SequenceHead(nn.Module):
 
         With `cache=False` every step re-runs the whole prefix (the reference the cache must match).
         """
-        caches = [LayerCache() for _ in self.layers] if cache else None
+        caches = [LayerCache(self.num_landmarks) for _ in self.layers] if cache else None
         fed = memory[0][0].new_full((batch, 1, 2), 0.5)
         inputs: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
