@@ -223,18 +223,18 @@ class SequenceModel(nn.Module):
 
     def set_support(self, image: torch.Tensor, points: torch.Tensor) -> None:
         """The support example: (1, C, H, W) normalised image, (K, 2) points in [0, 1]."""
-        self.support_image = image.to(self.start_device)
-        self.support_points = points.to(self.start_device)
+        self.support_image = image.to(self.parameter_device)
+        self.support_points = points.to(self.parameter_device)
 
     @property
-    def start_device(self) -> torch.device:
+    def parameter_device(self) -> torch.device:
         return self.head.start.device
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # The support buffers are empty until set: take the checkpoint's shapes before copying.
         for name in ("support_image", "support_points"):
             if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.start_device))
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.parameter_device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def memory(self, images: torch.Tensor) -> list:

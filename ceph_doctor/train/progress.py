@@ -91,4 +91,8 @@ def final_table(history: list[dict[str, float]], best) -> Table:
             tag = f"{split}/{name}" if not (split == "train" and name == "loss") else "train/eval_loss"
             if tag in last:
                 table.add_row(tag, *(f"{row.get(tag, math.nan):.4g}" for row in (first, best_row, last)))
+    # A sequence decoder: the rows above are autoregressive; its teacher-forced loss and error beside them.
+    for tag in ("val/loss_tf", "val/mre_mm_tf", "val/mre_px_tf"):
+        if tag in last:
+            table.add_row(tag, *(f"{row.get(tag, math.nan):.4g}" for row in (first, best_row, last)))
     return table

@@ -137,7 +137,7 @@ class Recorder(Hook):
         """For decoders that emit landmarks one after another: the same validation images
         scored teacher-forced (`val/loss_tf`) and autoregressively (`val/loss_ar`), and the
         autoregressive error at each position of the generated sequence
-        (`val/error_by_position/NNN`, in original-image px). Their gap is exposure bias.
+        (`val/error_by_position/NNN`, in mm where the pixel spacing is known, else original-image px). Their gap is exposure bias.
         Per-image rows go through `log_validation(decode="teacher_forced" | "autoregressive")`."""
         values = {"val/loss_tf": float(loss_tf), "val/loss_ar": float(loss_ar)}
         if train_loss_tf is not None:
