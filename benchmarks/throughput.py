@@ -69,7 +69,7 @@ def bare_images_per_s(config: dict) -> float:
         started = time.perf_counter()
         for batch in data.train_loader:
             heatmaps = model(batch["image"])
-            loss = heatmap_loss(heatmaps, batch["heatmaps"], batch["weights"])
+            loss = heatmap_loss(heatmaps, batch["targets"], batch["weights"])
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
