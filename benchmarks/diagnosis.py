@@ -57,9 +57,9 @@ def final_mre(run) -> float:
     return float(values.iloc[-1]) if len(values) else np.nan
 
 
-def loss_ratios(run, rules) -> str:
+def loss_ratios(report) -> str:
     """A sequence decoder's autoregressive / teacher-forced loss (fixed training images, validation)."""
-    signals = analyze_run(run, rules).signals.values
+    signals = report.signals.values
     found = [signals.get(name) for name in ("sequence.ar_tf_ratio_train", "sequence.ar_tf_ratio")]
     return "/".join(f"{signal.value:.2f}" if signal else "-" for signal in found) if any(found) else ""
 
@@ -90,7 +90,7 @@ def main() -> None:
             f"{rule_id} {latency(run, found[rule_id], rules)}" for rule_id in scenario.expect if rule_id in found
         )
         before, after, gone = final_mre(run), "", ""
-        ratios_before, ratios_after = loss_ratios(run, rules), ""
+        ratios_before, ratios_after = loss_ratios(report), ""
         if scenario.expect:
             repaired, _ = repaired_config(run.config, report.diagnoses)
             rerun_dir = out / f"{scenario.name}-repaired"
@@ -98,8 +98,9 @@ def main() -> None:
             Trainer(repaired, rerun_dir, hooks=[Recorder(rerun_dir)]).fit()
             rerun = load_run(rerun_dir)
             after = f"{final_mre(rerun):.2f}"
-            ratios_after = loss_ratios(rerun, rules)
-            left = {d.id for d in analyze_run(rerun, rules).diagnoses} & set(scenario.expect)
+            rerun_report = analyze_run(rerun, rules)
+            ratios_after = loss_ratios(rerun_report)
+            left = {d.id for d in rerun_report.diagnoses} & set(scenario.expect)
             gone = "yes" if not left else f"no: {', '.join(sorted(left))}"
         table.add_row(
             scenario.name,

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ceph_doctor.signals.base import MissingInput
 from ceph_doctor.store.reader import Run
+from ceph_doctor.store.scalars import last_per
 
 # Validation metrics in order of preference when the run does not name the one it monitored.
 METRIC_PREFERENCE = (
@@ -108,7 +109,7 @@ def by_epoch(run: Run, tag: str) -> Curve:
     key = ("by_epoch", tag)
     if key not in run.memo:
         rows = run.series(tag)
-        run.memo[key] = last_per(rows.epoch, rows.value)
+        run.memo[key] = Curve(*last_per(rows.epoch, rows.value))
     return run.memo[key]
 
 
@@ -117,16 +118,8 @@ def by_step(run: Run, tag: str) -> Curve:
     key = ("by_step", tag)
     if key not in run.memo:
         rows = run.series(tag)
-        run.memo[key] = last_per(rows.step, rows.value)
+        run.memo[key] = Curve(*last_per(rows.step, rows.value))
     return run.memo[key]
-
-
-def last_per(keys: np.ndarray, values: np.ndarray) -> Curve:
-    if (keys[1:] < keys[:-1]).any():
-        order = np.argsort(keys, kind="stable")
-        keys, values = keys[order], values[order]
-    last = np.r_[keys[1:] != keys[:-1], True] if len(keys) else np.zeros(0, bool)
-    return Curve(keys[last], values[last])
 
 
 def metric_curve(run: Run) -> MetricCurve:

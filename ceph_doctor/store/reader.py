@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.store import layout
-from ceph_doctor.store.scalars import ScalarTable, TagSeries
+from ceph_doctor.store.scalars import ScalarTable, TagSeries, last_per
 
 
 class RunFormatError(UserInputError):
@@ -91,8 +90,8 @@ class Run:
     def scalar(self, tag: str) -> pd.Series:
         """One tag's values indexed by step (the last value wins if a step repeats)."""
         rows = self.series(tag)
-        last = np.r_[rows.step[1:] != rows.step[:-1], True] if len(rows) else np.zeros(0, bool)
-        return pd.Series(rows.value[last], index=pd.Index(rows.step[last], name="step"), name="value")
+        steps, values = last_per(rows.step, rows.value)
+        return pd.Series(values, index=pd.Index(steps, name="step"), name="value")
 
 
 _NO_PREDICTIONS = pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))

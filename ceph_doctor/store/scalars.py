@@ -27,6 +27,15 @@ class TagSeries:
         return len(self.step)
 
 
+def last_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The last value logged at each key (a step or an epoch), keys ascending."""
+    if (keys[1:] < keys[:-1]).any():
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+    last = np.r_[keys[1:] != keys[:-1], True] if len(keys) else np.zeros(0, bool)
+    return keys[last], values[last]
+
+
 EMPTY = TagSeries(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
 
 

@@ -31,7 +31,7 @@ class Hook:
 
     def on_step_end(self, **_: Any) -> None:
         """trainer, step, epoch, loss, loss_parts, lr, grad_norm, batch_size, scalars (more of this step's
-        training scalars, e.g. train/teacher_forcing of a sequence decoder)"""
+        training scalars, floats or 0-d tensors, e.g. train/teacher_forcing of a sequence decoder)"""
 
     def on_validation_end(self, **_: Any) -> None:
         """trainer, epoch, step, result (a ValidationResult)"""

@@ -89,7 +89,6 @@ class Trainer:
         self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
         if self.sequence and config["model"]["sequence"]["support"]:
             self.set_support()
-        self.teacher_forcing = 1.0
         self.sampling_generator = torch.Generator()
         self.forward_model = self.dist.wrap(self.model, config["model"]["unfreeze_after"] is not None)
         if train["compile"]:
@@ -164,28 +163,36 @@ class Trainer:
             images = batch["image"].to(self.device, non_blocking=True)
             targets = batch["targets"].to(self.device, non_blocking=True)
             weights = batch["weights"].to(self.device, non_blocking=True)
-            with self.precision.autocast():
-                output = self.forward(images, targets)
-            if self.sequence:
-                output, teacher_forced = output
-                self.teacher_forced_loss = self.loss_fn(teacher_forced, targets, weights).detach()
-            loss = self.loss_fn(output, targets, weights)
+            loss, step_scalars = self.training_loss(images, targets, weights)
             self.precision.scaler.scale(loss / self.accumulate).backward()
             loss_sum += loss.detach()
             if (batch_index + 1) % self.accumulate and batch_index + 1 != len(loader):
                 continue
-            self.optimizer_step(epoch, loss.detach(), len(images))
+            self.optimizer_step(epoch, loss.detach(), len(images), step_scalars)
         return self.dist.average(loss_sum / max(1, len(loader))).item()  # the same on every rank
 
-    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def training_loss(
+        self, images: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float | torch.Tensor]]:
+        """The loss to optimise, and the step's other training scalars: for a sequence decoder its
+        teacher-forcing probability and teacher-forced loss (which, unlike the optimised one, stays
+        comparable while the sampling schedule moves)."""
         if not self.sequence:
-            return self.forward_model(images)
+            with self.precision.autocast():
+                heatmaps = self.forward_model(images)
+            return self.loss_fn(heatmaps, targets, weights), {}
         total = self.steps_per_epoch * self.config["train"]["max_epochs"]
-        self.teacher_forcing = teacher_forcing_probability(self.config["train"]["scheduled_sampling"], self.step / total)
-        return self.forward_model(images, teacher=targets, teacher_forcing=self.teacher_forcing,
-                                  generator=self.sampling_generator, with_teacher_forced=True)
+        probability = teacher_forcing_probability(self.config["train"]["scheduled_sampling"], self.step / total)
+        with self.precision.autocast():
+            points, teacher_forced = self.forward_model(
+                images, teacher=targets, teacher_forcing=probability, generator=self.sampling_generator,
+                with_teacher_forced=True,
+            )
+        scalars = {"train/teacher_forcing": probability,
+                   "train/loss_tf": self.loss_fn(teacher_forced, targets, weights).detach()}
+        return self.loss_fn(points, targets, weights), scalars
 
-    def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int) -> None:
+    def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int, scalars: dict | None = None) -> None:
         scaler = self.precision.scaler
         scaler.unscale_(self.optimizer)
         # Hooks see the gradients before clipping: an exploding norm is what they look for.
@@ -202,10 +209,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         self.step += 1
-        scalars = {}
-        if self.sequence:  # the teacher-forced loss stays comparable while the sampling schedule moves
-            scalars["train/teacher_forcing"] = self.teacher_forcing
-            scalars["train/loss_tf"] = float(self.teacher_forced_loss)
         self.hooks.on_step_end(
             trainer=self,
             step=self.step,
@@ -215,7 +218,7 @@ class Trainer:
             lr=lr,
             grad_norm=grad_norm,
             batch_size=batch_size,
-            scalars=scalars,
+            scalars=scalars or {},
         )
 
     # ------------------------------------------------------------ validation

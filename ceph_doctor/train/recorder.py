@@ -178,7 +178,9 @@ class Recorder(Hook):
         if not self.active or step % self.every_n_steps:
             return
         now = time.perf_counter()
-        extra = {**self._grad_norms, **self._update_ratio.after(trainer.model), **(scalars or {})}
+        # Tensors are read only here, on logged steps: reading one every step would wait for the device.
+        extra = {**self._grad_norms, **self._update_ratio.after(trainer.model),
+                 **{tag: _number(value) for tag, value in (scalars or {}).items()}}
         extra["perf/images_per_s"] = self._images_since / max(now - self._time_since, 1e-9)
         self._images_since, self._time_since = 0, now
         self.log_step(step, epoch, loss, lr, loss_parts, trainer.model, extra)
