@@ -31,7 +31,6 @@ the images that happen to have one would not be comparable across epochs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,22 +109,6 @@ def landmark_metrics(
 
     table = pd.DataFrame(per_landmark, index=pd.Index(names, name="landmark"))
     return MetricReport({key: float(value) for key, value in overall.items()}, table)
-
-
-_LOWER_IS_BETTER = re.compile(r"(mre|sd)_(mm|px)|nme|loss(_\w+)?")
-_HIGHER_IS_BETTER = re.compile(r"sdr_\d+(\.\d+)?mm|pck@\d*\.?\d+")
-
-
-def metric_direction(name: str) -> str:
-    """Which way a metric improves, "min" or "max". Accepts a tag prefix ("val/mre_mm")."""
-    key = name.rsplit("/", 1)[-1]
-    if _LOWER_IS_BETTER.fullmatch(key):
-        return "min"
-    if _HIGHER_IS_BETTER.fullmatch(key):
-        return "max"
-    raise ValueError(
-        f"unknown metric {name!r}: expected mre_mm, mre_px, sd_mm, nme, sdr_<z>mm, pck@<alpha> or a loss"
-    )
 
 
 # -- helpers ---------------------------------------------------------------------

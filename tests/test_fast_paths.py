@@ -50,7 +50,7 @@ def test_csv_reader_falls_back_row_by_row_for_ragged_rows(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,step,loss\n0,1,0.5\n0,2\n1,3,0.25,extra\n")
     part = csvlog.read([path], csvlog.NameMap())
-    assert part.scalars.series("train/loss").value.tolist() == [0.5, 0.25]
+    assert part.scalars.table.series("train/loss").value.tolist() == [0.5, 0.25]
     assert any("different number of fields" in note for note in part.notes)
 
 

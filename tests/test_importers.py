@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 from ceph_doctor.analyze import analyze_paths, collect_runs
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.importers import discover
-from ceph_doctor.importers.names import NameMap, direction
+from ceph_doctor.importers.names import Logged, NameMap
+from ceph_doctor.store.meaning import direction
 from cli_helpers import ceph_doctor
 
 
@@ -30,25 +31,39 @@ def values(run, tag):
 
 
 # ----------------------------------------------------------------- names
+def tags_of(*keys: Logged, names: NameMap | None = None) -> list[str | None]:
+    tags, _, _ = (names or NameMap()).resolve(keys)
+    return [tags[key] for key in keys]
+
+
 @pytest.mark.parametrize("theirs, split, canonical", [
-    ("loss", None, "train/loss"), ("train_loss", None, "train/loss"), ("loss_kpt", None, "train/loss"),
+    ("loss", None, "train/loss"), ("train_loss", None, "train/loss"), ("loss_kpt", None, "train/loss/kpt"),
     ("val_loss", None, "val/loss"), ("loss", "val", "val/loss"), ("NME", "val", "val/nme"),
-    ("val/mre", None, "val/mre_px"), ("MRE", "val", "val/mre_px"), ("mre_mm", None, "val/mre_mm"),
-    ("lr", None, "optim/lr"), ("lr-SGD", None, "optim/lr"), ("coords_loss", None, "train/loss_tf"),
-    ("val_loss_ar", None, "val/loss_ar"), ("PCK", "val", "val/PCK"), ("acc_pose", "train", "train/acc_pose"),
-    ("train_loss_epoch", None, "train/loss_epoch"), ("val_acc", None, "val/acc"),
+    ("val/mre", None, "val/mre"), ("MRE", "val", "val/MRE"), ("mre_mm", None, "val/mre_mm"),
+    ("lr", None, "optim/lr"), ("lr-SGD", None, "optim/lr"), ("coords_loss", None, "train/loss/coords"),
+    ("val_loss_ar", None, "val/loss_ar"), ("PCK", "val", "val/pck"), ("acc_pose", "train", "train/acc_pose"),
+    ("train_loss_epoch", None, "train/loss"), ("val_acc", None, "val/acc"), ("time", "train", None),
 ])
 def test_names_map_to_canonical_tags(theirs, split, canonical):
-    assert NameMap().tag(theirs, split) == canonical
+    assert tags_of(Logged(theirs, split)) == [canonical]
 
 
-def test_directions_and_monitor():
+def test_names_are_decided_with_their_neighbours():
+    # Keras: `accuracy` beside `val_accuracy` is the training accuracy; alone, a metric is validation's.
+    assert tags_of(Logged("accuracy"), Logged("val_accuracy")) == ["train/accuracy", "val/accuracy"]
+    assert tags_of(Logged("accuracy")) == ["val/accuracy"]
+    # Lightning's per-step and per-epoch copies: the per-step one keeps the tag.
+    assert tags_of(Logged("train_loss_step"), Logged("train_loss_epoch")) == ["train/loss", "train/loss_epoch"]
+    # Only test_* logged, every epoch: read as validation.
+    assert tags_of(Logged("train_loss"), Logged("test_loss"), Logged("test_acc")) == [
+        "train/loss", "val/loss", "val/acc"]
+
+
+def test_directions_and_user_maps():
     assert direction("val/PCK") == "max" and direction("AUC") == "max" and direction("EPE") == "min"
-    assert NameMap().monitor({"train/loss", "val/EPE", "val/PCK"}) == {"metric": "val/PCK", "mode": "max"}
-    assert NameMap().monitor({"val/mre_mm", "val/PCK"}) is None  # the signals' own preference applies
     user = NameMap.parse(["val/mre_mm=MRE"])
-    assert user.tag("MRE") == "val/mre_mm"
-    assert user.monitor({"val/mre_mm", "val/PCK"}) == {"metric": "val/mre_mm", "mode": "min"}
+    assert tags_of(Logged("MRE"), names=user) == ["val/mre_mm"]
+    assert user.declared_monitor({"val/mre_mm", "val/PCK"})["metric"] == "val/mre_mm"
     with pytest.raises(UserInputError, match="CANON=THEIRS"):
         NameMap.parse(["MRE"])
 
@@ -200,20 +215,20 @@ def test_mmengine_work_dir_json_and_log_agree(tmp_path):
     )
     run, skipped = only_run(tmp_path / "work")
     assert run.source == "mmengine" and run.path == stamp
-    assert run.manifest["monitor"] == {"metric": "val/PCK", "mode": "max"}
+    assert (run.monitor.metric, run.monitor.mode) == ("val/epe", "min")  # an error in px before PCK
     assert run.config == {"optimizer": {"lr": 0.0005}, "train": {"max_epochs": 60, "val_interval": 5},
-                          "codec": {"sigma": 2}}
+                          "codec": {"sigma": 2}, "data": {"input_size": 256}}
     assert values(run, "train/loss")["step"].tolist() == list(range(1, 9))
-    assert values(run, "val/PCK")["epoch"].tolist() == [1, 2]
-    assert {"optim/lr", "train/acc_pose", "val/EPE"} <= set(run.scalars["tag"])
+    assert values(run, "val/pck")["epoch"].tolist() == [1, 2]
+    assert {"optim/lr", "train/acc_pose", "val/epe"} <= set(run.scalars["tag"])
     assert sum("same numbers as scalars.json" in note.reason for note in skipped) == 2
 
-    from_json = values(run, "val/EPE")["value"].to_numpy()
+    from_json = values(run, "val/epe")["value"].to_numpy()
     for json_file in (stamp / "vis_data").glob("*.json"):
         json_file.unlink()
     log_run, _ = only_run(tmp_path / "work")
     assert log_run.manifest["files"] == [str(next(stamp.glob("*.log")))]
-    assert np.allclose(values(log_run, "val/EPE")["value"], from_json, atol=1e-4)
+    assert np.allclose(values(log_run, "val/epe")["value"], from_json, atol=1e-4)
     assert values(log_run, "train/loss")["step"].tolist() == list(range(1, 9))
 
 
@@ -226,7 +241,7 @@ def test_mmengine_json_with_a_broken_line(tmp_path):
     (tmp_path / "vis_data" / "scalars.json").write_text("\n".join(lines))
     run, _ = only_run(tmp_path)
     assert values(run, "train/loss")["value"].tolist() == [1.0, 0.5, 1 / 3, 0.25]
-    assert values(run, "val/PCK")["value"].tolist() == [0.4]
+    assert values(run, "val/pck")["value"].tolist() == [0.4]
     assert any("skipped 1 unreadable line" in note for note in run.notes)
 
 
@@ -241,7 +256,7 @@ def test_plain_csv_with_damage_reads_what_is_valid(tmp_path):
     val = values(run, "val/loss")["value"].tolist()
     assert val[0] == 2.0 and math.isnan(val[1]) and val[2:] == [1.5]
     assert values(run, "val/mre_mm")["value"].tolist() == [9.0, 8.0, 7.0]
-    assert run.manifest["monitor"] == {"metric": "val/mre_mm", "mode": "min"}
+    assert (run.monitor.metric, run.monitor.mode) == ("val/mre_mm", "min")
     notes = " ".join(run.notes)
     assert "cut off" in notes and "not numbers" in notes and "different number of fields" in notes
     assert "non-finite" in notes
@@ -300,9 +315,9 @@ def test_detection_by_content_with_skip_reasons(tmp_path):
     runs, skipped = discover(tmp_path)
     assert [(run.source, run.path.name) for run in runs] == [("csv", "b")]
     reasons = {note.path.name: note.reason for note in skipped}
-    assert "not MMEngine" in reasons["results.json"]
+    assert "none of the layouts" in reasons["results.json"]
     assert reasons["empty.log"] == "empty file"
-    assert "neither" in reasons["notes.txt"]
+    assert "no epoch or step markers" in reasons["notes.txt"]
     assert "1 .png" in reasons[tmp_path.name]
 
 
@@ -330,7 +345,7 @@ def test_fixes_render_as_mmengine_config_lines():
     from types import SimpleNamespace
 
     from ceph_doctor.engine.diagnosis import Fix
-    from ceph_doctor.importers.mmengine import config_line
+    from ceph_doctor.frameworks.mmengine import config_line
 
     run = SimpleNamespace(config={"optimizer": {"lr": 0.0005}, "train": {"max_epochs": 60}},
                           manifest={"monitor": {"metric": "val/PCK", "mode": "max"}})

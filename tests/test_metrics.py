@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ceph_doctor.metrics import landmark_metrics, metric_direction, point_errors
+from ceph_doctor.metrics import landmark_metrics, point_errors
 
 NAN = np.nan
 
@@ -137,28 +137,3 @@ def test_no_visible_points_gives_nan_not_an_error():
     true = np.full((2, 3, 2), NAN)
     report = landmark_metrics(np.zeros((2, 3, 2)), true, spacing_mm=SPACING)
     assert all(math.isnan(value) for value in report.overall.values())
-
-
-@pytest.mark.parametrize(
-    "name, direction",
-    [
-        ("mre_mm", "min"),
-        ("mre_px", "min"),
-        ("sd_mm", "min"),
-        ("nme", "min"),
-        ("val/mre_mm", "min"),
-        ("val/loss", "min"),
-        ("sdr_2mm", "max"),
-        ("sdr_2.5mm", "max"),
-        ("val/sdr_4mm", "max"),
-        ("pck@0.05", "max"),
-        ("pck@0.1", "max"),
-    ],
-)
-def test_metric_direction(name, direction):
-    assert metric_direction(name) == direction
-
-
-def test_metric_direction_rejects_unknown_names():
-    with pytest.raises(ValueError, match="unknown metric"):
-        metric_direction("accuracy")

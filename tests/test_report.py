@@ -70,10 +70,10 @@ def test_json_has_the_design_shape(tiny_run):
     document = json.loads(render_json(reports))
     assert document["schema"] == 1 and len(document["runs"]) == 2
     run = document["runs"][0]
-    assert set(run) == {"path", "source", "diagnoses", "not_checked"}
+    assert set(run) == {"path", "source", "monitor", "diagnoses", "not_checked"}
     assert [d["severity"] for d in run["diagnoses"]] == ["error", "warning", "info"]
     for diagnosis in run["diagnoses"]:
-        assert set(diagnosis) == {"id", "severity", "message", "epoch", "landmarks", "evidence", "fixes"}
+        assert set(diagnosis) == {"id", "severity", "message", "epoch", "landmarks", "evidence", "fixes", "explains"}
         for fix in diagnosis["fixes"]:
             assert set(fix) == {"key", "op", "value", "reason"} and fix["op"] in {"set", "multiply", "enable"}
     evidence = run["diagnoses"][0]["evidence"]

@@ -151,7 +151,7 @@ def broken(change):
         (lambda r: r.update(message="{collapse.spread_ratio:.2z}"), "message", "format spec"),
         (lambda r: r.update(message="{x.__class__}"), "message", "signal name"),
         (lambda r: r.update(message="open { brace"), "message", "unmatched"),
-        (lambda r: r.update(message="{collapse.spread_ratio@colour}"), "message", "epoch or unit"),
+        (lambda r: r.update(message="{collapse.spread_ratio@colour}"), "message", "epoch, unit or when"),
         (lambda r: r.update(evidence="collapse.spread_ratio"), "evidence", "expected a list"),
         (lambda r: r.update(epoch="not a name"), "epoch", "not a signal name"),
         (lambda r: r["fixes"][0].update(key="optimizer.learning_rate"), "fixes[0].key", "unknown config key"),
@@ -339,6 +339,8 @@ def test_built_in_rules_are_valid_and_read_only_declared_signals(entry):
     rule = parse_rule(entry.read_text(encoding="utf-8"), str(entry))
     assert entry.name == f"{rule.id}.yaml"  # one file per rule, named after its id
     used = names(rule.when) | set(rule.requires) | set(rule.evidence) | set(rule.message.names)
+    for condition, template in rule.message_cases:
+        used |= names(condition) | set(template.names)
     used |= {name for name in (rule.epoch, rule.landmarks) if name}
     assert used <= DECLARED, f"{rule.source}: no signal family provides {sorted(used - DECLARED)}"
 

@@ -21,10 +21,18 @@ def run_analyze(
     emit_config: Path | None,
     fail_on: str,
     maps: list[str] | None = None,
+    show_names: bool = False,
 ) -> int:
-    from ceph_doctor.analyze import analyze_paths
+    from ceph_doctor.analyze import analyze_paths, collect_runs
     from ceph_doctor.importers.names import NameMap
 
+    if show_names:
+        from ceph_doctor.report.names import render_names
+
+        runs, skipped = collect_runs(paths, NameMap.parse(maps))
+        tell_files(runs, skipped)
+        render_names(runs, Console())
+        return 0
     if output_format not in FORMATS:
         raise UserInputError(f"--format {output_format!r}: expected one of {', '.join(FORMATS)}")
     if fail_on not in FAIL_ON:
@@ -46,6 +54,10 @@ def tell_files(runs, skipped) -> None:
         console.print(f"read {run.source} run {run.path}: {files}", markup=False)
         for note in run.notes:
             console.print(f"  note: {note}", markup=False)
+        monitor = run.monitor
+        console.print(f"  monitoring {monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; "
+                      f"{monitor.why})" if monitor else "  monitoring nothing: no logged name is a validation metric "
+                      "or loss (see --show-names; name one with --map)", markup=False)
     for note in skipped:
         console.print(f"skipped {note}", markup=False)
 

@@ -66,15 +66,21 @@ def analyze(
         None, "--map", help="Read another tool's metric THEIRS as the canonical tag CANON, e.g. --map val/mre_mm=MRE "
         "(repeatable).",
     ),
+    show_names: bool = typer.Option(
+        False, "--show-names", help="Print what each logged name was understood as (split, quantity, unit, "
+        "direction, tag) instead of the report.",
+    ),
 ) -> None:
     """Diagnose finished or running runs: what went wrong, the evidence, and which settings to change.
 
-    Also reads other tools' logs: TensorBoard event files, MMEngine/MMPose work dirs, Lightning or plain CSV,
-    and text logs with pred=(x, y) gt=(x, y) lines; which files were read or skipped is told on stderr.
+    Also reads other tools' logs: TensorBoard event files, MMEngine/MMPose work dirs and mmcv log.json, Hugging
+    Face trainer_state.json, MLflow's mlruns/, Lightning, Keras, Ultralytics or any CSV with an epoch or step
+    column, and text logs (printed epochs with metrics, progress bars, pred=(x, y) gt=(x, y) lines); which files
+    were read or skipped, and which metric is monitored, is told on stderr.
     """
     from ceph_doctor.cli.analyze_command import run_analyze
 
-    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on, maps or []))
+    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on, maps or [], show_names))
 
 
 @app.command(

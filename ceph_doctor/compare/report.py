@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ceph_doctor.compare.stats import IMPROVED, REGRESSED
-from ceph_doctor.metrics import metric_direction
+from ceph_doctor.store.meaning import direction
 
 TERMINAL_ROWS = 30
 STYLES = {REGRESSED: "red", IMPROVED: "green"}
@@ -115,18 +115,11 @@ def _overall_metrics(c) -> Section:
     for name in metrics_a:
         a, b = metrics_a[name], metrics_b.get(name, math.nan)
         delta = b - a if math.isfinite(a) and math.isfinite(b) else math.nan
-        better = None if not math.isfinite(delta) or delta == 0 else (delta < 0) == (_direction(name) == "min")
+        better = None if not math.isfinite(delta) or delta == 0 else (delta < 0) == (direction(name) != "max")
         rows.append([name, number(a), number(b), number(delta, sign=True),
                      "–" if better is None else ("B" if better else "A")])
         styles.append(None if better is None else ("green" if better else "red"))
     return Section(f"Metrics on {c.pair.description}", ["metric", "A", "B", "B − A", "better"], rows, styles)
-
-
-def _direction(name: str) -> str:
-    try:
-        return metric_direction(name)
-    except ValueError:
-        return "min"
 
 
 def _per_landmark(c) -> Section:

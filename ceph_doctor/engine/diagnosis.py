@@ -26,10 +26,15 @@ class Diagnosis:
     evidence: dict[str, Any] = field(default_factory=dict)
     fixes: list[Fix] = field(default_factory=list)
     title: str = ""
+    # Diagnoses this one explains (a diverged run's missed early stop): shown folded under it, and
+    # not counted on their own (exit code, summary counts).
+    explains: list["Diagnosis"] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("title")
+        data["explains"] = [{"id": d.id, "severity": d.severity, "message": d.message, "epoch": d.epoch}
+                            for d in self.explains]
         return data
 
 
@@ -51,9 +56,15 @@ class RunReport:
     signals: Any = None  # the SignalSet
 
     def to_json(self) -> dict[str, Any]:
+        monitor = getattr(self.run, "monitor", None)
+        best = self.signals.values.get("metric.best") if self.signals is not None else None
         return {
             "path": self.path,
             "source": self.source,
+            "monitor": None if monitor is None else {
+                "metric": monitor.metric, "mode": monitor.mode, "why": monitor.why,
+                "best_epoch": None if best is None else best.epoch, "best": None if best is None else best.value,
+            },
             "diagnoses": [d.to_json() for d in sorted(self.diagnoses, key=lambda d: SEVERITIES.index(d.severity))],
             "not_checked": [asdict(n) for n in self.not_checked],
         }

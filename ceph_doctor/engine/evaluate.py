@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, NotChecked
 from ceph_doctor.engine.expr import ExpressionError, MissingSignal, Name, parse, plain
@@ -55,8 +55,12 @@ class MessageTemplate:
         """The signal names the message quotes."""
         return tuple(part[0] for part in self.parts if isinstance(part, tuple) and part[0] not in BUILTIN_PLACEHOLDERS)
 
-    def render(self, signals: Mapping[str, Any], epoch: int | None = None, landmarks: Iterable[str] = ()) -> str:
-        """The message for `signals` (name → Signal, or anything with .value, .epoch, .unit)."""
+    def render(self, signals: Mapping[str, Any], epoch: int | None = None, landmarks: Iterable[str] = (),
+               when: Callable[[int], str] | None = None) -> str:
+        """The message for `signals` (name → Signal, or anything with .value, .epoch, .unit).
+
+        `{name@when}` says the point in training an epoch-valued signal names, as `when(epoch)` puts it
+        ("epoch 15", or "validation 19 (iteration 7600)" for an iteration-based run)."""
         builtins = {"epoch": epoch, "landmarks": list(landmarks)}
         out = []
         for part in self.parts:
@@ -64,6 +68,14 @@ class MessageTemplate:
                 out.append(part)
                 continue
             name, attribute, spec = part
+            if attribute == "when":
+                signal = signals.get(name)
+                value = plain(getattr(signal, "value", None))
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    out.append(when(int(value)) if when else f"epoch {int(value)}")
+                else:
+                    out.append("n/a")
+                continue
             if name in builtins:
                 value = builtins[name]
             else:
@@ -86,8 +98,8 @@ def _placeholder(body: str, start: int) -> tuple[str, str, str]:
         valid = False
     if not valid:
         raise ValueError(f"{where}: quote a signal name, {{epoch}} or {{landmarks}}")
-    if attribute not in ("", "epoch", "unit") or (attribute and name in BUILTIN_PLACEHOLDERS):
-        raise ValueError(f"{where}: after '@' write epoch or unit, e.g. {{metric.best@epoch}}")
+    if attribute not in ("", "epoch", "unit", "when") or (attribute and name in BUILTIN_PLACEHOLDERS):
+        raise ValueError(f"{where}: after '@' write epoch, unit or when, e.g. {{metric.best@epoch}}")
     # A huge width would make a huge string; no message needs more than two digits.
     if len(spec) > 20 or any(int(number) > 64 for number in re.findall(r"\d+", spec)):
         raise ValueError(f"{where}: format spec too long")
@@ -143,7 +155,31 @@ def diagnose(signals: SignalSet, rules: Iterable[Rule]) -> tuple[list[Diagnosis]
         if fired:
             diagnoses.append(_diagnosis(rule, signals, values))
     diagnoses.sort(key=lambda diagnosis: (SEVERITIES.index(diagnosis.severity), diagnosis.id))
-    return diagnoses, sorted(not_checked.values(), key=lambda entry: entry.signal)
+    explains = {rule.id: rule.explains for rule in rules}
+    return fold_explained(diagnoses, explains), sorted(not_checked.values(), key=lambda entry: entry.signal)
+
+
+def fold_explained(diagnoses: list[Diagnosis], explains: Mapping[str, Iterable[str]]) -> list[Diagnosis]:
+    """Each diagnosis that another fired one explains goes under it (`Diagnosis.explains`), not beside it.
+
+    Chains fold to their top: a diverged run's lr-too-high goes under diverged, and so does what
+    lr-too-high itself would explain. Of several explainers the first (most severe) is taken. The rule
+    pack's `explains` graph has no cycles (checked when the rules load), so every chain has a top.
+    """
+    fired = {diagnosis.id: diagnosis for diagnosis in diagnoses}
+
+    def top(diagnosis_id: str) -> str:
+        parent = next((d.id for d in diagnoses if diagnosis_id in explains.get(d.id, ())), None)
+        return diagnosis_id if parent is None else top(parent)
+
+    kept = []
+    for diagnosis in diagnoses:
+        root = top(diagnosis.id)
+        if root == diagnosis.id:
+            kept.append(diagnosis)
+        else:
+            fired[root].explains.append(diagnosis)
+    return kept
 
 
 def _needs(signals: SignalSet, name: str) -> str:
@@ -158,12 +194,23 @@ def _diagnosis(rule: Rule, signals: SignalSet, values: Mapping[str, Any]) -> Dia
         id=rule.id,
         severity=rule.severity,
         title=rule.title,
-        message=rule.message.render(signals.values, epoch, landmarks),
+        message=_message(rule, values).render(signals.values, epoch, landmarks, signals.when),
         epoch=epoch,
         landmarks=landmarks,
         evidence={name: json_value(values[name]) for name in rule.evidence if name in values},
         fixes=[replace(fix) for fix in rule.fixes],  # copies: a renderer may annotate them
     )
+
+
+def _message(rule: Rule, values: Mapping[str, Any]) -> MessageTemplate:
+    """The first alternative whose condition holds (one reading a missing signal does not), else the default."""
+    for condition, template in rule.message_cases:
+        try:
+            if condition.holds(values):
+                return template
+        except MissingSignal:
+            continue
+    return rule.message
 
 
 def onset_epoch(signals: SignalSet, name: str | None) -> int | None:

@@ -9,10 +9,12 @@ see `expr.py`), what to tell the user (`message`, a template quoting signal valu
     title: Validation worsens after an early best
     when: metric.rise_since_best > 0.1 and train_loss.change_since_best < 0
     message: "{metric.name} rose {metric.rise_since_best:.0%} after its best at epoch {epoch}"
+    # or alternatives, the first whose `when` holds: [{when: has(heatmap.sigma), text: "…"}, {text: "…"}]
     epoch: metric.best_epoch              # optional: a signal whose value (unit epoch) or .epoch is the onset
     landmarks: landmark.regressed         # optional: a signal holding landmark names
     evidence: [metric.best, metric.last]  # signals quoted in the report
     requires: [metric.best]               # optional: signals needed beyond those in `when`
+    explains: [missed-early-stop]         # optional: ids that fold under this one when both fire
     fixes:
       - {key: train.early_stopping.patience, op: enable, value: 5, reason: stop near the best epoch}
     docs: {what: "...", why: "...", fix: "..."}   # markdown
@@ -42,7 +44,7 @@ from ceph_doctor.errors import UserInputError
 
 BUILTIN_PACKAGE = "ceph_doctor.rules"  # the top-level rules/ folder, mapped in pyproject.toml
 REQUIRED_FIELDS = ("id", "severity", "title", "when", "message", "evidence", "fixes", "docs")
-OPTIONAL_FIELDS = ("epoch", "landmarks", "requires")
+OPTIONAL_FIELDS = ("epoch", "landmarks", "requires", "explains")
 DOC_FIELDS = ("what", "why", "fix")
 KEBAB_CASE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
 
@@ -68,13 +70,15 @@ class Rule:
     severity: str
     title: str
     when: Expression
-    message: MessageTemplate
+    message: MessageTemplate  # the default message
     evidence: tuple[str, ...]
     fixes: tuple[Fix, ...]
     docs: RuleDocs
     epoch: str | None = None
     landmarks: str | None = None
     requires: tuple[str, ...] = ()
+    explains: tuple[str, ...] = ()  # ids this diagnosis is the cause of: they fold under it
+    message_cases: tuple[tuple[Expression, MessageTemplate], ...] = ()  # tried before the default, in order
     source: str = ""  # the file it was read from
     builtin: bool = False
     overrides: str | None = None  # for a user rule: the built-in file it replaces
@@ -106,7 +110,25 @@ def load_rules(extra_dirs: Iterable[str | Path] = ()) -> list[Rule]:
     for rule_id, rule in user.items():
         if rule_id in builtin:
             user[rule_id] = replace(rule, overrides=builtin[rule_id].source)
-    return sorted({**builtin, **user}.values(), key=lambda rule: rule.id)
+    rules = sorted({**builtin, **user}.values(), key=lambda rule: rule.id)
+    _check_explains_acyclic(rules)
+    return rules
+
+
+def _check_explains_acyclic(rules: list[Rule]) -> None:
+    """`explains` must not loop (a explains b explains a): then neither could fold under the other."""
+    edges = {rule.id: rule.explains for rule in rules}
+    sources = {rule.id: rule.source for rule in rules}
+
+    def visit(rule_id: str, path: tuple[str, ...]) -> None:
+        for child in edges.get(rule_id, ()):
+            if child in path:
+                loop = " → ".join((*path[path.index(child):], child))
+                raise RuleError(sources[rule_id], "explains", f"explains loops back: {loop}")
+            visit(child, (*path, child))
+
+    for rule_id in edges:
+        visit(rule_id, (rule_id,))
 
 
 def _by_id(rules: Iterable[Rule]) -> dict[str, Rule]:
@@ -180,10 +202,7 @@ def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule
         when = parse(_text(source, "when", data["when"]))
     except ExpressionError as error:
         raise fail("when", f"{error} in {data['when']!r}") from None
-    try:
-        message = MessageTemplate(_text(source, "message", data["message"]))
-    except ValueError as error:
-        raise fail("message", str(error)) from None
+    message, message_cases = _messages(source, data["message"])
     docs = data["docs"]
     if not isinstance(docs, dict):
         raise fail("docs", f"expected a mapping with {', '.join(DOC_FIELDS)}")
@@ -200,6 +219,8 @@ def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule
         epoch=_optional_signal(source, "epoch", data.get("epoch")),
         landmarks=_optional_signal(source, "landmarks", data.get("landmarks")),
         requires=_signal_names(source, "requires", data.get("requires", [])),
+        explains=_ids(source, "explains", data.get("explains", []), rule_id),
+        message_cases=message_cases,
         source=source,
         builtin=builtin,
     )
@@ -248,6 +269,44 @@ def _signal_names(source: str, field: str, value: Any) -> tuple[str, ...]:
             raise RuleError(source, field, f"{item!r} is not a signal name (e.g. collapse.spread_ratio)")
         names.append(tree.name)
     return tuple(names)
+
+
+def _messages(source: str, value: Any) -> tuple[MessageTemplate, tuple[tuple[Expression, MessageTemplate], ...]]:
+    """One message text, or alternatives `[{when, text}, …, {text}]` whose last has no `when`."""
+    def template(field: str, text: Any) -> MessageTemplate:
+        try:
+            return MessageTemplate(_text(source, field, text))
+        except ValueError as error:
+            raise RuleError(source, field, str(error)) from None
+
+    if not isinstance(value, list):
+        return template("message", value), ()
+    cases = []
+    for index, item in enumerate(value):
+        field = f"message[{index}]"
+        if not isinstance(item, dict):
+            raise RuleError(source, field, "expected a mapping with text (and when, except for the last)")
+        _check_fields(source, f"{field}.", item, ("text",), ("when",))
+        last = index == len(value) - 1
+        if last != ("when" not in item):
+            raise RuleError(source, field, "the last alternative has no when; every other one has one")
+        if not last:
+            try:
+                cases.append((parse(_text(source, f"{field}.when", item["when"])), template(f"{field}.text", item["text"])))
+            except ExpressionError as error:
+                raise RuleError(source, f"{field}.when", f"{error} in {item['when']!r}") from None
+    return template(f"message[{len(value) - 1}].text", value[-1]["text"]), tuple(cases)
+
+
+def _ids(source: str, field: str, value: Any, own: str) -> tuple[str, ...]:
+    ids = []
+    for item in _list(source, field, value):
+        if not isinstance(item, str) or not KEBAB_CASE.match(item):
+            raise RuleError(source, field, f"{item!r} is not a diagnosis id (kebab-case, e.g. missed-early-stop)")
+        if item == own:
+            raise RuleError(source, field, "a rule cannot explain itself")
+        ids.append(item)
+    return tuple(ids)
 
 
 def _fix(source: str, field: str, item: Any) -> Fix:

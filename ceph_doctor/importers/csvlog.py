@@ -1,29 +1,41 @@
-"""CSV logs: Lightning's CSVLogger `metrics.csv` (sparse rows, `_step` / `_epoch` copies) and any
-table with an epoch or step column, whatever the file is called (`.txt` included).
+"""CSV logs: Lightning's CSVLogger `metrics.csv` (sparse rows, `_step` / `_epoch` copies), Keras'
+CSVLogger, Ultralytics' `results.csv` (padded headers), pandas `to_csv` histories, and any table with an
+epoch or step column, whatever the file is called (`.txt`, `training.log` included). A table of
+per-image predictions (pred and truth x/y columns) becomes prediction rows (`predictions_table`).
 
 Empty cells are "not logged this row"; `nan` / `inf` cells are kept as logged; other text in a
-number column is skipped and counted. A last line torn off mid-write is dropped.
+number column is skipped and counted. A last line torn off mid-write is dropped. A saved config
+beside the table (`hparams.yaml`, `args.yaml`, …) gives the settings fixes are computed from.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ceph_doctor.importers import Columns, Part, non_finite_note, scalar_table, to_float
-from ceph_doctor.importers.names import NameMap, normalise
+from ceph_doctor.importers import HEAD_BYTES, Columns, Logged, Part, non_finite_note, scalar_table, to_float
+from ceph_doctor.importers.configs import read_configs
+from ceph_doctor.importers.names import NameMap
+from ceph_doctor.importers.predictions import prediction_columns, predictions_table
 
 NAME = "csv"
 EPOCH_COLUMNS = ("epoch", "epochs", "ep")
-STEP_COLUMNS = ("step", "global_step", "iter", "iteration", "steps")
+STEP_COLUMNS = ("step", "global_step", "iter", "iteration", "steps", "iterations")
 DELIMITERS = (",", "\t", ";")
+CONFIG_FILES = ("hparams.yaml", "args.yaml", "config.yaml", "params.yaml", "opt.yaml", "hyp.yaml", "config.json")
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[\s.\-]+", "_", name.strip().lower())
 
 
 def header(text: str) -> tuple[list[str], str] | None:
@@ -32,7 +44,8 @@ def header(text: str) -> tuple[list[str], str] | None:
     for delimiter in DELIMITERS:
         names = [name.strip() for name in next(csv.reader([first], delimiter=delimiter), [])]
         keys = {normalise(name) for name in names}
-        if len(names) >= 2 and keys & {*EPOCH_COLUMNS, *STEP_COLUMNS} and all(names):
+        indexed = keys & {*EPOCH_COLUMNS, *STEP_COLUMNS} or prediction_columns(names) is not None
+        if len(names) >= 2 and indexed and all(names):
             return names, delimiter
     return None
 
@@ -66,16 +79,27 @@ def run_root(path: Path) -> Path:
 def read(files: list[Path], names: NameMap) -> Part:
     columns: list[Columns] = []
     notes: list[str] = []
+    predictions = []
     for file in files:
-        file_columns, file_notes = read_file(file, names)
-        columns.append(file_columns)
+        data = file.read_bytes()
+        found = header(data[:HEAD_BYTES].decode("utf-8", "replace").lstrip())
+        roles = prediction_columns(found[0]) if found else None
+        if roles is not None:
+            frame, file_notes = predictions_table(file, roles, found[1])
+            predictions.append(frame)
+        else:
+            file_columns, file_notes = read_file(data)
+            columns.append(file_columns)
         notes.extend(f"{file.name}: {note}" for note in file_notes)
-    table = scalar_table(columns, zero_based=True)
-    return Part(table, notes=notes + non_finite_note(table), read=list(files))
+    scalars = scalar_table(columns, names, zero_based=True)
+    folder = files[0].parent
+    config = read_configs([folder / name for name in CONFIG_FILES])
+    frame = pd.concat(predictions, ignore_index=True) if predictions else None
+    return Part(scalars, predictions=frame, notes=notes + non_finite_note(scalars.table), read=list(files),
+                manifest={"config": config} if config else {})
 
 
-def read_file(file: Path, names: NameMap) -> tuple[Columns, list[str]]:
-    data = file.read_bytes()
+def read_file(data: bytes) -> tuple[Columns, list[str]]:
     notes = []
     if data and not data.endswith(b"\n") and b"\n" in data:
         data = data[: data.rfind(b"\n") + 1]
@@ -88,7 +112,7 @@ def read_file(file: Path, names: NameMap) -> tuple[Columns, list[str]]:
     keys = [normalise(name) for name in columns]
     epoch_at = next((keys.index(k) for k in EPOCH_COLUMNS if k in keys), None)
     step_at = next((keys.index(k) for k in STEP_COLUMNS if k in keys), None)
-    tags = column_tags(columns, {epoch_at, step_at}, names)
+    tags = {at: Logged(name) for at, name in enumerate(columns) if at not in (epoch_at, step_at)}
     cells = parse_fast(data, len(columns), delimiter)
     if cells is None:  # rows of the wrong length, odd encodings: the csv module, row by row
         cells, more_notes = parse_rows(data.decode("utf-8", "replace"), len(columns), delimiter)
@@ -193,19 +217,3 @@ def numbers_of(cells: list[str | None]) -> tuple[np.ndarray, np.ndarray, int]:
         else:
             values[index], logged[index] = value, True
     return values, logged, bad
-
-
-def column_tags(columns: list[str], index_columns: set, names: NameMap) -> dict[int, str]:
-    """Column position → tag; a Lightning `_epoch` copy of a `_step` metric keeps a tag of its own."""
-    tags: dict[int, str] = {}
-    used: set[str] = set()
-    order = sorted(range(len(columns)), key=lambda i: normalise(columns[i]).endswith("_epoch"))
-    for at in order:
-        if at in index_columns:
-            continue
-        tag = names.tag(columns[at])
-        if tag in used:
-            tag = f"{tag}_epoch" if normalise(columns[at]).endswith("_epoch") else columns[at]
-        used.add(tag)
-        tags[at] = tag
-    return tags

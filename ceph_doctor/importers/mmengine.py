@@ -1,9 +1,16 @@
-"""MMEngine / MMPose work dirs: `<ts>/vis_data/scalars.json`, `<ts>/vis_data/<ts>.json`, `<ts>/<ts>.log`.
+"""MMEngine / MMPose work dirs (`<ts>/vis_data/scalars.json`, `<ts>/vis_data/<ts>.json`, `<ts>/<ts>.log`)
+and mmcv 1.x / MMDetection 2.x / MMPose 0.x `*.log.json` files.
 
-The three hold the same numbers; the first one present is read (JSON before text). Train lines
-carry `epoch` and the global `step`; by-epoch validation lines carry only `step`, which is then
-the epoch. The dumped config (`<ts>.py` or `vis_data/config.py`) gives lr, max_epochs,
-val_interval and the codec sigma when it is there.
+The JSON files hold the scalars; the first one present is read (`scalars.json` before `<ts>.json`).
+The `.log` repeats those numbers, but may also hold what a metric printed (per-landmark debug lines):
+those are read from it (`textlog`), and it gives the scalars when no JSON is there.
+
+Lines are told apart by what they hold, not by a flag the format may lack: a line with `lr`, a loss or
+an epoch/iter counter is a training line; any other is a validation line. In an epoch-based run a
+validation line's `step` is its epoch (MMEngine) or it carries `epoch` (mmcv, `mode: val`); in an
+iteration-based run there are no epochs, iterations are the steps and each validation counts as one epoch.
+The dumped config (`vis_data/config.py`, `<ts>.py`, or the `config` string of an mmcv log's first line)
+gives the settings, and `save_best` the metric the run itself monitored.
 """
 
 from __future__ import annotations
@@ -12,23 +19,16 @@ import json
 import re
 from pathlib import Path
 
-from ceph_doctor.importers import Part, SkipNote, non_finite_note, rows_to_columns, scalar_table, to_float
-from ceph_doctor.importers.names import NameMap, normalise
-from ceph_doctor.store.scalars import ScalarTable
+from ceph_doctor.importers import Logged, Part, non_finite_note, rows_to_columns, scalar_table, to_float
+from ceph_doctor.importers.configs import canonical, flatten, python_config
+from ceph_doctor.importers.names import NameMap
+from ceph_doctor.store.meaning import parse
 
 NAME = "mmengine"
-NOT_METRICS = {"data_time", "time", "memory", "eta", "iter", "epoch", "step"}
-JSON_KEYS = {"lr", "base_lr", "loss", "epoch", "iter", "data_time", "time"}
+NOT_METRICS = {"data_time", "time", "memory", "eta", "iter", "epoch", "step", "mode"}
+JSON_KEYS = {"lr", "base_lr", "loss", "epoch", "iter", "data_time", "time", "mode"}
 LOG_LINE = re.compile(r"\b(Epoch|Iter)\((train|val)\)\s*((?:\[\s*\d+\s*\])?)\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]\s*(.*)")
 PAIR = re.compile(r"(\S+):\s+(\S+)")
-CONFIG_KEYS = {
-    ("optimizer", "lr"): r"\blr\s*=\s*([0-9.eE+-]+)",
-    ("optimizer", "weight_decay"): r"\bweight_decay\s*=\s*([0-9.eE+-]+)",
-    ("train", "max_epochs"): r"\bmax_epochs\s*=\s*(\d+)",
-    ("train", "val_interval"): r"\bval_interval\s*=\s*(\d+)",
-    ("codec", "sigma"): r"\bsigma\s*=\s*\(?\s*([0-9.]+)",
-    ("data", "batch_size"): r"\bbatch_size\s*=\s*(\d+)",
-}
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -38,7 +38,9 @@ def sniff(path: Path, head: bytes) -> bool:
                 record = json.loads(line)
             except ValueError:
                 continue
-            return isinstance(record, dict) and "step" in record and bool(JSON_KEYS & set(record))
+            if isinstance(record, dict) and ("env_info" in record or "config" in record) and "mode" not in record:
+                continue  # mmcv's first line: the environment and the config
+            return isinstance(record, dict) and ("step" in record or "mode" in record) and bool(JSON_KEYS & set(record))
         return False
     # Byte tests first: decoding a 64 KiB head and a regular expression over it cost a millisecond.
     if b" - mmengine - " in head:
@@ -51,69 +53,117 @@ def run_root(path: Path) -> Path:
 
 
 def read(files: list[Path], names: NameMap) -> Part:
-    ranked = sorted(files, key=lambda f: (f.name != "scalars.json", f.suffix.lower() != ".json", str(f)))
-    chosen, others = ranked[0], ranked[1:]
-    part = Part(ScalarTable())
-    rows, bad = (read_json if chosen.suffix.lower() in (".json", ".jsonl", "") else read_log)(chosen, names)
-    part.scalars = scalar_table([rows_to_columns(rows)])
-    part.read.append(chosen)
-    if bad:
-        part.notes.append(f"{chosen.name}: skipped {bad} unreadable line(s) (broken JSON, or no step)")
-    part.notes.extend(non_finite_note(part.scalars))
-    part.skipped.extend(SkipNote(f, f"same numbers as {chosen.name}, which was read") for f in others)
-    part.manifest = {"framework": {"name": "mmengine"}, "config": read_config(chosen)}
+    jsons = sorted((f for f in files if f.suffix.lower() in (".json", ".jsonl", "")),
+                   key=lambda f: (f.name != "scalars.json", str(f)))
+    logs = [f for f in files if f not in jsons]
+    part = Part()
+    config: dict = {}
+    if jsons:
+        rows, bad, config = read_json(jsons[0])
+        part.read.append(jsons[0])
+        if bad:
+            part.notes.append(f"{jsons[0].name}: skipped {bad} unreadable line(s) (broken JSON, or no step)")
+        part.skipped.extend(_same(f, jsons[0]) for f in jsons[1:])
+    else:
+        rows = read_log(logs[0]) if logs else []
+    part.scalars = scalar_table([rows_to_columns(rows)], names)
+    part.notes.extend(non_finite_note(part.scalars.table))
+    for log in logs:
+        debug = _debug_lines(log, names)
+        if debug is not None and not debug.empty:
+            part.predictions = debug
+            part.read.append(log)
+            part.notes.append(f"{log.name}: per-landmark debug lines read as predictions; its scalars are the JSON's")
+        elif jsons or log is not logs[0]:
+            part.skipped.append(_same(log, jsons[0] if jsons else logs[0]))
+        else:
+            part.read.append(log)
+    config = config or dumped_config(run_root(part.read[0]) if part.read else files[0].parent)
+    part.manifest = {"framework": {"name": "mmengine"}, "config": canonical(flatten(config))}
+    monitor = declared_monitor(config, part.scalars.names)
+    if monitor:
+        part.manifest["monitor"] = monitor
     return part
 
 
-def read_json(file: Path, names: NameMap) -> tuple[list[tuple], int]:
+def _same(file: Path, read_file: Path):
+    from ceph_doctor.importers import SkipNote
+
+    return SkipNote(file, f"same numbers as {read_file.name}, which was read")
+
+
+def read_json(file: Path) -> tuple[list[tuple], int, dict]:
+    """Rows of (step, epoch, Logged, value, None), unreadable lines, and an mmcv log's own config."""
     rows: list[tuple] = []
     bad = 0
+    config: dict = {}
     by_epoch = None
     last_train_step = 0
+    offset, last_epoch, last_iter = 0, None, 0
     for line in file.read_text(errors="replace").splitlines():
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            step = int(record["step"]) if isinstance(record, dict) else None
-        except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
-            step = None
-        if step is None:
+        except (ValueError, RecursionError):
+            record = None
+        if not isinstance(record, dict):
             bad += 1
             continue
-        if "epoch" in record or "iter" in record:  # a training line
-            by_epoch = "epoch" in record if by_epoch is None else by_epoch
-            epoch = to_float(record.get("epoch"))
-            epoch = int(epoch) if epoch is not None and epoch == epoch and abs(epoch) < 1e9 else None
-            rows.extend(line_rows(record, step, epoch, "train", names))
-            last_train_step = step
-        elif by_epoch is not False:  # by-epoch validation: `step` is the epoch
-            rows.extend(line_rows(record, last_train_step, step, "val", names))
-        else:
-            rows.extend(line_rows(record, step, None, "val", names))
-    return rows, bad
-
-
-def line_rows(record: dict, step: int, epoch: int | None, split: str, names: NameMap) -> list[tuple]:
-    rows, used = [], set()
-    # Exact canonical spellings first, so `loss` (not `loss_kpt`) and `lr` (not `base_lr`) win.
-    for key in sorted(record, key=lambda k: (normalise(str(k)) not in ("loss", "lr"), str(k))):
-        value = to_float(record[key])
-        if key in NOT_METRICS or value is None:
+        if "mode" not in record and ("env_info" in record or "config" in record):
+            config = python_config(record.get("config") or "") if isinstance(record.get("config"), str) else {}
             continue
-        tag = names.tag(str(key), split)
-        if tag in used:
-            if normalise(str(key)) == "base_lr":
+        split = record.get("mode")
+        training = split == "train" or (split is None and _is_training(record))
+        epoch = _int(record.get("epoch"))
+        step = _int(record.get("step"))
+        if "mode" in record:  # mmcv: `iter` counts within the epoch; the global step is built from it
+            if training and epoch is not None:
+                if epoch != last_epoch:
+                    offset, last_epoch = offset + last_iter, epoch
+                last_iter = _int(record.get("iter")) or last_iter
+                step = offset + last_iter
+            elif training:
+                step = _int(record.get("iter"))
+        if training:
+            if step is None:
+                bad += 1
                 continue
-            tag = f"{split}/{key}"
-        used.add(tag)
-        rows.append((step, epoch, tag, value, None))
+            by_epoch = epoch is not None if by_epoch is None else by_epoch
+            rows.extend(line_rows(record, step, epoch, "train"))
+            last_train_step = step
+        elif by_epoch is not False and (epoch is not None or step is not None):
+            # By-epoch validation: MMEngine gives the epoch as `step`, mmcv as `epoch`.
+            rows.extend(line_rows(record, last_train_step, epoch if epoch is not None else step, "val"))
+        elif step is not None:
+            rows.extend(line_rows(record, step, None, "val"))
+        else:
+            bad += 1
+    return rows, bad, config
+
+
+def _is_training(record: dict) -> bool:
+    return "epoch" in record or "iter" in record or any(
+        key in ("lr", "base_lr") or parse(str(key)).quantity == "loss" for key in record)
+
+
+def _int(value) -> int | None:
+    number = to_float(value)
+    return int(number) if number is not None and number == number and abs(number) < 1e15 else None
+
+
+def line_rows(record: dict, step: int, epoch: int | None, split: str) -> list[tuple]:
+    rows = []
+    for key, value in record.items():
+        number = to_float(value)
+        if key in NOT_METRICS or number is None:
+            continue
+        rows.append((step, epoch, Logged(str(key), split), number, None))
     return rows
 
 
-def read_log(file: Path, names: NameMap) -> tuple[list[tuple], int]:
+def read_log(file: Path) -> list[tuple]:
     rows: list[tuple] = []
-    bad = 0
     last_train_step = 0
     for line in file.read_text(errors="replace").splitlines():
         match = LOG_LINE.search(line)
@@ -122,78 +172,51 @@ def read_log(file: Path, names: NameMap) -> tuple[list[tuple], int]:
         unit, split, epoch_text, index, total, rest = match.groups()
         pairs = {key: value for key, value in PAIR.findall(rest) if to_float(value) is not None}
         if not pairs:
-            bad += 1
             continue
         epoch = int(epoch_text.strip("[] ")) if epoch_text else None
         if split == "train":
             step = (epoch - 1) * int(total) + int(index) if epoch is not None else int(index)
             last_train_step = step
-            rows.extend(line_rows(pairs, step, epoch, "train", names))
+            rows.extend(line_rows(pairs, step, epoch, "train"))
         elif set(pairs) - NOT_METRICS:  # the summary line of a validation, not a progress line
-            rows.extend(line_rows(pairs, last_train_step, epoch, "val", names))
-    return rows, bad
+            rows.extend(line_rows(pairs, last_train_step, epoch, "val"))
+    return rows
 
 
-def read_config(chosen: Path) -> dict:
-    folder = run_root(chosen)
-    # The dumped config; else the log, where MMEngine prints the config after "Config:".
-    candidates = [folder / "vis_data" / "config.py", folder.parent / f"{folder.name}.py", *sorted(folder.glob("*.py")),
-                  *sorted(folder.glob("*.log"))]
-    text = ""
-    for candidate in candidates:
+def _debug_lines(log: Path, names: NameMap):
+    """The per-landmark debug lines of a `.log`, as predictions (None when it prints none)."""
+    from ceph_doctor.importers import textlog
+
+    part = textlog.read([log], names)
+    part = part[0] if isinstance(part, list) else part
+    return part.predictions
+
+
+def dumped_config(folder: Path) -> dict:
+    """The dumped Python config of a work dir, as literals ({} when there is none)."""
+    for candidate in [folder / "vis_data" / "config.py", folder.parent / f"{folder.name}.py", *sorted(folder.glob("*.py"))]:
         if candidate.is_file():
-            text = candidate.read_text(errors="replace")
-            if re.search(r"\blr\s*=", text):
-                break
-    config: dict = {}
-    for (section, key), pattern in CONFIG_KEYS.items():
-        match = re.search(pattern, text)
-        number = to_float(match.group(1)) if match else None
-        if number is not None:
-            config.setdefault(section, {})[key] = int(number) if number.is_integer() and key != "lr" else number
-    return config
+            config = python_config(candidate.read_text(errors="replace"))
+            if config:
+                return config
+    return {}
 
 
-
-# Canonical fix keys → the MMEngine/MMPose config line a user edits ({v}: the new value).
-IDIOM = {
-    "optimizer.lr": "optim_wrapper = dict(optimizer=dict(lr={v}))",
-    "optimizer.weight_decay": "optim_wrapper = dict(optimizer=dict(weight_decay={v}))",
-    "codec.sigma": "codec = dict(sigma={v})",
-    "train.max_epochs": "train_cfg = dict(max_epochs={v})",
-    "train.val_interval": "train_cfg = dict(val_interval={v})",
-    "data.batch_size": "train_dataloader = dict(batch_size={v})",
-    "train.grad_clip": "optim_wrapper = dict(clip_grad=dict(max_norm={v}))",
-    "train.warmup_epochs": "param_scheduler = [dict(type='LinearLR', start_factor=0.001, by_epoch=True, begin=0, "
-                           "end={v}), ...]",
-    "train.ema": "custom_hooks = [dict(type='EMAHook')]",
-}
-
-
-def config_line(fix, run=None) -> str | None:
-    """A Fix (key, op, value) as the line to change in an MMEngine config; None where MMEngine has no such key.
-
-    `run` (an imported MMEngine Run) supplies the current value for `multiply` fixes and the
-    monitored metric for an EarlyStoppingHook.
-    """
-    config = (run.config if run is not None else None) or {}
-    if fix.key == "train.early_stopping.patience":
-        monitor = ((run.manifest if run is not None else {}) or {}).get("monitor") or {}
-        metric = str(monitor.get("metric", "val/PCK")).removeprefix("val/")
-        rule = "greater" if monitor.get("mode", "max") == "max" else "less"
-        return (f"custom_hooks = [dict(type='EarlyStoppingHook', monitor='{metric}', rule='{rule}', "
-                f"patience={fix.value})]")
-    template = IDIOM.get(fix.key)
-    if template is None:
+def declared_monitor(config: dict, rows) -> dict | None:
+    """`save_best='PCK', rule='greater'` in the checkpoint hook: the metric the run kept its best on."""
+    hooks = config.get("default_hooks") or {}
+    checkpoint = hooks.get("checkpoint") if isinstance(hooks, dict) else None
+    checkpoint = checkpoint or config.get("checkpoint_config") or {}
+    if not isinstance(checkpoint, dict):
         return None
-    value = fix.value
-    if fix.op == "multiply":
-        section, _, key = fix.key.partition(".")
-        current = (config.get(section) or {}).get(key)
-        if current is None:
-            return template.format(v=f"<current> * {fix.value:g}") if isinstance(fix.value, (int, float)) else None
-        value = current * fix.value
-        value = round(value) if isinstance(current, int) else float(f"{value:.3g}")
-    if fix.op == "enable" and value is None:
-        value = True
-    return template.format(v=value)
+    best = checkpoint.get("save_best")
+    best = best[0] if isinstance(best, list) and best else best
+    if not isinstance(best, str) or best == "auto":
+        return None
+    tag = next((row.tag for row in rows if row.logged == best and row.tag), None)
+    if tag is None:
+        return None
+    rule = checkpoint.get("rule")
+    rule = rule[0] if isinstance(rule, list) and rule else rule
+    mode = {"greater": "max", "less": "min"}.get(rule) or parse(best).direction
+    return {"metric": tag, "mode": mode, "why": f"save_best={best!r} in the run's config"} if mode else None

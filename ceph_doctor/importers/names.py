@@ -1,71 +1,47 @@
-"""Other tools' metric names → ceph-doctor's canonical scalar tags, and which way is better.
+"""Other tools' metric names → the run's tags, decided for all the names of one run together.
 
-The signals read canonical tags (`train/loss`, `val/mre_mm`, `optim/lr`…). Each importer
-hands every name it reads to a `NameMap`, which applies the user's `--map CANON=THEIRS`
-first, then the built-in table, then a split prefix (`val_x` → `val/x`). A metric with a
-known direction that is not one the signals already prefer (PCK, AUC, EPE…) keeps its own
-name in the tag; `monitor()` then tells the signals which way it improves.
+Each name is read by its parts (`ceph_doctor.store.meaning`); what one name cannot say alone is
+decided from its neighbours in the same run:
+
+- the split of a name that gives none: a loss is training's; a metric is validation's, unless the
+  same metric is also logged with a validation prefix (Keras' `accuracy` beside `val_accuracy` is
+  the training accuracy);
+- `test_*` names logged while no validation split is: read as validation (and said so);
+- two names for one tag (`train_loss_step` and `train_loss_epoch`): the per-step one keeps the tag,
+  the other gets its aggregation as a suffix; any other clash keeps the logged name.
+
+`--map CANON=THEIRS` entries win over all of this. Every name ends in the names table, with what it
+was understood as and, for what was not placed, a one-line hint for `--map`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from ceph_doctor.errors import UserInputError
-
-# Lower-cased, with `-`, `.`, ` ` read as `_`; looked up before any prefix handling.
-ALIASES = {
-    "train/loss": ("loss", "train_loss", "train/loss", "loss_kpt", "train/loss_kpt", "training_loss",
-                   "train_loss_step", "train/loss_step", "loss_step"),
-    "val/loss": ("val_loss", "val/loss", "valid_loss", "validation_loss", "val/loss_epoch", "val_loss_epoch",
-                 "eval_loss", "test_loss"),
-    "train/loss_tf": ("coords_loss", "train_coords_loss", "train/coords_loss", "loss_tf", "train_loss_tf",
-                      "teacher_forced_loss", "train/loss_teacher_forced", "train_loss_teacher_forced"),
-    "val/loss_tf": ("val_coords_loss", "val/coords_loss", "val_loss_tf", "val/loss_teacher_forced",
-                    "val_loss_teacher_forced", "val_teacher_forced_loss"),
-    "val/loss_ar": ("val_loss_ar", "val/loss_autoregressive", "val_loss_autoregressive", "val_ar_loss",
-                    "val_autoregressive_loss", "val_coords_loss_ar"),
-    "val/nme": ("nme", "val_nme", "val/nme", "nme_val"),
-    "val/mre_px": ("mre", "val_mre", "val/mre", "mre_px", "val_mre_px", "val/mre_px", "mean_radial_error",
-                   "val_mean_error", "mean_error_px"),
-    "val/mre_mm": ("mre_mm", "val_mre_mm", "val/mre_mm", "mre(mm)", "mre_(mm)", "val_mre(mm)",
-                   "mean_radial_error_mm"),
-    "optim/lr": ("lr", "learning_rate", "optim/lr", "base_lr", "lr_sgd", "lr_adam", "lr_adamw", "train/lr"),
-    "grad/norm": ("grad_norm", "grad/norm", "gradient_norm", "train/grad_norm"),
-}
-CANONICAL = {alias: tag for tag, aliases in ALIASES.items() for alias in aliases}
-
-# Metrics kept under their own name: (lower-cased name without split prefix) → better direction.
-DIRECTIONS = {
-    "pck": "max", "acc_pose": "max", "pckaccuracy": "max", "pck@0.05": "max", "pck@0.1": "max", "auc": "max",
-    "ap": "max", "coco/ap": "max", "map": "max", "ar": "max", "sdr": "max",
-    "epe": "min", "nme": "min", "mre": "min", "mre_px": "min", "mre_mm": "min", "loss": "min", "mse": "min",
-    "mae": "min", "rmse": "min", "error": "min", "mean_error": "min",
-}
-CANONICAL_DIRECTIONS = {"val/mre_mm": "min", "val/mre_px": "min", "val/nme": "min", "val/pck@0.05": "max",
-                        "val/loss": "min", "val/loss_tf": "min", "val/loss_ar": "min"}
-# Which kept-name metric to monitor when the run has none of the signals' own (best first).
-MONITOR_ORDER = ("pck", "pckaccuracy", "pck@0.05", "pck@0.1", "auc", "ap", "coco/ap", "sdr", "epe", "acc_pose")
-
-VAL_PREFIXES = ("val/", "val_", "valid_", "validation_", "val-", "eval_", "eval/", "test_", "test/")
-TRAIN_PREFIXES = ("train/", "train_", "training_", "train-")
+from ceph_doctor.store import meaning as grammar
+from ceph_doctor.store.meaning import Meaning
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[\s.\-]+", "_", name.strip().lower()).replace("pck@0_", "pck@0.")
+@dataclass(frozen=True)
+class Logged:
+    """A name as a log holds it, with what the format itself says about it."""
+
+    name: str
+    split: str | None = None  # the split the format put it in (MMEngine's val lines, HF's eval records)
+    unit: str | None = None  # a unit printed after the value ("3.21 mm", "45.2%")
 
 
-def direction(name: str) -> str | None:
-    """'min', 'max' or None for a metric name in any of its spellings."""
-    key = normalise(name)
-    for prefix in (*VAL_PREFIXES, *TRAIN_PREFIXES):
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-            break
-    if key.startswith("sdr"):
-        return "max"
-    return DIRECTIONS.get(key) or DIRECTIONS.get(key.rsplit("/", 1)[-1])
+@dataclass(frozen=True)
+class NameRow:
+    """One line of the names table (`analyze --show-names`)."""
+
+    logged: str  # the name exactly as logged
+    split: str | None  # the split the format put it in, if it said
+    tag: str | None  # where its values went; None: not a scalar of the run (time, memory, counters)
+    understood: str  # Meaning.describe(), or how it was mapped
+    note: str = ""
 
 
 @dataclass
@@ -84,51 +60,93 @@ class NameMap:
             user[theirs.strip()] = canonical.strip()
         return cls(user)
 
-    def tag(self, name: str, split: str | None = None) -> str:
-        """The canonical tag for `name`; `split` ('train' | 'val') is where the tool logged it, if known."""
-        if name in self.user:
-            return self.user[name]
-        key = normalise(name)
-        if split == "val" and not key.startswith(VAL_PREFIXES):
-            if f"val_{key}" in CANONICAL:
-                return CANONICAL[f"val_{key}"]
-            if key in ("loss", "coords_loss"):
-                return "val/loss" if key == "loss" else "val/loss_tf"
-            if key in CANONICAL and CANONICAL[key].startswith("val/"):
-                return CANONICAL[key]
-            return f"val/{name.strip()}"
-        if key in CANONICAL:
-            return CANONICAL[key]
-        # Lightning's on_step / on_epoch copies: the per-step one is the series, the epoch mean keeps a tag of its own.
-        if key.endswith("_step") and key[:-5] in CANONICAL:
-            return CANONICAL[key[:-5]]
-        if key.endswith("_epoch") and key[:-6] in CANONICAL:
-            return CANONICAL[key[:-6]] + "_epoch"
-        if key.startswith(("grad_norm", "grad/norm")) or name.startswith(("grad/", "update_ratio/", "params/")):
-            return name.strip()
-        for prefix in VAL_PREFIXES:
-            if key.startswith(prefix):
-                return "val/" + name.strip()[len(prefix):]
-        for prefix in TRAIN_PREFIXES:
-            if key.startswith(prefix):
-                return "train/" + name.strip()[len(prefix):]
-        return f"{split}/{name.strip()}" if split == "train" else name.strip()
+    def resolve(self, keys: Iterable[Logged]) -> tuple[dict[Logged, str | None], list[NameRow], list[str]]:
+        """Every key's tag (None: dropped), the names table, and notes on run-wide decisions."""
+        keys = list(dict.fromkeys(keys))
+        meanings = {key: _with_unit(grammar.parse(key.name), key.unit) for key in keys}
+        notes: list[str] = []
+        explicit = {key: meanings[key].split or key.split for key in keys}
+        if "val" not in explicit.values() and "test" in explicit.values():
+            explicit = {key: "val" if split == "test" else split for key, split in explicit.items()}
+            notes.append("no validation split logged: the test_* values are read as validation")
+        validated = {_stem(meanings[key]) for key in keys if explicit[key] == "val"}
+        tags: dict[Logged, str | None] = {}
+        rows: dict[Logged, NameRow] = {}
+        for key in keys:
+            if key.name in self.user:
+                tags[key] = self.user[key.name]
+                rows[key] = NameRow(key.name, key.split, tags[key], f"--map {self.user[key.name]}={key.name}")
+                continue
+            meaning = meanings[key]
+            split = explicit[key] or _default_split(meaning, validated)
+            tags[key] = grammar.tag(meaning, split)
+            rows[key] = NameRow(key.name, key.split, tags[key], meaning.describe(), _note(meaning, tags[key]))
+        for key, tag in _settle_clashes(tags, meanings).items():
+            if tag != tags[key]:
+                tags[key] = tag
+                rows[key] = replace(rows[key], tag=tag, note="another name of this run already holds the canonical tag")
+        return tags, list(rows.values()), notes
 
-    def monitor(self, tags: set[str]) -> dict[str, str] | None:
-        """The metric the signals should read when the run lacks their preferred ones, with its direction."""
-        for tag, canonical in self.user.items():
-            if canonical in tags and canonical.startswith("val/") and not canonical.startswith("val/loss"):
-                mode = CANONICAL_DIRECTIONS.get(canonical) or direction(tag) or direction(canonical)
+    def declared_monitor(self, tags: Iterable[str]) -> dict[str, str] | None:
+        """A `--map` onto a validation metric: the user said which metric matters."""
+        present = set(tags)
+        for theirs, canonical in self.user.items():
+            meaning = grammar.parse(canonical)
+            if canonical in present and meaning.split == "val" and meaning.quantity != "loss":
+                mode = meaning.direction or grammar.direction(theirs)
                 if mode:
-                    return {"metric": canonical, "mode": mode}
-        if tags & {"val/mre_mm", "val/mre_px", "val/nme", "val/pck@0.05"}:
-            return None  # the signals' own preference already finds one
-        val = sorted(tag for tag in tags if tag.startswith("val/") and not tag.startswith("val/loss"))
-        for wanted in MONITOR_ORDER:
-            for tag in val:
-                if normalise(tag[4:]) == wanted:
-                    return {"metric": tag, "mode": direction(tag) or "max"}
-        for tag in val:
-            if direction(tag):
-                return {"metric": tag, "mode": direction(tag)}
+                    return {"metric": canonical, "mode": mode, "why": f"--map {canonical}={theirs}"}
         return None
+
+
+def _with_unit(meaning: Meaning, unit: str | None) -> Meaning:
+    return replace(meaning, unit=unit) if unit and meaning.unit is None else meaning
+
+
+def _stem(meaning: Meaning) -> tuple:
+    """A name's parts other than its split: `accuracy` and `val_accuracy` share one."""
+    return (meaning.quantity, meaning.unit, meaning.threshold, meaning.decode, meaning.subject)
+
+
+def _default_split(meaning: Meaning, validated: set) -> str | None:
+    if meaning.quantity == "loss" or meaning.quantity == "teacher_forcing":
+        return "train"
+    if meaning.is_metric:
+        return "train" if _stem(meaning) in validated else "val"
+    if meaning.quantity == "heatmap_peak":
+        return "val"
+    return None
+
+
+def _note(meaning: Meaning, tag: str | None) -> str:
+    if meaning.quantity is None:
+        return f"not placed; if it is a landmark metric, name it: --map val/mre_mm={meaning.name} (or val/pck, …)"
+    if tag is None:
+        return "not a training scalar; left out"
+    return ""
+
+
+_AGGREGATION_RANK = {"step": 0, None: 1, "epoch": 2, "best": 3}
+
+
+def _settle_clashes(tags: dict[Logged, str | None], meanings: dict[Logged, Meaning]) -> dict[Logged, str | None]:
+    """One key per tag: the finest-grained keeps it (a per-step loss over its per-epoch mean)."""
+    by_tag: dict[str, list[Logged]] = {}
+    for key, tag in tags.items():
+        if tag is not None:
+            by_tag.setdefault(tag, []).append(key)
+    settled = dict(tags)
+    taken = set(by_tag)
+    for tag, keys in by_tag.items():
+        if len(keys) == 1:
+            continue
+        keys.sort(key=lambda k: (_AGGREGATION_RANK.get(meanings[k].aggregation, 1), len(meanings[k].subject),
+                                 len(k.name), k.name))
+        for key in keys[1:]:
+            aggregation = meanings[key].aggregation
+            candidate = f"{tag}_{aggregation}" if aggregation else f"{tag.split('/', 1)[0]}/{key.name}"
+            while candidate in taken:
+                candidate += "'"
+            taken.add(candidate)
+            settled[key] = candidate
+    return settled

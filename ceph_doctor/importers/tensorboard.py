@@ -13,13 +13,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.importers import Part, SkipNote, non_finite_note, rows_to_columns, scalar_table
+from ceph_doctor.importers import Logged, Part, SkipNote, non_finite_note, rows_to_columns, scalar_table
+from ceph_doctor.importers.configs import read_configs
 from ceph_doctor.importers.names import NameMap
-from ceph_doctor.store.scalars import ScalarTable
+from ceph_doctor.store.meaning import parse
 
 NAME = "tensorboard"
-EPOCH_TAGS = ("epoch", "trainer/epoch")
-SKIP_TAGS = ("hp_metric",)
+SKIP_TAGS = ("hp_metric",)  # Lightning's placeholder for hparams, not a curve
+
+
+def is_epoch_counter(name: str) -> bool:
+    """`epoch`, `trainer/epoch`, `Epoch`: a scalar that counts epochs (Lightning logs one at every step)."""
+    return parse(name).quantity == "epoch"
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -36,17 +41,17 @@ def run_root(path: Path) -> Path:
 
 def read(files: list[Path], names: NameMap) -> Part:
     rows: list[tuple] = []
-    part = Part(ScalarTable())
+    part = Part()
     for file in files:
-        count, problem = read_file(file, names, rows)
+        count, problem = read_file(file, rows)
         if count == 0 and problem:
             part.skipped.append(SkipNote(file, problem))
             continue
         part.read.append(file)
         if problem:
             part.notes.append(f"{file.name}: read {count} scalar(s), then stopped: {problem}")
-    epochs = [(step, value) for step, _, tag, value, _ in rows if tag in EPOCH_TAGS]
-    rows = [row for row in rows if row[2] not in EPOCH_TAGS and row[2] not in SKIP_TAGS]
+    epochs = [(step, value) for step, _, key, value, _ in rows if is_epoch_counter(key.name)]
+    rows = [row for row in rows if not is_epoch_counter(row[2].name) and row[2].name not in SKIP_TAGS]
     if epochs:
         logged = pd.Series(dict(epochs)).sort_index()
         steps = np.array([row[0] for row in rows], dtype=float)
@@ -54,16 +59,19 @@ def read(files: list[Path], names: NameMap) -> Part:
         position = np.searchsorted(logged.index.to_numpy(float), steps, side="right") - 1
         values = logged.to_numpy(float)[np.clip(position, 0, len(logged) - 1)]
         rows = [(s, int(e) if np.isfinite(e) else None, t, v, w) for (s, _, t, v, w), e in zip(rows, values)]
-        part.scalars = scalar_table([rows_to_columns(rows)], zero_based=True)
+        part.scalars = scalar_table([rows_to_columns(rows)], names, zero_based=True)
     else:
-        part.scalars = scalar_table([rows_to_columns(rows)])
-        if not part.scalars.empty:
+        part.scalars = scalar_table([rows_to_columns(rows)], names)
+        if not part.scalars.table.empty:
             part.notes.append("no epoch scalar in the event files: epochs counted from the validation steps")
-    part.notes.extend(non_finite_note(part.scalars))
+    part.notes.extend(non_finite_note(part.scalars.table))
+    folder = files[0].parent
+    config = read_configs([folder / "hparams.yaml", folder.parent / "hparams.yaml", folder / "args.yaml"])
+    part.manifest = {"config": config} if config else {}
     return part
 
 
-def read_file(file: Path, names: NameMap, rows: list[tuple]) -> tuple[int, str | None]:
+def read_file(file: Path, rows: list[tuple]) -> tuple[int, str | None]:
     """Append the file's scalars to `rows`; (how many, what stopped the reading or None)."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.util import tensor_util
@@ -77,8 +85,7 @@ def read_file(file: Path, names: NameMap, rows: list[tuple]) -> tuple[int, str |
                 number = scalar_value(value, tensor_util)
                 if number is None:
                     continue
-                tag = value.tag if value.tag in EPOCH_TAGS else names.tag(value.tag)
-                rows.append((int(event.step), None, tag, number, float(event.wall_time)))
+                rows.append((int(event.step), None, Logged(value.tag), number, float(event.wall_time)))
                 count += 1
     except Exception as error:  # noqa: BLE001 — corrupt record: keep what came before it
         return count, f"corrupt or truncated record ({type(error).__name__})"

@@ -1,148 +1,265 @@
-"""Text logs with per-landmark debug lines: `pred=(113.00, 61.00) gt=(126.56, 102.67) error=43.82`.
+"""Text logs: what a training script prints, captured to a file.
 
-Each such line becomes a prediction row (split `val`) of the epoch named by the last header
-line above it (`Epoch 15`, `epoch: 15`, `[Epoch 15/60]`), so the collapse and coordinate signals
-can run. Image and landmark come from `image=`/`img`/`file` and `landmark=`/`lm`/`kp` fields
-when the line has them; without them each line is one image of one point. Lines such as
-`train_loss: 0.12  val_loss: 0.20` give scalars for names the name table knows; the mean
-`error=` of each epoch becomes `val/mre_px` when the log names no error metric of its own.
+Python logging and print lines (`Epoch [3/100] Train Loss: 0.12 Val Loss: 0.20`, `epoch=3 loss=0.1`),
+Keras' console (`Epoch 3/50` then `- loss: … - val_loss: …`), tqdm and Lightning progress bars
+(`\\r`-separated updates whose postfix carries the metrics), mmcv's text log, and per-landmark debug
+lines (`pred=(x, y) gt=(x, y)` under epoch and image headers) or JSON lines with pred/gt arrays.
+Each line is read by `textlines.read_line`; this module places the lines in time and in runs.
+
+- Steps: an iteration the line names, else a bar's position within its epoch, else the line's order.
+- A value printed on every update of a progress bar (`_thin_repeats`) is one value per step when it
+  changes all through an epoch (a per-step loss); otherwise one per epoch, kept where it changed since
+  the epoch before: a validation metric shown stale until the next validation is not logged again
+  (a validation that prints exactly the value of the one before is then missed).
+- One file may hold several runs: a run ends where the epoch count starts again from its first epoch
+  or Lightning's `v_num` changes; a resumed run (epochs back, but not to the start) stays one run,
+  its later lines replacing the earlier.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ceph_doctor.importers import Part, non_finite_note, rows_to_columns, scalar_table, to_float
-from ceph_doctor.importers.names import CANONICAL, NameMap, normalise
-from ceph_doctor.store import layout
-from ceph_doctor.store.reader import no_predictions
-from ceph_doctor.store.scalars import ScalarTable
+from ceph_doctor.importers import Logged, Part, non_finite_note, rows_to_columns, scalar_table
+from ceph_doctor.importers.names import NameMap
+from ceph_doctor.importers.predictions import jsonl_predictions, prediction_frame
+from ceph_doctor.importers.tables import infer_epoch
+from ceph_doctor.importers.textlines import Line, read_line
+from ceph_doctor.store.meaning import parse
 
 NAME = "text"
-NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|nan|NaN|inf|-inf|Infinity)"
-PAIR_OF = r"\s*[=:]\s*[\(\[]\s*(" + NUMBER + r")\s*[, ]\s*(" + NUMBER + r")\s*[\)\]]"
-PRED = re.compile(r"\bpred(?:icted|iction)?" + PAIR_OF, re.IGNORECASE)
-TRUE = re.compile(r"\b(?:gt|true|target|truth|label)" + PAIR_OF, re.IGNORECASE)
-ERROR = re.compile(r"\b(?:error|err|dist|distance)(_px|_mm)?\s*[=:]\s*(" + NUMBER + ")", re.IGNORECASE)
-IMAGE = re.compile(r"\b(?:image_id|image|img|file|sample)\s*[=:#]?\s*([\w.\-/]+)", re.IGNORECASE)
-LANDMARK = re.compile(r"\b(?:landmark|lm|kpt|kp|keypoint|point|joint)\s*[=:#]?\s*([\w\-]+)", re.IGNORECASE)
-EPOCH = re.compile(r"\bepoch\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE)
-SCALAR = re.compile(r"([A-Za-z][\w/@.\-]*)\s*[=:]\s*(" + NUMBER + r")(?![\w.])")
+MIN_METRIC_LINES = 2  # lines with a position and a metric before a text file counts as a training log
+
+
+def records(text: str) -> list[tuple[int, Line]]:
+    """(line number, what it says) for every line and bar update that says something."""
+    out = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        for piece in raw.split("\r") if "\r" in raw else (raw,):
+            if piece.strip():
+                line = read_line(piece)
+                if line.values or line.prediction or line.image or line.placed or line.broken:
+                    out.append((number, line))
+    return out
 
 
 def sniff(path: Path, head: bytes) -> bool:
     text = head.decode("utf-8", "replace")
-    return any(PRED.search(line) and TRUE.search(line) for line in text.splitlines())
+    if text.lstrip().startswith("{") and jsonl_predictions_text(text):
+        return True
+    found = 0
+    for _, line in records(text):
+        if line.prediction:
+            return True
+        found += bool(line.placed and any(parse(v.name).quantity not in ("count", None) for v in line.values))
+        if found >= MIN_METRIC_LINES:
+            return True
+    return False
+
+
+def jsonl_predictions_text(text: str) -> bool:
+    return '"pred' in text and ('"gt' in text or '"true' in text or '"target' in text)
 
 
 def run_root(path: Path) -> Path:
     return path.parent
 
 
-def read(files: list[Path], names: NameMap) -> Part:
-    part = Part(ScalarTable())
-    predictions, rows = [], []
+def read(files: list[Path], names: NameMap) -> Part | list[Part]:
+    segments: list[tuple[Path, list[tuple[int, Line]], str | None]] = []
+    json_parts = []
     for file in files:
-        file_predictions, file_rows, notes = parse(file.read_text(errors="replace"), names)
-        predictions.extend(file_predictions)
-        rows.extend(file_rows)
+        text = file.read_bytes().decode("utf-8", "replace")  # no newline translation: `\r` splits bar updates
+        if text.lstrip().startswith("{") and jsonl_predictions_text(text[:65536]):
+            found = jsonl_predictions(file)
+            if found is not None:
+                json_parts.append((file, *found))
+                continue
+        runs = split_runs(records(text))
+        for index, run in enumerate(runs, start=1):
+            label = None
+            if len(runs) > 1:
+                epochs = [line.position.epoch for _, line in run if line.position.epoch is not None]
+                span = f", epochs {min(epochs)}–{max(epochs)}" if epochs else ""
+                label = (f"run {index} of {len(runs)} in {file.name} (lines {run[0][0]}–{run[-1][0]}{span}): "
+                         f"the file holds {len(runs)} trainings, each read as its own run")
+            segments.append((file, run, label))
+    if len(segments) > 1 and any(label for _, _, label in segments):
+        return [build([file], lines, names, label) for file, lines, label in segments]
+    part = build(files, [line for _, lines, _ in segments for line in lines], names, None)
+    for file, frame, notes in json_parts:
+        part.predictions = frame if part.predictions is None or part.predictions.empty else part.predictions
         part.notes.extend(f"{file.name}: {note}" for note in notes)
-        part.read.append(file)
-    frame = prediction_frame(predictions)
-    tags = {row[2] for row in rows}
-    if not frame.empty and not tags & {"val/mre_px", "val/mre_mm", "val/nme"}:
-        per_epoch = frame.groupby("epoch")["error_px"].mean()
-        last_step = frame.groupby("epoch")["step"].max()
-        rows.extend((int(last_step[e]), int(e), "val/mre_px", float(v), None) for e, v in per_epoch.items())
-        part.notes.append("val/mre_px is the mean error= (or pred–gt distance) of each epoch's debug lines")
-    part.scalars = scalar_table([rows_to_columns(rows)])
-    part.predictions = frame
-    part.notes.extend(non_finite_note(part.scalars))
     return part
 
 
-def parse(text: str, names: NameMap) -> tuple[list[dict], list[tuple], list[str]]:
-    predictions: list[dict] = []
-    rows: list[tuple] = []
+def split_runs(lines: list[tuple[int, Line]]) -> list[list[tuple[int, Line]]]:
+    """Cut where a new training starts: the epoch back at the first epoch, or a new Lightning v_num."""
+    runs: list[list[tuple[int, Line]]] = []
+    start, first, highest, version, last_placed = 0, None, None, None, -1
+    for index, (_, line) in enumerate(lines):
+        epoch = line.position.epoch
+        new_version = next((v.value for v in line.values if v.name == "v_num"), None)
+        restarted = (new_version is not None and version is not None and new_version != version) or (
+            epoch is not None and first is not None and highest is not None and highest > first and epoch <= first
+        )
+        if restarted:
+            cut = last_placed + 1  # the new run's banner lines (model summary…) belong to it
+            runs.append(lines[start:cut])
+            start, first, highest = cut, None, None
+            version = None if new_version is None else version  # the new run's own v_num is still to come
+        if new_version is not None:
+            version = new_version
+        if epoch is not None:
+            first = epoch if first is None else first
+            highest = epoch if highest is None else max(highest, epoch)
+            last_placed = index
+    runs.append(lines[start:])
+    return [run for run in runs if run]
+
+
+@dataclass
+class _State:
     epoch: int | None = None
+    iteration: int | None = None
     image: str | None = None
-    counter = orphans = broken = 0
-    seen_in_image: set[str] = set()
-    has_ids = bool(IMAGE.search(text) or LANDMARK.search(text))
-    for number, line in enumerate(text.splitlines(), start=1):
-        pred = PRED.search(line)
-        if pred is None:
-            header = EPOCH.search(line)
-            if header:
-                epoch, image, seen_in_image = int(header.group(1)), None, set()
-            found = IMAGE.search(line)
-            if found:
-                image, seen_in_image = found.group(1), set()
-            rows.extend(scalar_rows(line, number, epoch, names))
+    seen: set = field(default_factory=set)
+    counter: int = 0  # lines (or bar positions) so far
+    images: int = 0  # images named by position, for debug lines without image ids
+    step: int = 0
+    bar_key: tuple | None = None
+
+
+def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, label: str | None) -> Part:
+    state = _State()
+    rows: list[tuple] = []  # (step, epoch, Logged, value, wall)
+    predictions: list[dict] = []
+    unknown: set[str] = set()
+    total_epochs = total_iterations = None
+    orphans = broken = 0
+    has_ids = any(line.prediction and ("landmark" in line.prediction or "image" in line.prediction) or line.image
+                  for _, line in lines)
+    # Where lines say when they are, a number on an unplaced line before the first of them (a printed
+    # config, an environment dump) is not a curve; after it, the line belongs to the epoch above it.
+    positioned = any(line.placed for _, line in lines)
+    for number, line in lines:
+        position = line.position
+        if position.epoch is not None and position.epoch != state.epoch:
+            state.epoch, state.image, state.seen = position.epoch, None, set()
+        total_epochs = position.total_epochs or total_epochs
+        if position.iteration is not None:
+            state.iteration = position.iteration + (
+                (position.epoch - 1) * position.total_iterations
+                if position.epoch and position.total_iterations and position.epoch >= 1 else 0)
+            if position.epoch is None:
+                total_iterations = position.total_iterations or total_iterations
+        state.step = _step(state, position, number)
+        if line.image:
+            state.image, state.seen = line.image, set()
+        broken += line.broken
+        if line.prediction is not None:
+            if state.epoch is None and state.iteration is None:
+                orphans += 1
+                continue
+            predictions.append(_prediction(line.prediction, state, has_ids))
             continue
-        header = EPOCH.search(line)
-        if header:
-            epoch = int(header.group(1))
-        if epoch is None:
-            orphans += 1
+        if positioned and not line.placed and not line.summary and state.epoch is None and state.iteration is None:
             continue
-        true = TRUE.search(line)
-        if true is None:
-            broken += 1
-            continue
-        landmark = LANDMARK.search(line)
-        found = IMAGE.search(line)
-        name = landmark.group(1) if landmark else None
-        if found:
-            image = found.group(1)
-        elif has_ids and (image is None or (name is not None and name in seen_in_image)):
-            counter += 1
-            image = f"image-{counter}"  # a landmark seen again: the next image's block began
-            seen_in_image = set()
-        if not has_ids:
-            counter += 1
-            image, name = f"line-{counter}", "point"
-        name = name or f"point-{len(seen_in_image)}"
-        seen_in_image.add(name)
-        px, py = float(pred.group(1)), float(pred.group(2))
-        tx, ty = float(true.group(1)), float(true.group(2))
-        error = ERROR.search(line[pred.end():]) or ERROR.search(line)
-        error_px = to_float(error.group(2)) if error and (error.group(1) or "").lower() != "_mm" else None
-        predictions.append({
-            "epoch": epoch, "step": number, "image_id": image, "landmark": name,
-            "pred_x": px, "pred_y": py, "true_x": tx, "true_y": ty,
-            "error_px": error_px if error_px is not None else float(np.hypot(px - tx, py - ty)),
-        })
-    notes = [f"skipped {orphans} pred= line(s) before any epoch header"] if orphans else []
+        unknown.update(line.unknown)
+        for value in line.values:
+            key = Logged(value.name, value.split or position.split, value.unit)
+            rows.append((state.step, state.epoch, key, value.value, None))
+    rows = _thin_repeats(rows)
+    frame = prediction_frame([p for p in predictions if p["epoch"] is not None]) if predictions else None
+    scalars = scalar_table([rows_to_columns(rows)], names, zero_based=True)
+    part = Part(scalars, predictions=frame, read=list(files), label=label)
+    if predictions and scalars.axis == "iteration" and any(p["epoch"] is None for p in predictions):
+        _place_iteration_predictions(part, predictions, scalars)
+    if orphans:
+        part.notes.append(f"skipped {orphans} pred= line(s) before any epoch or iteration")
     if broken:
-        notes.append(f"skipped {broken} pred= line(s) without a readable gt=(x, y)")
+        part.notes.append(f"skipped {broken} pred= line(s) without a readable gt=(x, y)")
     if predictions and not has_ids:
-        notes.append("pred= lines name no image or landmark: each line taken as one image of one point")
-    return predictions, rows, notes
+        part.notes.append("pred= lines name no image or landmark: each line taken as one image of one point")
+    if unknown:
+        shown = ", ".join(sorted(unknown)[:8])
+        part.notes.append(f"numbers under names not understood, left out: {shown}"
+                          + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "") + " (--map names them)")
+    part.notes.extend(non_finite_note(scalars.table))
+    config = {}
+    if total_epochs:
+        config.setdefault("train", {})["max_epochs"] = total_epochs
+    if total_iterations:
+        config.setdefault("train", {})["max_iters"] = total_iterations
+    part.manifest = {"config": config} if config else {}
+    return part
 
 
-def scalar_rows(line: str, number: int, epoch: int | None, names: NameMap) -> list[tuple]:
-    rows = []
-    for key, value in SCALAR.findall(line):
-        known = key in names.user or normalise(key) in CANONICAL
-        if known and normalise(key) != "epoch":
-            rows.append((number, epoch, names.tag(key), float(value), None))
-    return rows
+def _step(state: _State, position, number: int) -> int:
+    """The iteration a line names (or the last one named: a validation line shares its step), else a new
+    step per bar position, else per line."""
+    if state.iteration is not None:
+        return state.iteration
+    if position.bar is not None:
+        key = (state.epoch, position.bar[0])
+        if key != state.bar_key:
+            state.bar_key, state.counter = key, state.counter + 1
+        return state.counter
+    state.counter += 1
+    return state.counter
 
 
-def prediction_frame(predictions: list[dict]) -> pd.DataFrame:
-    if not predictions:
-        return no_predictions()
-    frame = pd.DataFrame(predictions)
-    order = {name: index for index, name in enumerate(dict.fromkeys(frame["landmark"]))}
-    frame["landmark_index"] = frame["landmark"].map(order).astype("int64")
-    frame["split"], frame["decode"] = "val", "heatmap"
-    frame["error_mm"] = np.nan
-    frame["peak"] = np.nan
-    frame["peak_width"] = np.nan
-    frame["epoch"] = frame["epoch"].astype("int64")
-    return frame[list(layout.PREDICTION_COLUMNS)]
+def _prediction(found: dict, state: _State, has_ids: bool) -> dict:
+    name = found.get("landmark")
+    if found.get("image"):
+        state.image = found["image"]
+    elif not has_ids:
+        state.images += 1
+        state.image, name = f"line-{state.images}", "point"
+    elif state.image is None or (name is not None and name in state.seen):
+        state.images += 1  # a landmark seen again: the next image's block began
+        state.image, state.seen = f"image-{state.images}", set()
+    name = name or f"point-{len(state.seen)}"
+    state.seen.add(name)
+    return {"epoch": state.epoch, "step": state.iteration if state.epoch is None else state.step,
+            "image_id": state.image, "landmark": name, **{k: found[k] for k in
+                                                          ("pred_x", "pred_y", "true_x", "true_y")},
+            **({"error_px": found["error_px"]} if "error_px" in found else {})}
+
+
+def _thin_repeats(rows: list[tuple]) -> list[tuple]:
+    """Keys printed more than once per epoch (progress bars): per step if they change all through an
+    epoch, else per epoch where the epoch's last value differs from the epoch before's."""
+    by_key: dict[Logged, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_key.setdefault(row[2], []).append(index)
+    keep: set[int] = set()
+    for key, indices in by_key.items():
+        by_epoch: dict = {}
+        for index in indices:
+            by_epoch.setdefault(rows[index][1], []).append(index)
+        if all(len(group) == 1 for group in by_epoch.values()):
+            keep.update(indices)
+            continue
+        if max(len({rows[i][3] for i in group}) for group in by_epoch.values()) >= 3:
+            last_per_step = {rows[i][0]: i for i in indices}
+            keep.update(last_per_step.values())
+            continue
+        previous = None
+        for group in by_epoch.values():
+            value = rows[group[-1]][3]
+            if previous is None or value != previous:
+                keep.add(group[-1])
+            previous = value
+    return [row for index, row in enumerate(rows) if index in keep]
+
+
+def _place_iteration_predictions(part: Part, predictions: list[dict], scalars) -> None:
+    """An iteration-based run counts validations as epochs: each debug line goes to the validation after it."""
+    val_steps = np.unique(np.concatenate([scalars.table.series(tag).step for tag in scalars.table.tags
+                                          if tag.startswith("val/")] or [np.zeros(0)]))
+    placed = [dict(p, epoch=int(infer_epoch(np.array([p["step"] or 0]), val_steps)[0])) for p in predictions]
+    part.predictions = prediction_frame(placed)

@@ -60,6 +60,7 @@ def ordered(diagnoses: Sequence[Diagnosis]) -> list[Diagnosis]:
 
 
 def severity_counts(reports: Sequence[RunReport]) -> dict[str, int]:
+    """Diagnoses by severity; those folded under another (explained by it) are not counted again."""
     counts = dict.fromkeys(SEVERITIES, 0)
     for report in reports:
         for diagnosis in report.diagnoses:
@@ -82,7 +83,7 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
         ("images", _images(dataset)),
         ("landmarks", len(manifest["landmarks"]) if manifest.get("landmarks") else None),
         ("pixel spacing", _with_unit(manifest.get("pixel_spacing_mm"), "mm")),
-        ("monitored metric", (manifest.get("monitor") or {}).get("metric")),
+        ("monitored metric", _monitored(run)),
     ]
     facts += [(label, str(value)) for label, value in candidates if value not in (None, "")]
     return facts
@@ -99,6 +100,8 @@ class DiagnosisEntry:
     evidence: list[tuple[str, str]]
     fixes: list[tuple[str, str]]  # (key op value, reason)
     fix_idioms: list[str] = field(default_factory=list)  # per fix: the same change in the run's own idiom, or ""
+    when: str = ""  # "epoch 15", or "validation 19 (iteration 7600)" in an iteration-based run
+    explains: list[tuple[str, str, str]] = field(default_factory=list)  # folded under it: (id, severity, message)
 
 
 @dataclass
@@ -111,6 +114,7 @@ class RunSection:
     diagnoses: list[DiagnosisEntry]
     not_checked: list[tuple[str, str]]
     figures: list[dict[str, str]] = field(default_factory=list)  # title, caption, src
+    judged: bool = True  # False: no metric could be monitored, so "no problems" would mean nothing
 
 
 FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI
@@ -135,6 +139,7 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
             diagnoses=[_diagnosis_view(d, report) for d in ordered(report.diagnoses)],
             not_checked=[(item.signal, item.needs) for item in report.not_checked],
             figures=figures,
+            judged=getattr(report.run, "monitor", None) is not None,
         ))
     return views
 
@@ -145,7 +150,7 @@ def fix_idiom(fix: Fix, report: RunReport) -> str:
     current value; "" otherwise (a ceph-doctor run's own idiom is the canonical key itself)."""
     run = report.run
     if report.source == "mmengine":
-        from ceph_doctor.importers.mmengine import config_line
+        from ceph_doctor.frameworks.mmengine import config_line
 
         return config_line(fix, run) or ""
     if report.source in ("ceph-doctor", "") or run is None:
@@ -176,7 +181,20 @@ def _diagnosis_view(diagnosis: Diagnosis, report: RunReport | None = None) -> Di
         evidence=[(str(name), format_value(value)) for name, value in diagnosis.evidence.items()],
         fixes=[(fix_text(fix), fix.reason) for fix in diagnosis.fixes],
         fix_idioms=[fix_idiom(fix, report) if report is not None else "" for fix in diagnosis.fixes],
+        when=_when(diagnosis.epoch, report),
+        explains=[(d.id, d.severity, d.message.strip()) for d in diagnosis.explains],
     )
+
+
+def _when(epoch: int | None, report: RunReport | None) -> str:
+    if epoch is None:
+        return ""
+    run = getattr(report, "run", None)
+    if run is None or not hasattr(run, "series"):
+        return f"epoch {epoch}"
+    from ceph_doctor.store.monitor import epoch_label
+
+    return epoch_label(run, epoch)
 
 
 def _last_epoch(run) -> int | None:
@@ -192,13 +210,24 @@ def _best(run) -> str | None:
     from ceph_doctor.report.run_view import RunView
 
     view = RunView(run)
-    if view.best_epoch is None:
+    if view.best is None:
         return None
-    metric = view.metric_tag
-    values = view.series(metric) if metric else None
-    if values is None or view.best_epoch not in values.index:
-        return str(view.best_epoch)
-    return f"{view.best_epoch} ({metric} {format_value(float(values.loc[view.best_epoch]))})"
+    epoch, value = view.best
+    from ceph_doctor.store.monitor import epoch_label
+
+    label = epoch_label(run, epoch).removeprefix("epoch ")
+    return f"{label} ({view.metric_tag} {format_value(value)})"
+
+
+def _monitored(run) -> str | None:
+    if run is None:
+        return None
+    from ceph_doctor.store.monitor import monitor_of
+
+    monitor = monitor_of(run)
+    if monitor is None:
+        return "none: no logged name is a validation metric or loss, so nothing was judged on one"
+    return f"{monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; {monitor.why})"
 
 
 def _with_unit(value, unit: str) -> str | None:

@@ -7,14 +7,14 @@ best epoch is: every figure then agrees with the others.
 
 from __future__ import annotations
 
-import math
 import re
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.metrics import metric_direction
+from ceph_doctor.store.monitor import best_of, monitor_of
+from ceph_doctor.store.scalars import last_per
 
 DECODE_PREFERENCE = ("heatmap", "autoregressive", "teacher_forced")
 _POSITION_TAG = re.compile(r"val/error_by_position/(\d+)")
@@ -52,24 +52,22 @@ class RunView:
 
     @cached_property
     def metric_tag(self) -> str | None:
-        """The monitored validation metric; for imported runs, the first landmark metric logged."""
-        monitor = (self.run.manifest.get("monitor") or {}).get("metric")
-        others = sorted(tag for tag in self.tags if tag.startswith("val/") and "loss" not in tag)
-        for tag in [monitor, "val/mre_mm", "val/mre_px", *others]:
-            if tag and len(self.series(tag)) and _direction(tag):
-                return tag
-        return None
+        """The monitored metric (`store.monitor`): the one the engine judged."""
+        monitor = monitor_of(self.run)
+        return monitor.metric if monitor is not None else None
 
     @cached_property
+    def best(self) -> tuple[int, float] | None:
+        """(epoch, value) where the monitored metric was best, as the engine sees it."""
+        monitor = monitor_of(self.run)
+        if monitor is None:
+            return None
+        rows = self.run.series(monitor.metric)
+        return best_of(*last_per(rows.epoch, rows.value), monitor.mode)
+
+    @property
     def best_epoch(self) -> int | None:
-        """Where the monitored metric (else the validation loss, else the mean error) is best."""
-        for tag in (self.metric_tag, "val/loss"):
-            series = self.series(tag) if tag else pd.Series(dtype=float)
-            if len(series):
-                best = series.idxmax() if _direction(tag) == "max" else series.idxmin()
-                return math.ceil(best)
-        table = self.error_table()
-        return None if table is None else int(table.mean().idxmin())
+        return None if self.best is None else self.best[0]
 
     def error_by_position(self) -> pd.DataFrame | None:
         """Autoregressive error (px) with one row per validation epoch and one column per sequence position."""
@@ -131,10 +129,3 @@ class RunView:
         if self.best_epoch in self.epochs and self.best_epoch != last:
             return [(self.best_epoch, "best"), (last, "last")]
         return [(last, "best and last" if self.best_epoch == last else "last")]
-
-
-def _direction(tag: str) -> str | None:
-    try:
-        return metric_direction(tag)
-    except ValueError:
-        return None

@@ -30,7 +30,9 @@ def render_terminal(reports: Sequence[RunReport], console: Console) -> None:
         console.print(Rule(Text(f"{section.path}", style="bold"), align="left", style="dim"))
         console.print(_facts(section))
         if not section.diagnoses:
-            console.print(Text("✓ no problems found", style="bold green"))
+            console.print(Text("✓ no problems found", style="bold green") if section.judged else Text(
+                "? not judged: no logged name is a validation metric or loss (see --show-names; name one with --map)",
+                style="bold yellow"))
         for entry in section.diagnoses:
             console.print(_diagnosis_panel(entry))
         if section.not_checked:
@@ -65,8 +67,8 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
                             (entry.id, f"bold {colour}"))
     if entry.title:
         heading.append(f"  {entry.title}")
-    if entry.epoch is not None:
-        heading.append(f"  (from epoch {entry.epoch})", style="dim")
+    if entry.when:
+        heading.append(f"  (from {entry.when})", style="dim")
     parts: list = [Text(entry.message)]
     details = Table.grid(padding=(0, 2))
     details.add_column(style="dim", no_wrap=True)
@@ -87,6 +89,14 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
             if idiom:
                 fixes.add_row(Text("    in your config", style="dim"), Text(idiom, style="green"))
         parts.append(Padding(fixes, (1, 0, 0, 0)))
+    if entry.explains:
+        also = Table.grid(padding=(0, 1))
+        also.add_column(no_wrap=True)
+        also.add_column()
+        for index, (other, severity, message) in enumerate(entry.explains):
+            also.add_row(Text("also seen, explained by this:" if index == 0 else "", style="dim"),
+                         Text.assemble((other, SEVERITY_STYLES.get(severity, "")), (f" — {message}", "dim")))
+        parts.append(Padding(also, (1, 0, 0, 0)))
     return Panel(Group(*parts), title=heading, title_align="left", border_style=colour, padding=(0, 1))
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ceph_doctor.signals import curves, heatmaps, optimisation, predictions, sequence  # noqa: F401 (registers)
 from ceph_doctor.signals.base import REGISTRY, MissingInput, Signal, SignalSet
+from ceph_doctor.store.monitor import epoch_label
 from ceph_doctor.store.reader import Run
 
 
 def compute_signals(run: Run) -> SignalSet:
     """Every registered signal family on `run`; families that lack inputs are listed as missing."""
-    result = SignalSet()
+    result = SignalSet(when=lambda epoch: epoch_label(run, epoch))
     for family in REGISTRY.values():
         try:
             for signal in family.function(run):

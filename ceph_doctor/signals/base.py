@@ -42,6 +42,8 @@ class SignalSet:
     values: dict[str, Signal] = field(default_factory=dict)
     # family name → what to log to make it checkable
     missing: dict[str, str] = field(default_factory=dict)
+    # how this run names a point in training: epoch 15, or a validation and its iteration
+    when: Callable[[int], str] | None = None
 
     def __contains__(self, name: str) -> bool:
         return name in self.values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
-from ceph_doctor.signals.series import by_epoch, by_step
+from ceph_doctor.signals.series import by_step, metric_curve
 from ceph_doctor.store.reader import Run
 
 
@@ -73,15 +73,25 @@ def run_median(run: Run, tag: str) -> float | None:
     ),
 )
 def schedule_signals(run: Run):
-    epochs = by_epoch(run, "val/loss").at
-    if len(epochs) == 0:
-        epochs = run.predictions["epoch"].unique() if not run.predictions.empty else []
+    """How often the run validated, against how long it was planned to be.
+
+    An iteration-based run counts its validations as epochs: its interval is one by construction,
+    and its plan is the planned iterations over the iterations between validations."""
+    epochs = metric_curve(run).values.at
     if len(epochs) == 0:
         raise MissingInput("validation results with their epoch")
-    epochs = np.sort(np.asarray(epochs))
     train = (run.config or {}).get("train", {})
-    interval = int(train.get("val_interval") or (np.median(np.diff(epochs)) if len(epochs) > 1 else epochs[0]))
-    planned = int(train.get("max_epochs") or run.last_epoch or epochs[-1])
+    if run.axis == "iteration":
+        interval = 1
+        rows = run.series(metric_curve(run).tag)
+        steps = np.unique(rows.step)
+        every = float(np.median(np.diff(steps))) if len(steps) > 1 else None
+        planned_iterations = train.get("max_iters")
+        planned = int(round(planned_iterations / every)) if planned_iterations and every else int(epochs[-1])
+    else:
+        logged_interval = int(np.median(np.diff(epochs))) if len(epochs) > 1 else int(epochs[0])
+        interval = int(train.get("val_interval") or logged_interval)
+        planned = int(train.get("max_epochs") or run.last_epoch or epochs[-1])
     yield Signal("schedule.val_interval", interval, "epochs")
     yield Signal("schedule.validations", int(len(epochs)), "validations")
     yield Signal("schedule.planned_epochs", planned, "epochs")

@@ -12,17 +12,10 @@ import numpy as np
 import pandas as pd
 
 from ceph_doctor.signals.base import MissingInput
+from ceph_doctor.store.meaning import BOUNDED, parse
+from ceph_doctor.store.monitor import best_of, monitor_of
 from ceph_doctor.store.reader import Run
 from ceph_doctor.store.scalars import last_per
-
-# Validation metrics in order of preference when the run does not name the one it monitored.
-METRIC_PREFERENCE = (
-    ("val/mre_mm", "min"),
-    ("val/mre_px", "min"),
-    ("val/nme", "min"),
-    ("val/pck@0.05", "max"),
-    ("val/loss", "min"),
-)
 
 
 @dataclass(frozen=True)
@@ -87,21 +80,21 @@ class MetricCurve:
     tag: str
     mode: str  # "min" | "max"
     values: Curve  # one value per validation, by epoch
+    scale: float | None = None  # a bounded score's full scale (1 or 100); None: changes relative to the value
 
     def worse_by(self, value: float, reference: float) -> float:
-        """Relative worsening of `value` against `reference` (> 0 = worse), in the metric's direction."""
+        """Worsening of `value` against `reference` (> 0 = worse), in the metric's direction: relative to
+        the reference, or for a bounded score (PCK, AP, accuracy…) as a share of its full scale."""
         if not np.isfinite(value) or not np.isfinite(reference):
             return np.inf if not np.isfinite(value) else np.nan
         sign = 1.0 if self.mode == "min" else -1.0
-        return sign * (value - reference) / max(abs(reference), 1e-12)
+        return sign * (value - reference) / (self.scale or max(abs(reference), 1e-12))
 
     @property
     def best_epoch(self) -> int:
-        finite = self.values.finite()
-        if finite.empty:
-            return self.values.first_at
-        index = np.argmin(finite.values) if self.mode == "min" else np.argmax(finite.values)
-        return int(finite.at[index])
+        """The monitor's best epoch (`store.monitor.best_of`); the first epoch when nothing is finite."""
+        best = best_of(self.values.at, self.values.values, self.mode)
+        return self.values.first_at if best is None else best[0]
 
 
 def by_epoch(run: Run, tag: str) -> Curve:
@@ -129,13 +122,15 @@ def metric_curve(run: Run) -> MetricCurve:
 
 
 def find_metric_curve(run: Run) -> MetricCurve:
-    monitor = run.manifest.get("monitor") or {}
-    candidates = [(monitor["metric"], monitor["mode"])] if "metric" in monitor else []
-    for tag, mode in [*candidates, *METRIC_PREFERENCE]:
-        values = by_epoch(run, tag)
-        if len(values):
-            return MetricCurve(tag, mode, values)
-    raise MissingInput("a validation metric per epoch (val/mre_mm, val/mre_px, val/nme, val/pck@0.05 or val/loss)")
+    monitor = monitor_of(run)
+    if monitor is None:
+        raise MissingInput("a validation metric or loss per epoch (no logged name is one; see --show-names, --map)")
+    values = by_epoch(run, monitor.metric)
+    scale = None
+    if parse(monitor.metric).quantity in BOUNDED:
+        finite = np.abs(values.values[np.isfinite(values.values)])
+        scale = 100.0 if len(finite) and finite.max() > 1.0 else 1.0
+    return MetricCurve(monitor.metric, monitor.mode, values, scale)
 
 
 def train_loss_tag(run: Run) -> str:

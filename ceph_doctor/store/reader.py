@@ -35,6 +35,7 @@ class Run:
         predictions: pd.DataFrame | None = None,
         source: str = "ceph-doctor",
         notes: list[str] | None = None,
+        names: list | None = None,
     ) -> None:
         self.path = Path(path)
         self.manifest = manifest
@@ -42,6 +43,7 @@ class Run:
         self.predictions = predictions if predictions is not None else no_predictions()
         self.source = source
         self.notes = list(notes or [])
+        self.names = list(names or [])  # an imported run: how each logged name was read (importers.names.NameRow)
         self.memo: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
@@ -69,6 +71,18 @@ class Run:
         return self.table.last_epoch
 
     @property
+    def monitor(self):
+        """The metric this run is judged on (`store.monitor.Monitor`), or None when it logged none."""
+        from ceph_doctor.store.monitor import monitor_of
+
+        return monitor_of(self)
+
+    @property
+    def axis(self) -> str:
+        """"epoch", or "iteration" for a run that validates every N iterations (its epochs count validations)."""
+        return self.manifest.get("axis", "epoch")
+
+    @property
     def landmarks(self) -> list[str]:
         return list(self.manifest.get("landmarks", []))
 
@@ -85,6 +99,7 @@ class Run:
             self.predictions[self.predictions["epoch"] <= epoch].reset_index(drop=True),
             self.source,
             self.notes,
+            self.names,
         )
 
     def scalar(self, tag: str) -> pd.Series:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from ceph_doctor.metrics import metric_direction
+from ceph_doctor.store.monitor import Monitor, choose
 from ceph_doctor.models import count_parameters
 from ceph_doctor.train import distributed
 from ceph_doctor.train.checkpoint import load_checkpoint, save_checkpoint
@@ -40,8 +40,8 @@ class BestSoFar:
     stale: int = 0
 
     def update(self, value: float, epoch: int) -> bool:
-        better = math.isnan(self.value) or (value < self.value if self.mode == "min" else value > self.value)
-        if better and math.isfinite(value):
+        """Whether `value` is a new best, by the same comparison every reader of the run makes."""
+        if Monitor(self.metric, self.mode, "").better(value, self.value):
             self.value, self.epoch, self.stale = value, epoch, 0
             return True
         self.stale += 1
@@ -103,10 +103,7 @@ class Trainer:
             if train["ema"]
             else None
         )
-        metric = train["early_stopping"]["metric"]
-        if metric == "auto":
-            metric = "val/mre_mm" if not np.isnan(self.data.val.spacing_mm).any() else "val/mre_px"
-        self.best = BestSoFar(metric, metric_direction(metric.split("/", 1)[1]))
+        self.best = BestSoFar(*monitored(train["early_stopping"]["metric"], self.logged_val_tags()))
         self.start_epoch = 1
         last = self.run_dir / "checkpoints" / "last.pth"
         if self.resume and last.exists():  # killed before its first validation: start over
@@ -255,6 +252,11 @@ class Trainer:
             self.should_stop = True
         return result
 
+    def logged_val_tags(self) -> list[str]:
+        """The validation metrics each validation will log (mm only when every image has a spacing)."""
+        in_mm = not np.isnan(self.data.val.spacing_mm).any()
+        return [*(["val/mre_mm"] if in_mm else []), "val/mre_px", "val/nme", "val/pck@0.05", "val/loss"]
+
     def describe(self) -> dict:
         """What the manifest says about this run beyond its config."""
         from ceph_doctor import __version__
@@ -347,6 +349,19 @@ class Trainer:
         self.start_epoch = payload["epoch"] + 1
         if state["should_stop"]:  # it had already stopped early: nothing left to run
             self.start_epoch = self.config["train"]["max_epochs"] + 1
+
+
+def monitored(metric: str, logged: list[str]) -> tuple[str, str]:
+    """(tag, mode) early stopping watches: `auto` is the monitor's own choice among what is logged."""
+    if metric == "auto":
+        monitor = choose(logged)
+        return monitor.metric, monitor.mode
+    from ceph_doctor.errors import ConfigError
+    from ceph_doctor.store.meaning import direction
+
+    if direction(metric) is None:
+        raise ConfigError(f"train.early_stopping.metric: {metric!r} is not a metric (logged: {', '.join(logged)}, …)")
+    return metric, direction(metric)
 
 
 def ema_with_warmup(decay: float):

@@ -1,0 +1,1 @@
+"""What each training framework calls the canonical config keys, for showing fixes in its own idiom."""
