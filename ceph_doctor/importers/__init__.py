@@ -28,7 +28,7 @@ from ceph_doctor.store.scalars import ScalarTable
 
 HEAD_BYTES = 64 * 1024
 # Files we look into; anything else (images, checkpoints) is passed over and counted.
-LOG_SUFFIXES = {"", ".json", ".jsonl", ".log", ".txt", ".csv", ".tsv", ".out", ".err"}
+LOG_SUFFIXES = {"", ".json", ".jsonl", ".log", ".txt", ".csv", ".tsv", ".out", ".err", ".yaml", ".yml"}
 
 
 @dataclass
@@ -58,9 +58,9 @@ class Part:
 
 
 def formats():
-    from ceph_doctor.importers import csvlog, hf, mlflow, mmengine, tensorboard, textlog
+    from ceph_doctor.importers import csvlog, hf, mlflow, mmengine, settings, tensorboard, textlog
 
-    return [tensorboard, mlflow, hf, mmengine, csvlog, textlog]  # the order in which a file is tried
+    return [tensorboard, mlflow, hf, mmengine, csvlog, textlog, settings]  # the order in which a file is tried
 
 
 def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run], list[SkipNote]]:
@@ -118,6 +118,7 @@ def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run],
         else:
             runs.append(run)
         skipped.extend(duplicates)
+    runs = [run for run in runs if run is not None]
     for run in runs:
         declared = names.declared_monitor(run.tags)
         if declared:  # the user's --map onto a validation metric says which one matters
@@ -145,8 +146,8 @@ def detect(file: Path):
                 return module, None
         except Exception:  # noqa: BLE001 — a sniffer that trips over odd bytes just says no
             continue
-    if in_mlflow and file.parent.name in ("params", "tags") or file.name in ("meta.yaml",):
-        return None, None  # read with its run's metrics, or not needed
+    if in_mlflow and file.parent.name in ("params", "tags") or file.suffix.lower() in (".yaml", ".yml"):
+        return None, None  # read with its run's metrics; a YAML file that holds no settings is no log
     if b"\x00" in head[:4096] and not is_event:
         return None, None if file.suffix == "" else "binary content, not a log format ceph-doctor reads"
     return None, describe_unknown(file, head)

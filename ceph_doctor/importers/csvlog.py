@@ -4,8 +4,8 @@ epoch or step column, whatever the file is called (`.txt`, `training.log` includ
 per-image predictions (pred and truth x/y columns) becomes prediction rows (`predictions_table`).
 
 Empty cells are "not logged this row"; `nan` / `inf` cells are kept as logged; other text in a
-number column is skipped and counted. A last line torn off mid-write is dropped. A saved config
-beside the table (`hparams.yaml`, `args.yaml`, …) gives the settings fixes are computed from.
+number column is skipped and counted. A last line torn off mid-write is dropped. (A saved config
+beside the table, `hparams.yaml` or `args.yaml`, is read by `settings.py`.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from ceph_doctor.importers import HEAD_BYTES, Columns, Logged, Part, non_finite_note, scalar_table, to_float
-from ceph_doctor.importers.configs import read_configs
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.importers.predictions import prediction_columns, predictions_table
 
@@ -31,7 +30,6 @@ NAME = "csv"
 EPOCH_COLUMNS = ("epoch", "epochs", "ep")
 STEP_COLUMNS = ("step", "global_step", "iter", "iteration", "steps", "iterations")
 DELIMITERS = (",", "\t", ";")
-CONFIG_FILES = ("hparams.yaml", "args.yaml", "config.yaml", "params.yaml", "opt.yaml", "hyp.yaml", "config.json")
 
 
 def normalise(name: str) -> str:
@@ -92,11 +90,8 @@ def read(files: list[Path], names: NameMap) -> Part:
             columns.append(file_columns)
         notes.extend(f"{file.name}: {note}" for note in file_notes)
     scalars = scalar_table(columns, names, zero_based=True)
-    folder = files[0].parent
-    config = read_configs([folder / name for name in CONFIG_FILES])
     frame = pd.concat(predictions, ignore_index=True) if predictions else None
-    return Part(scalars, predictions=frame, notes=notes + non_finite_note(scalars.table), read=list(files),
-                manifest={"config": config} if config else {})
+    return Part(scalars, predictions=frame, notes=notes + non_finite_note(scalars.table), read=list(files))
 
 
 def read_file(data: bytes) -> tuple[Columns, list[str]]:

@@ -20,7 +20,7 @@ from ceph_doctor.store.reader import Run, no_predictions
 from ceph_doctor.store.scalars import ScalarTable
 
 # Whose scalars win when several formats read the same tag for one run.
-PRIORITY = ("mmengine", "hf", "mlflow", "csv", "tensorboard", "text")
+PRIORITY = ("mmengine", "hf", "mlflow", "csv", "tensorboard", "text", "settings")
 PREDICTION_KEY = ["epoch", "split", "decode", "image_id", "landmark"]
 
 
@@ -32,6 +32,7 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
     used = [(name, part) for name, part in parts if not part.empty]
     if not used:
         return None, []
+    settings = [(name, part) for name, part in parts if part.empty and part.manifest.get("config")]
     by_tag: dict = {}
     names, notes, read, skipped = [], [], [], []
     predictions = []
@@ -59,6 +60,9 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
         read.extend(part.read)
         axis = part.scalars.axis if name == scalar_source else axis
         _update_manifest(manifest, part.manifest)
+    for _, part in settings:  # saved settings beside the logs: they fill what the logs did not say
+        _update_manifest(manifest, part.manifest)
+        read.extend(part.read)
     frame = _joined(predictions)
     derived = mean_error_from_predictions(by_tag, frame)
     if derived:

@@ -33,6 +33,14 @@ def metrics_folder(path: Path) -> Path | None:
     return None
 
 
+def artifact_run(path: Path) -> Path | None:
+    """The MLflow run whose `artifacts/` hold `path`, or None: its debug logs and predictions are the run's."""
+    for parent in path.parents:
+        if parent.name == "artifacts" and (parent.parent / "meta.yaml").is_file():
+            return parent.parent
+    return None
+
+
 def sniff(path: Path, head: bytes) -> bool:
     if metrics_folder(path) is None:
         return False
@@ -49,11 +57,11 @@ def read(files: list[Path], names: NameMap) -> Part:
     rows, epochs = [], None
     for file in files:
         key = file.relative_to(folder).as_posix()
-        table = np.loadtxt(file, ndmin=2, usecols=(1, 2))
+        table = np.loadtxt(file, ndmin=2, usecols=(0, 1, 2))  # timestamp (ms), value, step
         if parse(key).quantity == "epoch":
-            epochs = pd.Series(table[:, 0], index=table[:, 1]).groupby(level=0).last().sort_index()
+            epochs = pd.Series(table[:, 1], index=table[:, 2]).groupby(level=0).last().sort_index()
             continue
-        rows.extend((step, None, Logged(key), value, None) for value, step in table)
+        rows.extend((step, None, Logged(key), value, stamp / 1000) for stamp, value, step in table)
     if epochs is not None:  # each step takes the epoch logged at or before it
         at = epochs.index.to_numpy(float)
         steps = np.array([row[0] for row in rows], dtype=float)

@@ -5,8 +5,8 @@ The JSON files hold the scalars; the first one present is read (`scalars.json` b
 The `.log` repeats those numbers, but may also hold what a metric printed (per-landmark debug lines):
 those are read from it (`textlog`), and it gives the scalars when no JSON is there.
 
-Lines are told apart by what they hold, not by a flag the format may lack: a line with `lr`, a loss or
-an epoch/iter counter is a training line; any other is a validation line. In an epoch-based run a
+Lines are told apart by what they hold, not by a flag the format may lack: a line with an lr or an
+epoch/iter counter is a training line; any other (losses included) is a validation line. In an epoch-based run a
 validation line's `step` is its epoch (MMEngine) or it carries `epoch` (mmcv, `mode: val`); in an
 iteration-based run there are no epochs, iterations are the steps and each validation counts as one epoch.
 The dumped config (`vis_data/config.py`, `<ts>.py`, or the `config` string of an mmcv log's first line)
@@ -143,8 +143,9 @@ def read_json(file: Path) -> tuple[list[tuple], int, dict]:
 
 
 def _is_training(record: dict) -> bool:
-    return "epoch" in record or "iter" in record or any(
-        key in ("lr", "base_lr") or parse(str(key)).quantity == "loss" for key in record)
+    """Training lines carry the epoch/iteration counter or the lr; validation lines (which may log
+    losses too) carry neither."""
+    return "epoch" in record or "iter" in record or any(parse(str(key)).quantity == "lr" for key in record)
 
 
 def _int(value) -> int | None:

@@ -97,11 +97,40 @@ def _is_points(value: Any) -> bool:
                     for p in value))
 
 
+def document_predictions(record: Any, line: int = 0) -> list[dict]:
+    """The rows of one JSON document: a record of one image, a record of several (`pred` as images ×
+    landmarks × 2, with an `images` list), or a list of such records."""
+    if isinstance(record, list):
+        return [row for index, item in enumerate(record) for row in document_predictions(item, line + index)]
+    if not isinstance(record, dict):
+        return []
+    pred_key = next((key for key in record if _words(str(key)) & PRED_WORDS), None)
+    true_key = next((key for key in record if _words(str(key)) & TRUE_WORDS), None)
+    per_image = (pred_key and true_key and isinstance(record[pred_key], list) and record[pred_key]
+                 and _is_points(record[pred_key][0]) and isinstance(record[true_key], list))
+    if not per_image:
+        return json_predictions(record, line)
+    images = next((record[key] for key in record if str(key).lower() in ("images", "image_ids", "files", "ids")), None)
+    rows = []
+    for index, (pred, true) in enumerate(zip(record[pred_key], record[true_key])):
+        image = images[index] if isinstance(images, list) and index < len(images) else f"image-{index}"
+        one = {key: value for key, value in record.items() if key not in (pred_key, true_key)}
+        rows += json_predictions({**one, "image": image, pred_key: pred, true_key: true}, line)
+    return rows
+
+
 def jsonl_predictions(file: Path) -> tuple[pd.DataFrame, list[str]] | None:
-    """JSON lines of per-image predictions; None when no line holds pred/gt arrays."""
+    """JSON lines, or one JSON document, of per-image predictions; None when none holds pred/gt arrays."""
+    text = file.read_text(errors="replace")
+    try:
+        rows = [row for row in document_predictions(json.loads(text), 1) if row["epoch"] is not None]
+        if rows:
+            return prediction_frame(rows), []
+    except (ValueError, RecursionError):
+        pass  # not one document: JSON lines
     rows: list[dict] = []
     bad = 0
-    for number, line in enumerate(file.read_text(errors="replace").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -109,8 +138,7 @@ def jsonl_predictions(file: Path) -> tuple[pd.DataFrame, list[str]] | None:
         except ValueError:
             bad += 1
             continue
-        if isinstance(record, dict):
-            rows.extend(json_predictions(record, number))
+        rows.extend(document_predictions(record, number))
     rows = [row for row in rows if row["epoch"] is not None]
     if not rows:
         return None

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from ceph_doctor.importers import Logged, Part, SkipNote, non_finite_note, rows_to_columns, scalar_table
-from ceph_doctor.importers.configs import read_configs
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.store.meaning import parse
 
@@ -55,9 +54,14 @@ def read(files: list[Path], names: NameMap) -> Part:
     if epochs:
         logged = pd.Series(dict(epochs)).sort_index()
         steps = np.array([row[0] for row in rows], dtype=float)
-        # Each step takes the epoch logged at or before it (Lightning logs `epoch` with every step it logs).
+        # Each step takes the epoch logged at or before it (Lightning logs `epoch` with every step it logs)…
         position = np.searchsorted(logged.index.to_numpy(float), steps, side="right") - 1
         values = logged.to_numpy(float)[np.clip(position, 0, len(logged) - 1)]
+        # …except a tag written by hand at step = epoch (`add_scalar(name, value, current_epoch)`).
+        by_epoch = epoch_stepped(rows, float(logged.max()))
+        values = np.where([row[2] in by_epoch for row in rows], steps, values)
+        if by_epoch:
+            part.notes.append(f"{', '.join(sorted(k.name for k in by_epoch))}: logged at step = epoch, read so")
         rows = [(s, int(e) if np.isfinite(e) else None, t, v, w) for (s, _, t, v, w), e in zip(rows, values)]
         part.scalars = scalar_table([rows_to_columns(rows)], names, zero_based=True)
     else:
@@ -65,10 +69,23 @@ def read(files: list[Path], names: NameMap) -> Part:
         if not part.scalars.table.empty:
             part.notes.append("no epoch scalar in the event files: epochs counted from the validation steps")
     part.notes.extend(non_finite_note(part.scalars.table))
-    folder = files[0].parent
-    config = read_configs([folder / "hparams.yaml", folder.parent / "hparams.yaml", folder / "args.yaml"])
-    part.manifest = {"config": config} if config else {}
     return part
+
+
+def epoch_stepped(rows: list[tuple], last_epoch: float) -> set:
+    """The tags whose steps count epochs (0, 1, 2… one record each, up to the last epoch) while the others
+    count global steps well beyond that."""
+    steps: dict = {}
+    for step, _, key, _, _ in rows:
+        steps.setdefault(key, []).append(step)
+    highest = max((max(found) for found in steps.values()), default=0)
+    chosen = set()
+    for key, found in steps.items():
+        found = np.unique(found)
+        consecutive = len(found) >= 2 and np.all(np.diff(found) == 1) and found[0] in (0, 1)
+        if consecutive and found[-1] <= last_epoch + 1 and highest > 1.5 * found[-1]:
+            chosen.add(key)
+    return chosen
 
 
 def read_file(file: Path, rows: list[tuple]) -> tuple[int, str | None]:

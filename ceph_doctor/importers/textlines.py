@@ -15,13 +15,15 @@ Which metric names are kept is decided by the name grammar (`store.meaning`), no
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 from ceph_doctor.store.meaning import parse
 
 NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|nan|NaN|inf|-inf|Infinity)"
-_VALUE = rf"({NUMBER})(?![\d:/]|\.\d)(\s*(?:%|mm|px)(?![A-Za-z]))?"
+# A value may be quoted (`'loss': '0.047'`, a printed dict) and carry thousands separators (`19,494`).
+_VALUE = rf"['\"]?(\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|{NUMBER})(?![\d:/]|\.\d)['\"]?(\s*(?:%|mm|px)(?![A-Za-z]))?"
 PAIR_OF = r"\s*[=:]?\s*[\(\[]\s*(" + NUMBER + r")\s*[, ]\s*(" + NUMBER + r")\s*[\)\]]"
 PRED = re.compile(r"\b(?:pred(?:icted|iction)?|est(?:imated)?|output|p)" + PAIR_OF, re.IGNORECASE)
 TRUE = re.compile(r"\b(?:gt|true|target|truth|label|ref|groundtruth)" + PAIR_OF, re.IGNORECASE)
@@ -35,14 +37,15 @@ LANDMARK = re.compile(
 MM_EPOCH = re.compile(r"\bEpoch\s*\((train|val|test)\)\s*\[\s*(\d+)\s*\](?:\s*\[\s*(\d+)\s*(?:/\s*(\d+))?\s*\])?")
 MM_ITER = re.compile(r"\bIter\s*\((train|val|test)\)\s*\[\s*(\d+)\s*(?:/\s*(\d+))?\s*\]")
 MMCV_EPOCH = re.compile(r"\bEpoch\s*\[\s*(\d+)\s*\]\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]")
-EPOCH = re.compile(r"(?<![\w/])epoch\b\s*[:=#]?\s*\[?\s*(\d+)\s*(?:(?:/|of)\s*(\d+))?", re.IGNORECASE)
+EPOCH = re.compile(r"(?<![\w/])(?:epoch|ep)\b['\"]?\s*[:=#]?\s*['\"]?\[?\s*(\d+(?:\.\d+)?)\s*(?:(?:/|of)\s*(\d+))?",
+                   re.IGNORECASE)
 ITERATION = re.compile(r"(?<![\w/])(?:iter(?:ation)?|global_step|step)\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*(\d+))?",
                        re.IGNORECASE)
 # A bar's "i/n" position: `| 7/11 [` (tqdm) or `7/11 ━━━` (Keras 3) or `7/11 [====` (Keras 2).
 BAR_POSITION = re.compile(r"(?:\|\s*|^\s*)(\d+)/(\d+)\s*(?:\[|━|─|\|)")
 
 # `name: value` and `name=value`; a name of one token…
-SINGLE_PAIR = re.compile(rf"(?<![\w.\-/])([A-Za-z][\w/@.\-]*(?:\([\w%@.]+\))?)\s*(?::|=)\s*{_VALUE}")
+SINGLE_PAIR = re.compile(rf"(?<![\w.\-/])['\"]?([A-Za-z][\w/@.\-%]*(?:\([\w%@.]+\))?)['\"]?\s*(?::|=)\s*{_VALUE}")
 # …or of up to four words after a separator (`, Train Loss: 1.9`, ` - Val MRE: 3.2 mm`), only with a colon.
 WORDS_PAIR = re.compile(
     rf"(?:^|[,;|\t\]]|\s[-–|]\s|\s{{2,}}|INFO\s)\s*([A-Za-z][\w@.%()\-]*(?:\s[A-Za-z(][\w@.%()\-]*){{1,3}})\s*:\s*{_VALUE}"
@@ -55,7 +58,8 @@ _SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", 
            "evaluation": "val", "test": "test", "testing": "test"}
 COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGB]?)\s+(Trainable params|Non-trainable params|Total params)\b",
                    re.IGNORECASE)
-_WORTH_READING = re.compile(r"[:=(\[]|params|epoch|image|img|iter|step|sample|file|case", re.IGNORECASE)
+_WORTH_READING = re.compile(r"\d|image|img")  # a line with no number and no image header says nothing here
+_COUNTS = ("trainable_count", "total_count", "frozen_count", "trainable_frac")
 _SCALE = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
 _UNIT = {"%": "%", "mm": "mm", "px": "px"}
 
@@ -85,6 +89,7 @@ class Line:
     unknown: list[str] = field(default_factory=list)  # names with numbers that the grammar cannot place
     prediction: dict | None = None  # pred_x, pred_y, true_x, true_y, error_px, landmark, image
     image: str | None = None  # an image header
+    text: str = ""  # the line itself
     summary: bool = False  # a model summary's parameter count: meaningful without a position
     broken: bool = False  # a pred= without a readable truth beside it
 
@@ -92,6 +97,14 @@ class Line:
     def placed(self) -> bool:
         """Whether the line says where in training it is (an epoch, an iteration or a bar position)."""
         return self.position.epoch is not None or self.position.iteration is not None or self.position.bar is not None
+
+
+SETTING = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*[=:]\s*'?([-+]?[\w.]+)")
+
+
+def settings(text: str) -> dict[str, str]:
+    """`key=value` / `key: value` pairs of a line printed before training (argparse Namespaces, configs)."""
+    return dict(SETTING.findall(text))
 
 
 def position(text: str) -> Position:
@@ -108,7 +121,7 @@ def position(text: str) -> Position:
     elif match := MMCV_EPOCH.search(text):
         found.epoch, found.iteration, found.total_iterations = (int(g) for g in match.groups())
     elif match := EPOCH.search(text):
-        found.epoch = int(match.group(1))
+        found.epoch = math.ceil(float(match.group(1)))  # Hugging Face prints fractional epochs: 0.33 is in epoch 1
         found.total_epochs = int(match.group(2)) if match.group(2) else None
     if found.iteration is None and found.epoch is None and (match := ITERATION.search(text)):
         found.iteration = int(match.group(1))
@@ -132,7 +145,8 @@ def values(text: str) -> tuple[list[Value], list[str]]:
             if end in spans and spans[end][0] <= start:
                 continue
             split = next((said for at, said in reversed(marks) if at < start), None)
-            spans[end] = (start, Value(name, float(match.group(2)), unit, split), pattern is SPACE_PAIR)
+            number = float(match.group(2).replace(",", ""))
+            spans[end] = (start, Value(name, number, unit, split), pattern is SPACE_PAIR)
     found = []
     for _, (_, value, spaced) in sorted(spans.items()):
         meaning = parse(value.name)
@@ -168,7 +182,7 @@ def prediction(text: str) -> dict | None:
 
 def read_line(text: str) -> Line:
     """Everything one line says; cheap for the many lines that say nothing."""
-    line = Line()
+    line = Line(text=text)
     if not _WORTH_READING.search(text):
         return line
     line.position = position(text)
@@ -181,6 +195,8 @@ def read_line(text: str) -> Line:
             line.summary = True
             return line
         line.values, line.unknown = values(text)
+        # PEFT's `trainable params: 19,494 || all params: 260,454 || trainable%: 7.48` is a summary too.
+        line.summary = bool(line.values) and all(parse(v.name).quantity in _COUNTS for v in line.values)
         image = IMAGE.search(text)
         if image and not line.values:
             line.image = image.group(1)

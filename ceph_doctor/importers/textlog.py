@@ -27,7 +27,8 @@ from ceph_doctor.importers import Logged, Part, non_finite_note, rows_to_columns
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.importers.predictions import jsonl_predictions, prediction_frame
 from ceph_doctor.importers.tables import infer_epoch
-from ceph_doctor.importers.textlines import Line, read_line
+from ceph_doctor.importers.configs import canonical
+from ceph_doctor.importers.textlines import Line, read_line, settings
 from ceph_doctor.store.meaning import parse
 
 NAME = "text"
@@ -37,11 +38,14 @@ MIN_METRIC_LINES = 2  # lines with a position and a metric before a text file co
 def records(text: str) -> list[tuple[int, Line]]:
     """(line number, what it says) for every line and bar update that says something."""
     out = []
+    started = False  # a line placed in training was seen: what comes before it may be printed settings
     for number, raw in enumerate(text.split("\n"), start=1):
         for piece in raw.split("\r") if "\r" in raw else (raw,):
             if piece.strip():
                 line = read_line(piece)
-                if line.values or line.prediction or line.image or line.placed or line.broken:
+                started = started or line.placed
+                if line.values or line.prediction or line.image or line.placed or line.broken or (
+                        not started and ("=" in piece or ":" in piece)):
                     out.append((number, line))
     return out
 
@@ -50,11 +54,12 @@ def sniff(path: Path, head: bytes) -> bool:
     text = head.decode("utf-8", "replace")
     if text.lstrip().startswith("{") and jsonl_predictions_text(text):
         return True
-    found = 0
+    found, placed = 0, False
     for _, line in records(text):
         if line.prediction:
             return True
-        found += bool(line.placed and any(parse(v.name).quantity not in ("count", None) for v in line.values))
+        placed = placed or line.placed  # Keras prints `Epoch 3/50` on a line of its own, the values below it
+        found += bool(placed and any(parse(v.name).quantity not in ("count", None) for v in line.values))
         if found >= MIN_METRIC_LINES:
             return True
     return False
@@ -65,7 +70,10 @@ def jsonl_predictions_text(text: str) -> bool:
 
 
 def run_root(path: Path) -> Path:
-    return path.parent
+    """The folder; for a file an MLflow run keeps as an artifact (predictions, a log), that run."""
+    from ceph_doctor.importers.mlflow import artifact_run
+
+    return artifact_run(path) or path.parent
 
 
 def read(files: list[Path], names: NameMap) -> Part | list[Part]:
@@ -140,6 +148,7 @@ def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, labe
     unknown: set[str] = set()
     total_epochs = total_iterations = None
     orphans = broken = 0
+    printed_settings: dict[str, str] = {}  # what the script printed of its settings before training
     has_ids = any(line.prediction and ("landmark" in line.prediction or "image" in line.prediction) or line.image
                   for _, line in lines)
     # Where lines say when they are, a number on an unplaced line before the first of them (a printed
@@ -167,6 +176,8 @@ def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, labe
             predictions.append(_prediction(line.prediction, state, has_ids))
             continue
         if positioned and not line.placed and not line.summary and state.epoch is None and state.iteration is None:
+            for key, value in settings(line.text).items():
+                printed_settings.setdefault(key, value)
             continue
         unknown.update(line.unknown)
         for value in line.values:
@@ -189,7 +200,7 @@ def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, labe
         part.notes.append(f"numbers under names not understood, left out: {shown}"
                           + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "") + " (--map names them)")
     part.notes.extend(non_finite_note(scalars.table))
-    config = {}
+    config = canonical([((key,), value) for key, value in printed_settings.items()])
     if total_epochs:
         config.setdefault("train", {})["max_epochs"] = total_epochs
     if total_iterations:

@@ -7,11 +7,17 @@ import numpy as np
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
 from ceph_doctor.signals.series import (
     Curve, MetricCurve, by_epoch, by_step, metric_curve, relative_slope, train_loss_by_epoch, train_loss_tag,
+    typical_epoch_loss,
 )
 from ceph_doctor.store.reader import Run
 
-# A change smaller than this (relative) is noise, not an improvement: it ends no plateau.
+# A change smaller than this (relative) is noise, not an improvement: it ends no plateau. Nor does one
+# within the metric's own validation-to-validation noise over the stretch (PLATEAU_NOISE_SIGMAS robust
+# standard deviations of its consecutive changes): a noisy metric that drifts 2 % in 20 validations has
+# not moved, a smooth one that gains 2 % steadily has.
 MEANINGFUL_IMPROVEMENT = 0.01
+PLATEAU_NOISE_SIGMAS = 2.0
+PLATEAU_NOISE_CONTEXT = 5  # validations the noise is measured over, at least
 
 
 @signal_family(
@@ -52,20 +58,33 @@ def metric_signals(run: Run):
     yield Signal("metric.after_best_fraction", (last_epoch - best_epoch) / max(last_epoch, 1), "ratio", best_epoch,
                  "share of the run spent after the best epoch")
     yield Signal("metric.plateau_validations", plateau, "validations", int(values.at[-plateau]) if plateau else None,
-                 f"validations since the metric last improved by more than {MEANINGFUL_IMPROVEMENT:.0%}")
+                 f"trailing validations whose best beats the best before them by less than {MEANINGFUL_IMPROVEMENT:.0%} "
+                 "and less than the metric's own noise")
     yield Signal("metric.plateau_slope", relative_slope(values.tail(max(plateau, 3))), "ratio/epoch", last_epoch)
 
 
 def plateau_length(values: Curve, curve: MetricCurve) -> int:
-    """Trailing validations since the last meaningful improvement on the best so far."""
-    best = values.first
-    since = 0
-    for value in values.values[1:]:
-        if np.isfinite(value) and curve.worse_by(value, best) < -MEANINGFUL_IMPROVEMENT:
-            best, since = value, 0
-        else:
-            since += 1
-    return since
+    """The longest trailing stretch of validations whose best beats the best before it by less than
+    MEANINGFUL_IMPROVEMENT and less than PLATEAU_NOISE_SIGMAS robust standard deviations of the
+    validation-to-validation changes over the stretch (at least its last PLATEAU_NOISE_CONTEXT), each
+    change measured as `worse_by`."""
+    series = values.values
+    longest = 0
+    for length in range(1, len(series)):
+        before, window = series[:-length], series[-length:]
+        if not np.isfinite(before).any():
+            break
+        reference = float(np.nanmin(before) if curve.mode == "min" else np.nanmax(before))
+        best = float(np.nanmin(window) if curve.mode == "min" else np.nanmax(window)) if np.isfinite(window).any() \
+            else reference
+        stretch = series[-max(length, PLATEAU_NOISE_CONTEXT) - 1:]  # the metric's recent noise, over 5+ changes
+        changes = np.array([curve.worse_by(b, a) for a, b in zip(stretch[:-1], stretch[1:])])
+        changes = changes[np.isfinite(changes)]
+        noise = 1.4826 * float(np.median(np.abs(changes - np.median(changes)))) if len(changes) >= 3 else 0.0
+        if curve.worse_by(best, reference) < -max(MEANINGFUL_IMPROVEMENT, PLATEAU_NOISE_SIGMAS * noise):
+            break
+        longest = length
+    return longest
 
 
 @signal_family(
@@ -74,7 +93,7 @@ def plateau_length(values: Curve, curve: MetricCurve) -> int:
         "train_loss.first", "train_loss.last", "train_loss.last_over_first", "train_loss.min_over_first",
         "train_loss.recent_slope", "train_loss.change_since_best", "train_loss.rebound",
         "train_loss.nonfinite_steps", "train_loss.first_nonfinite_epoch", "train_loss.spikes",
-        "train_loss.max_over_first",
+        "train_loss.max_over_first", "train_loss.change_over_plateau", "train_loss.rebound_sigmas",
     ),
 )
 def train_loss_signals(run: Run):
@@ -96,18 +115,27 @@ def train_loss_signals(run: Run):
     yield Signal("train_loss.min_over_first", float(finite_epochs.values.min()) / first if first else np.nan, "ratio")
     tail = finite_epochs.tail(max(3, len(finite_epochs) // 3))
     yield Signal("train_loss.recent_slope", relative_slope(tail), "ratio/epoch", tail.last_at)
-    # How far the loss climbed back above its lowest point so far (1.0 = never rose).
+    # How far the loss climbed back above its lowest point so far (1.0 = never rose). Per epoch, the
+    # median of its logged steps where it has several: one hard batch moves a mean, not the loss level.
+    typical = typical_epoch_loss(run).finite()
     with np.errstate(invalid="ignore", divide="ignore"):
-        rebound = finite_epochs.values / np.minimum.accumulate(finite_epochs.values)
-    if not np.isnan(rebound).all():
+        rebound = typical.values / np.minimum.accumulate(typical.values)
+    if len(rebound) and not np.isnan(rebound).all():
         worst = int(np.nanargmax(rebound))
-        yield Signal("train_loss.rebound", float(rebound[worst]), "ratio", int(finite_epochs.at[worst]))
+        yield Signal("train_loss.rebound", float(rebound[worst]), "ratio", int(typical.at[worst]))
+        steps_in_log = np.diff(np.log(typical.values[typical.values > 0]))
+        if len(steps_in_log) >= 3:
+            noise = 1.4826 * float(np.median(np.abs(steps_in_log - np.median(steps_in_log))))
+            yield Signal("train_loss.rebound_sigmas", float(np.log(rebound[worst]) / max(noise, 1e-12)), "sigmas",
+                         int(typical.at[worst]), "the rebound in robust standard deviations of the loss's own "
+                                                 "epoch-to-epoch changes (log scale)")
     finite_steps = steps.finite().values
     if len(finite_steps) and finite_steps[0] > 0:
         yield Signal("train_loss.max_over_first", float(finite_steps.max() / finite_steps[0]), "ratio",
                      description="largest logged step loss over the first one (an exploding loss is ≫ 1)")
     yield Signal("train_loss.spikes", count_spikes(finite_steps), "steps",
-                 description=f"steps whose loss exceeded {SPIKE_FACTOR:g}x the median of the {SPIKE_WINDOW} before")
+                 description=f"steps whose loss exceeded {SPIKE_FACTOR:g}x the median of the {SPIKE_WINDOW} before, "
+                             "beyond the loss's own step-to-step noise")
     try:
         curve = metric_curve(run)
     except MissingInput:
@@ -117,32 +145,47 @@ def train_loss_signals(run: Run):
         reference = at_best.last
         yield Signal("train_loss.change_since_best", (last - reference) / reference, "ratio",
                      curve.best_epoch, "relative change of the training loss since the metric's best epoch")
+    plateau = plateau_length(curve.values, curve)
+    if 0 < plateau < len(curve.values):
+        began = int(curve.values.at[-plateau - 1])  # the last validation before the stretch without progress
+        before = finite_epochs.until(began)
+        if len(before) and before.last > 0:
+            yield Signal("train_loss.change_over_plateau", (last - before.last) / before.last, "ratio", began,
+                         "relative change of the training loss while the metric made no progress")
 
 
 SPIKE_FACTOR = 5.0
 SPIKE_WINDOW = 20  # steps before the one judged
 SPIKE_MIN_HISTORY = 5
+# ...and beyond this many robust standard deviations of those steps' log-losses: a per-batch loss
+# with a heavy tail (rare classes, hard batches) swings 10-50x from step to step and is no spike.
+SPIKE_NOISE_SIGMAS = 5.0
 
 
 def count_spikes(losses: np.ndarray) -> int:
-    """Steps whose loss exceeds SPIKE_FACTOR × the median of up to SPIKE_WINDOW steps before them
-    (with at least SPIKE_MIN_HISTORY before).
+    """Steps whose loss exceeds SPIKE_FACTOR × the median of up to SPIKE_WINDOW steps before them (with
+    at least SPIKE_MIN_HISTORY before), and lies beyond SPIKE_NOISE_SIGMAS robust standard deviations
+    (1.4826 × MAD) of those steps' log-losses. Losses ≤ 0 are left out (no log).
 
     A median is at least the minimum, so only steps above FACTOR × their window's minimum can be
-    spikes: the (cheap) minimum screens, and the medians are taken for the few steps it lets through.
+    spikes: the (cheap) minimum screens, and medians are taken for the few steps it lets through.
     """
-    spikes = 0
-    prefix_min = np.minimum.accumulate(losses[:SPIKE_WINDOW])
-    for index in range(SPIKE_MIN_HISTORY, min(SPIKE_WINDOW, len(losses))):  # windows still filling up
-        if losses[index] > SPIKE_FACTOR * prefix_min[index - 1]:
-            spikes += losses[index] > SPIKE_FACTOR * np.median(losses[:index])
-    if len(losses) > SPIKE_WINDOW:
-        windows = np.lib.stride_tricks.sliding_window_view(losses[:-1], SPIKE_WINDOW)  # row i: the steps before i+W
-        judged = losses[SPIKE_WINDOW:]
-        candidates = np.flatnonzero(judged > SPIKE_FACTOR * windows.min(axis=1))
-        if len(candidates):
-            spikes += int((judged[candidates] > SPIKE_FACTOR * np.median(windows[candidates], axis=1)).sum())
+    logs = np.log(losses[losses > 0])
+    margin = np.log(SPIKE_FACTOR)
+    spikes = sum(_is_spike(logs[index], logs[:index], margin)  # windows still filling up
+                 for index in range(SPIKE_MIN_HISTORY, min(SPIKE_WINDOW, len(logs))))
+    if len(logs) > SPIKE_WINDOW:
+        windows = np.lib.stride_tricks.sliding_window_view(logs[:-1], SPIKE_WINDOW)  # row i: the steps before i+W
+        judged = logs[SPIKE_WINDOW:]
+        candidates = np.flatnonzero(judged > windows.min(axis=1) + margin)
+        spikes += sum(_is_spike(judged[i], windows[i], margin) for i in candidates)
     return int(spikes)
+
+
+def _is_spike(value: float, before: np.ndarray, margin: float) -> bool:
+    median = np.median(before)
+    sigma = 1.4826 * np.median(np.abs(before - median))
+    return bool(value - median > max(margin, SPIKE_NOISE_SIGMAS * sigma))
 
 
 @signal_family("val_loss", provides=("val_loss.change_since_best",))

@@ -9,21 +9,30 @@ from ceph_doctor.signals.series import by_step, metric_curve
 from ceph_doctor.store.reader import Run
 
 
-@signal_family("grad", provides=("grad.nonfinite_steps", "grad.max_over_median", "grad.explosion_epoch"))
+@signal_family("grad", provides=("grad.nonfinite_steps", "grad.first_nonfinite_epoch", "grad.max_over_median",
+                                  "grad.explosion_epoch"))
 def gradient_signals(run: Run):
     norms = by_step(run, "grad/norm")
     if norms.empty:
         raise MissingInput("the total gradient norm (grad/norm) every few steps")
     finite = norms.finite()
     yield Signal("grad.nonfinite_steps", len(norms) - len(finite), "steps")
+    rows = run.series("grad/norm")
+    bad = rows.epoch[~np.isfinite(rows.value)]
+    if len(bad):
+        yield Signal("grad.first_nonfinite_epoch", int(bad.min()), "epoch", int(bad.min()))
     if len(finite) >= 2:
         median = float(np.median(finite.values))
         worst = int(np.argmax(finite.values))
         ratio = float(finite.values[worst] / median) if median > 0 else np.inf
-        rows = run.series("grad/norm")
         epoch = rows.epoch[rows.step == finite.at[worst]][0]
         yield Signal("grad.max_over_median", ratio, "ratio", int(epoch), "largest gradient norm over the median")
         yield Signal("grad.explosion_epoch", int(epoch), "epoch", int(epoch))
+
+
+# What people call the two halves of a landmark model, when they log per-module gradient norms.
+BACKBONE_NAMES = ("backbone", "encoder", "features", "body", "trunk", "stem")
+HEAD_NAMES = ("head", "decoder", "classifier", "regressor", "heads", "keypoint_head")
 
 
 @signal_family(
@@ -31,15 +40,24 @@ def gradient_signals(run: Run):
     provides=(
         "params.trainable_frac", "params.backbone_update_ratio", "params.head_update_ratio",
         "params.backbone_update_share", "params.update_ratio", "params.update_ratio_peak",
+        "params.backbone_grad_share",
     ),
 )
 def parameter_signals(run: Run):
-    fraction = by_step(run, "params/trainable_frac")
-    if fraction.empty:
-        raise MissingInput("the fraction of trainable parameters (params/trainable_frac)")
+    """Which part of the model is being trained: the trainable fraction, each module's update ratio
+    ‖Δw‖/‖w‖ (ceph-doctor's recorder), and each module's gradient norm (any logger)."""
     last_epoch = run.last_epoch
-    yield Signal("params.trainable_frac", fraction.last, "ratio", last_epoch)
+    fraction = by_step(run, "params/trainable_frac")
     ratios = {module: run_median(run, f"update_ratio/{module}") for module in ("backbone", "head")}
+    grads = {module: next((value for name in names if (value := run_median(run, f"grad/norm/{name}")) is not None),
+                          None) for module, names in (("backbone", BACKBONE_NAMES), ("head", HEAD_NAMES))}
+    if fraction.empty and not any(v is not None for v in (*ratios.values(), *grads.values())):
+        raise MissingInput("the fraction of trainable parameters (params/trainable_frac), or gradient norms or "
+                           "update ratios per module (grad/norm/backbone and grad/norm/head)")
+    if not fraction.empty:
+        # A fraction cannot exceed 1: a larger value was logged as a percentage (`trainable%: 7.48`).
+        share = fraction.last / 100 if fraction.last > 1 else fraction.last
+        yield Signal("params.trainable_frac", share, "ratio", last_epoch)
     for module, ratio in ratios.items():
         if ratio is not None:
             yield Signal(f"params.{module}_update_ratio", ratio, "ratio", last_epoch,
@@ -58,6 +76,9 @@ def parameter_signals(run: Run):
     if ratios["backbone"] is not None and ratios["head"]:
         yield Signal("params.backbone_update_share", ratios["backbone"] / ratios["head"], "ratio", last_epoch,
                      "backbone update ratio over the head's")
+    if grads["backbone"] is not None and grads["head"]:
+        yield Signal("params.backbone_grad_share", grads["backbone"] / grads["head"], "ratio", last_epoch,
+                     "the backbone's median gradient norm over the head's (0: it receives no gradient)")
 
 
 def run_median(run: Run, tag: str) -> float | None:

@@ -116,7 +116,7 @@ def distinct_ratio(frame: pd.DataFrame, radius: float) -> float:
     "geometry",
     provides=(
         "geometry.scale", "geometry.scale_x", "geometry.scale_y", "geometry.offset_x", "geometry.offset_y",
-        "geometry.r2", "geometry.fit_gain", "geometry.swap_gain",
+        "geometry.r2", "geometry.fit_gain", "geometry.swap_gain", "geometry.swap_r2",
     ),
 )
 def geometry_signals(run: Run):
@@ -136,6 +136,7 @@ def geometry_signals(run: Run):
     swapped_x, swapped_y = fit(frame["true_y"], frame["pred_x"]), fit(frame["true_x"], frame["pred_y"])
     raw = np.sqrt(np.mean((frame["pred_x"] - frame["true_x"]) ** 2 + (frame["pred_y"] - frame["true_y"]) ** 2))
     residual = np.hypot(straight_x.rms, straight_y.rms)
+    swapped = np.hypot(swapped_x.rms, swapped_y.rms)
     variance = frame["pred_x"].var() + frame["pred_y"].var()
     yield Signal("geometry.scale_x", straight_x.scale, "ratio", epoch)
     yield Signal("geometry.scale_y", straight_y.scale, "ratio", epoch)
@@ -146,8 +147,10 @@ def geometry_signals(run: Run):
                  "share of the predictions' variance the linear fit explains")
     yield Signal("geometry.fit_gain", float(raw / max(residual, 1e-9)), "ratio", epoch,
                  "raw error over the error left after the fit")
-    yield Signal("geometry.swap_gain", float(residual / max(np.hypot(swapped_x.rms, swapped_y.rms), 1e-9)),
+    yield Signal("geometry.swap_gain", float(residual / max(swapped, 1e-9)),
                  "ratio", epoch, "straight-fit residual over swapped-axes-fit residual")
+    yield Signal("geometry.swap_r2", float(1 - swapped**2 / variance) if variance > 0 else 0.0, "ratio", epoch,
+                 "share of the predictions' variance a linear fit against the swapped truth (x from y) explains")
 
 
 class _Fit:

@@ -17,7 +17,12 @@ POSITION_PREFIX = "val/error_by_position/"
               "sequence.error_growth"),
 )
 def sequence_signals(run: Run):
-    teacher, free = by_epoch(run, "val/loss_tf"), by_epoch(run, "val/loss_ar")
+    # A sequence model's plain validation loss, computed with the labels given, is teacher-forced
+    # (Hugging Face's eval_loss beside an eval_ar_loss); ceph-doctor's own runs name both.
+    free = by_epoch(run, "val/loss_ar")
+    teacher = by_epoch(run, "val/loss_tf")
+    if teacher.empty and not free.empty:
+        teacher = by_epoch(run, "val/loss")
     if teacher.empty or free.empty:
         raise MissingInput("teacher-forced and autoregressive validation losses (val/loss_tf, val/loss_ar)")
     found = loss_ratio(free, teacher)

@@ -140,7 +140,13 @@ def train_loss_tag(run: Run) -> str:
 
 
 def train_loss_by_epoch(run: Run) -> Curve:
-    """The mean training loss of each epoch (NaN steps left out, as pandas' mean does; inf kept)."""
+    """The mean training loss of each epoch (NaN steps left out, as pandas' mean does; inf kept).
+
+    Where the trainer logged its own epoch mean (Lightning's `train_loss_epoch`), that one: it averages
+    every step, where the logged steps may be a sample of them."""
+    logged_mean = by_epoch(run, train_loss_tag(run) + "_epoch")
+    if len(logged_mean):
+        return logged_mean
     rows = run.series(train_loss_tag(run))
     if not len(rows):
         raise MissingInput("the training loss (train/loss) per step or epoch")
@@ -153,6 +159,21 @@ def train_loss_by_epoch(run: Run) -> Curve:
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return Curve(epochs[starts], means)
+
+
+def typical_epoch_loss(run: Run) -> Curve:
+    """The training loss's level per epoch: the trainer's own epoch mean where logged (exact), else the
+    median of the logged steps where an epoch has at least 3 of them (robust to one hard batch), else
+    the epoch's mean."""
+    if len(by_epoch(run, train_loss_tag(run) + "_epoch")):
+        return train_loss_by_epoch(run)
+    rows = run.series(train_loss_tag(run))
+    epochs, counts = np.unique(rows.epoch, return_counts=True)
+    if len(epochs) == 0 or counts.min() < 3:
+        return train_loss_by_epoch(run)
+    medians = np.array([np.nanmedian(rows.value[rows.epoch == epoch]) if np.isfinite(rows.value[rows.epoch == epoch]).any()
+                        else np.nan for epoch in epochs])
+    return Curve(epochs, medians)
 
 
 def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:

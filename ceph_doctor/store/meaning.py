@@ -85,10 +85,12 @@ _add("quantity", "update_ratio", "update ratio", "update to weight", "update wei
 _add("quantity", "trainable_frac", "trainable frac", "trainable fraction", "frac trainable", "fraction trainable",
      "trainable ratio", "trainable share", "trainable pct", "pct trainable", "trainable percent",
      "percent trainable", "trainable params frac", "trainable params fraction", "trainable params pct",
-     "trainable params ratio", "trainable parameters fraction", "trainable parameters ratio")
+     "trainable params ratio", "trainable parameters fraction", "trainable parameters ratio", "trainable %",
+     "trainable params %", "% trainable")
 _add("quantity", "trainable_count", "trainable params", "trainable parameters", "num trainable",
      "n trainable", "trainable")
-_add("quantity", "total_count", "total params", "total parameters", "num params", "n params", "num parameters")
+_add("quantity", "total_count", "total params", "total parameters", "num params", "n params", "num parameters",
+     "all params", "all parameters")
 _add("quantity", "frozen_count", "non trainable", "non trainable params", "non trainable parameters", "nontrainable",
      "frozen params", "frozen parameters", "num frozen")
 _add("quantity", "heatmap_peak", "heatmap max", "hm max", "heatmap peak", "hm peak", "heat max", "heatmap maxval",
