@@ -2,7 +2,7 @@
 
 Generates RUNS runs of POINTS scalar points each (a plain CSV per run, Lightning-like: an epoch and
 a step column, train_loss and lr on every step row, val_loss and val_mre_mm on one row per epoch)
-in a temporary folder, then times, in this one process, REPEATS times each:
+in a temporary folder, then times, in this one process, in turn for REPEATS rounds:
 
   (i)  pandas: `pd.read_csv` of every file;
   (ii) ceph-doctor: `analyze_paths([folder])` end to end (discover + import + signals + rules).
@@ -49,13 +49,15 @@ def write_runs(folder: Path, runs: int, points: int, seed: int = 0) -> list[Path
     return files
 
 
-def best_of(repeats: int, work) -> float:
-    times = []
+def alternated(repeats: int, *works) -> list[float]:
+    """The best time of each work over `repeats` rounds, the works taking turns within each round."""
+    times = [[] for _ in works]
     for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for work, spent in zip(works, times):
+            start = time.perf_counter()
+            work()
+            spent.append(time.perf_counter() - start)
+    return [min(spent) for spent in times]
 
 
 def main() -> None:
@@ -73,10 +75,11 @@ def main() -> None:
         folder = Path(tmp) / "logs"
         files = write_runs(folder, args.runs, args.points)
         points = sum(int(pd.read_csv(f).iloc[:, 2:].notna().to_numpy().sum()) for f in files)
-        reports = analyze_paths([folder])
-        assert len(reports) == args.runs, f"analyzed {len(reports)} runs, expected {args.runs}"
-        pandas_s = best_of(args.repeats, lambda: [pd.read_csv(f) for f in files])
-        doctor_s = best_of(args.repeats, lambda: analyze_paths([folder]))
+        analyzed = len(analyze_paths([folder]))  # a warm-up, and a check; its reports are not kept alive
+        assert analyzed == args.runs, f"analyzed {analyzed} runs, expected {args.runs}"
+        # Alternated, so that a machine that slows down in the middle slows both down alike.
+        pandas_s, doctor_s = alternated(args.repeats, lambda: [pd.read_csv(f) for f in files],
+                                        lambda: analyze_paths([folder]))
     print(f"{args.runs} runs, {points} scalar points in all, best of {args.repeats}")
     print(f"pandas read_csv of every file:     {pandas_s:8.3f} s")
     print(f"ceph-doctor analyze_paths, whole:  {doctor_s:8.3f} s")

@@ -79,3 +79,17 @@ def test_every_report_names_the_engines_monitored_metric_and_best_epoch(corpus, 
         plain_html = htmllib.unescape(re.sub(r"<[^>]+>", " ", html))
         assert re.search(rf"monitored metric\s+{re.escape(metric)} \(", plain_html)
         assert re.search(rf"best epoch\s+{re.escape(best_fact)}", plain_html)
+
+
+def test_every_rule_fires_on_some_case_and_on_no_healthy_one():
+    from ceph_doctor.engine import load_rules
+    from ceph_doctor.scenarios import all_scenarios
+
+    fired = {rule_id for corpus, case in CASES for ids in scored(corpus, case).ids() for rule_id in ids}
+    fired |= {rule_id for scenario in all_scenarios() for rule_id in scenario.expect}  # test_scenarios holds them
+    never = sorted(rule.id for rule in load_rules() if rule.id not in fired)
+    assert not never, f"rules that fire on no corpus or scenario case: {never}"
+    for corpus, case in CASES:
+        if "healthy" in cases(corpus)[case]["must"]:
+            reports = scored(corpus, case).reports
+            assert not [d.id for r in reports for d in r.diagnoses if d.severity in ("error", "warning")], case

@@ -22,8 +22,12 @@ LOSSES = arrays(np.float64, st.integers(0, 90), elements=st.floats(1e-4, 1e4, al
 @FAST
 @given(LOSSES)
 def test_spike_count_is_the_rolling_median_definition(losses):
-    baseline = pd.Series(losses).rolling(20, min_periods=5).median().shift(1)
-    assert count_spikes(losses) == int((pd.Series(losses) > 5 * baseline).sum())
+    logs = pd.Series(np.log(losses))
+    window = logs.rolling(20, min_periods=5)
+    median = window.median().shift(1)
+    spread = 1.4826 * window.apply(lambda w: np.median(np.abs(w - np.median(w))), raw=True).shift(1)
+    margin = np.maximum(np.log(5), 5 * spread)
+    assert count_spikes(losses) == int((logs - median > margin).sum())
 
 
 CELL = st.one_of(

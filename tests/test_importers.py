@@ -306,7 +306,8 @@ def test_text_lines_without_ids_are_one_point_per_image(tmp_path):
 # ----------------------------------------------------- detection and skips
 def test_detection_by_content_with_skip_reasons(tmp_path):
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "results.json").write_text(json.dumps({"model": "hrnet", "scores": [1, 2]}))
+    (tmp_path / "a" / "results.json").write_text(json.dumps([{"model": "hrnet", "scores": [1, 2]}]))
+    (tmp_path / "a" / "settings.json").write_text(json.dumps({"model": "hrnet", "lr": 0.001}))
     (tmp_path / "a" / "empty.log").write_text("")
     (tmp_path / "a" / "notes.txt").write_text("nothing to see here\n")
     (tmp_path / "a" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
@@ -316,6 +317,7 @@ def test_detection_by_content_with_skip_reasons(tmp_path):
     assert [(run.source, run.path.name) for run in runs] == [("csv", "b")]
     reasons = {note.path.name: note.reason for note in skipped}
     assert "none of the layouts" in reasons["results.json"]
+    assert reasons["settings.json"] == "settings, with no log of a run beside them"
     assert reasons["empty.log"] == "empty file"
     assert "no epoch or step markers" in reasons["notes.txt"]
     assert "1 .png" in reasons[tmp_path.name]

@@ -231,3 +231,33 @@ def test_mlflow_file_store(tmp_path):
     assert run.monitor.metric == "val/mre_px"
     assert curve(run, "val/mre_px")[0] == list(range(1, 11))
     assert run.config == {"optimizer": {"lr": 0.0005}, "train": {"max_epochs": 40}}
+
+
+def test_a_loss_on_normalised_coordinates_is_restated_in_pixels(tmp_path):
+    from ceph_doctor.analyze import analyze_paths
+    from ceph_doctor.report.document import run_facts
+
+    (tmp_path / "metrics.csv").write_text("epoch,step,train_loss,val_loss\n" + "".join(
+        f"{e},{10 * e},{0.03 - 0.0001 * e:.5f},{0.027 + 0.0001 * (e % 2):.5f}\n" for e in range(20)))
+    (tmp_path / "hparams.yaml").write_text("image_size: 1024\nlearning_rate: 0.001\nfreeze_backbone: true\n")
+    [report] = analyze_paths([tmp_path])
+    facts = dict(run_facts(report))
+    assert report.run.monitor.metric == "val/loss"
+    assert "≈ 27.6 px (0.027 × 1024 px, if it is measured on coordinates normalised to the image)" in facts["best epoch"]
+    assert report.signals.values["metric.best_px"].value == pytest.approx(27.648)
+
+
+def test_a_run_without_any_validation_metric_is_not_judged(tmp_path):
+    from rich.console import Console
+
+    from ceph_doctor.analyze import analyze_paths
+    from ceph_doctor.report import render_json, render_terminal
+
+    (tmp_path / "log.txt").write_text("".join(f"epoch {e} loss {1 / e:.4f} lr 0.01\n" for e in range(1, 9)))
+    [report] = analyze_paths([tmp_path])
+    assert report.run.monitor is None and not report.diagnoses
+    assert json.loads(render_json([report]))["runs"][0]["monitor"] is None
+    console = Console(record=True, width=200)
+    render_terminal([report], console)
+    text = console.export_text()
+    assert "not judged" in text and "no problems found" not in text

@@ -113,7 +113,8 @@ def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run],
     for run_root, parts in by_root.items():
         run, duplicates = merge(run_root, parts)
         if run is None:
-            skipped.extend(SkipNote(file, f"read as {name}, but it holds no scalars or predictions")
+            skipped.extend(SkipNote(file, "settings, with no log of a run beside them" if name == "settings"
+                                    else f"read as {name}, but it holds no scalars or predictions")
                            for name, part in parts for file in part.read)
         else:
             runs.append(run)

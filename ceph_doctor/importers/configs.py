@@ -38,6 +38,8 @@ KEYS: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "ema"): ("ema_decay", "ema"),
     ("data", "input_size"): ("input_size", "image_size", "img_size", "imgsz", "resolution", "input_res",
                              "image_shape"),
+    ("data", "image_width"): ("image_width", "img_width", "img_w", "image_w"),
+    ("data", "image_height"): ("image_height", "img_height", "img_h", "image_h"),
 }
 # Keys whose parents make them mean something else (an lr scheduler's `max_epochs`, a warmup's `lr`).
 _OTHER_OWNERS = ("scheduler", "param_scheduler", "lr_config", "warmup", "ema_hook", "swa")

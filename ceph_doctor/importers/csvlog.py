@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ceph_doctor.importers import HEAD_BYTES, Columns, Logged, Part, non_finite_note, scalar_table, to_float
+from ceph_doctor.importers import Columns, Logged, Part, non_finite_note, scalar_table, to_float
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.importers.predictions import prediction_columns, predictions_table
 
@@ -80,13 +80,13 @@ def read(files: list[Path], names: NameMap) -> Part:
     predictions = []
     for file in files:
         data = file.read_bytes()
-        found = header(data[:HEAD_BYTES].decode("utf-8", "replace").lstrip())
+        found = header(data[: nth_newline(data, 8)].decode("utf-8", "replace").lstrip())  # blank lines, then the header
         roles = prediction_columns(found[0]) if found else None
         if roles is not None:
             frame, file_notes = predictions_table(file, roles, found[1])
             predictions.append(frame)
         else:
-            file_columns, file_notes = read_file(data)
+            file_columns, file_notes = read_file(data, found)
             columns.append(file_columns)
         notes.extend(f"{file.name}: {note}" for note in file_notes)
     scalars = scalar_table(columns, names, zero_based=True)
@@ -94,13 +94,14 @@ def read(files: list[Path], names: NameMap) -> Part:
     return Part(scalars, predictions=frame, notes=notes + non_finite_note(scalars.table), read=list(files))
 
 
-def read_file(data: bytes) -> tuple[Columns, list[str]]:
+def read_file(data: bytes, found: tuple[list[str], str] | None = None) -> tuple[Columns, list[str]]:
+    """The columns of one CSV log; `found` is its header (names, delimiter) when the caller has it."""
     notes = []
     if data and not data.endswith(b"\n") and b"\n" in data:
         data = data[: data.rfind(b"\n") + 1]
         notes.append("dropped a last line cut off mid-write")
     data = data.lstrip()  # blank lines before the header
-    found = header(data[: data.find(b"\n") + 1 or len(data)].decode("utf-8", "replace"))
+    found = found or header(data[: data.find(b"\n") + 1 or len(data)].decode("utf-8", "replace"))
     if found is None:
         return {}, ["no header with an epoch or step column"]
     columns, delimiter = found

@@ -72,9 +72,16 @@ def scalar_table(files: list[Columns], names: NameMap, zero_based: bool = False)
                 joined.setdefault(tags[key], []).append(arrays)
     merged = {}
     for tag, parts in joined.items():
-        step, epoch, value, wall = (np.concatenate([_column(part, i) for part in parts]) for i in range(4))
+        if len(parts) == 1:  # the common case: no copying
+            step, epoch, value, *wall = parts[0]
+            wall = wall[0] if wall else None
+        else:
+            step, epoch, value, wall = (np.concatenate([_column(part, i) for part in parts]) for i in range(4))
         keep = np.isfinite(step)
-        merged[tag] = (step[keep], epoch[keep], value[keep], wall[keep])
+        if not keep.all():
+            step, epoch, value = step[keep], epoch[keep], value[keep]
+            wall = None if wall is None else wall[keep]
+        merged[tag] = (step, epoch, value, np.full(len(step), np.nan) if wall is None else wall)
     known = [epoch[np.isfinite(epoch)] for _, epoch, _, _ in merged.values()]
     known = [epochs for epochs in known if len(epochs)]
     shift = 1 if zero_based and known and min(epochs.min() for epochs in known) == 0 else 0
@@ -87,7 +94,8 @@ def scalar_table(files: list[Columns], names: NameMap, zero_based: bool = False)
                                          or [np.zeros(0)]))
     by_tag = {}
     for tag, (step, epoch, value, _) in merged.items():
-        epoch = np.where(np.isfinite(epoch), epoch + shift, infer_epoch(step, val_steps))
+        placed = np.isfinite(epoch)
+        epoch = epoch + shift if placed.all() else np.where(placed, epoch + shift, infer_epoch(step, val_steps))
         order = np.argsort(step, kind="stable")
         by_tag[tag] = TagSeries(step[order].astype(np.int64), epoch[order].astype(np.int64), value[order])
     notes += derive(by_tag)

@@ -215,8 +215,12 @@ def _best(run) -> str | None:
     epoch, value = view.best
     from ceph_doctor.store.monitor import epoch_label
 
+    from ceph_doctor.store.monitor import in_pixels
+
     label = epoch_label(run, epoch).removeprefix("epoch ")
-    return f"{label} ({view.metric_tag} {format_value(value)})"
+    restated = in_pixels(run, value)
+    pixels = f", ≈ {restated[0]:.3g} px ({restated[1]})" if restated else ""
+    return f"{label} ({view.metric_tag} {format_value(value)}{pixels})"
 
 
 def _monitored(run) -> str | None:

@@ -9,6 +9,7 @@ from ceph_doctor.signals.series import (
     Curve, MetricCurve, by_epoch, by_step, metric_curve, relative_slope, train_loss_by_epoch, train_loss_tag,
     typical_epoch_loss,
 )
+from ceph_doctor.store.monitor import in_pixels
 from ceph_doctor.store.reader import Run
 
 # A change smaller than this (relative) is noise, not an improvement: it ends no plateau. Nor does one
@@ -26,7 +27,7 @@ PLATEAU_NOISE_CONTEXT = 5  # validations the noise is measured over, at least
         "metric.name", "metric.first", "metric.best", "metric.best_epoch", "metric.last", "metric.last_epoch",
         "metric.improvement", "metric.rise_since_best", "metric.recent_rise", "metric.validations",
         "metric.validations_since_best", "metric.after_best_fraction", "metric.plateau_validations",
-        "metric.plateau_slope",
+        "metric.plateau_slope", "metric.best_px",
     ),
 )
 def metric_signals(run: Run):
@@ -39,7 +40,7 @@ def metric_signals(run: Run):
     # The rise both of the last two validations share: one noisy validation does not count.
     recent = values.tail(2) if len(after_best) >= 2 else values.tail(1)
     recent_rise = min(curve.worse_by(v, best) for v in recent.values) if len(after_best) else 0.0
-    plateau = plateau_length(values, curve)
+    plateau = plateau_of(run, curve)
     unit = curve.tag.rsplit("_", 1)[-1] if curve.tag.endswith(("_mm", "_px")) else ""
     yield Signal("metric.name", curve.tag, description="the validation metric the run monitored")
     yield Signal("metric.first", first, unit, values.first_at)
@@ -61,6 +62,22 @@ def metric_signals(run: Run):
                  f"trailing validations whose best beats the best before them by less than {MEANINGFUL_IMPROVEMENT:.0%} "
                  "and less than the metric's own noise")
     yield Signal("metric.plateau_slope", relative_slope(values.tail(max(plateau, 3))), "ratio/epoch", last_epoch)
+    restated = in_pixels(run, best)
+    if restated:
+        yield Signal("metric.best_px", restated[0], "px", best_epoch, f"the best value in input pixels: {restated[1]}")
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a short 1-D array, without its overhead (it is asked for per stretch length)."""
+    ordered = np.sort(values)
+    return float(ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
+
+
+def plateau_of(run: Run, curve: MetricCurve) -> int:
+    """`plateau_length` of the monitored metric, measured once per run (two families read it)."""
+    if "plateau" not in run.memo:
+        run.memo["plateau"] = plateau_length(curve.values, curve)
+    return run.memo["plateau"]
 
 
 def plateau_length(values: Curve, curve: MetricCurve) -> int:
@@ -69,20 +86,26 @@ def plateau_length(values: Curve, curve: MetricCurve) -> int:
     validation-to-validation changes over the stretch (at least its last PLATEAU_NOISE_CONTEXT), each
     change measured as `worse_by`."""
     series = values.values
+    if len(series) < 2:
+        return 0
+    sign = 1.0 if curve.mode == "min" else -1.0
+    oriented = np.where(np.isfinite(series), sign * series, np.inf)  # lower is better, NaN never best
+    best_before = np.minimum.accumulate(oriented)[:-1]  # [k]: best of series[:k+1]
+    best_after = np.minimum.accumulate(oriented[::-1])[::-1][1:]  # [k]: best of series[k+1:]
+    changes = curve.worse_by_each(series[1:], series[:-1])
     longest = 0
     for length in range(1, len(series)):
-        before, window = series[:-length], series[-length:]
-        if not np.isfinite(before).any():
+        split = len(series) - length - 1  # the stretch is series[split+1:]
+        reference, best = sign * best_before[split], sign * best_after[split]
+        if not np.isfinite(reference):
             break
-        reference = float(np.nanmin(before) if curve.mode == "min" else np.nanmax(before))
-        best = float(np.nanmin(window) if curve.mode == "min" else np.nanmax(window)) if np.isfinite(window).any() \
-            else reference
-        stretch = series[-max(length, PLATEAU_NOISE_CONTEXT) - 1:]  # the metric's recent noise, over 5+ changes
-        changes = np.array([curve.worse_by(b, a) for a, b in zip(stretch[:-1], stretch[1:])])
-        changes = changes[np.isfinite(changes)]
-        noise = 1.4826 * float(np.median(np.abs(changes - np.median(changes)))) if len(changes) >= 3 else 0.0
-        if curve.worse_by(best, reference) < -max(MEANINGFUL_IMPROVEMENT, PLATEAU_NOISE_SIGMAS * noise):
-            break
+        improvement = -curve.worse_by(best, reference) if np.isfinite(best) else 0.0
+        if improvement > MEANINGFUL_IMPROVEMENT:  # only then can the noise decide (it costs two medians)
+            recent = changes[-max(length, PLATEAU_NOISE_CONTEXT):]
+            recent = recent[np.isfinite(recent)]
+            noise = 1.4826 * _median(np.abs(recent - _median(recent))) if len(recent) >= 3 else 0.0
+            if improvement > PLATEAU_NOISE_SIGMAS * noise:
+                break
         longest = length
     return longest
 
@@ -145,7 +168,7 @@ def train_loss_signals(run: Run):
         reference = at_best.last
         yield Signal("train_loss.change_since_best", (last - reference) / reference, "ratio",
                      curve.best_epoch, "relative change of the training loss since the metric's best epoch")
-    plateau = plateau_length(curve.values, curve)
+    plateau = plateau_of(run, curve)
     if 0 < plateau < len(curve.values):
         began = int(curve.values.at[-plateau - 1])  # the last validation before the stretch without progress
         before = finite_epochs.until(began)
@@ -168,24 +191,36 @@ def count_spikes(losses: np.ndarray) -> int:
     (1.4826 × MAD) of those steps' log-losses. Losses ≤ 0 are left out (no log).
 
     A median is at least the minimum, so only steps above FACTOR × their window's minimum can be
-    spikes: the (cheap) minimum screens, and medians are taken for the few steps it lets through.
+    spikes: the (cheap) minimum screens, and medians are taken for the steps it lets through.
     """
     logs = np.log(losses[losses > 0])
     margin = np.log(SPIKE_FACTOR)
-    spikes = sum(_is_spike(logs[index], logs[:index], margin)  # windows still filling up
-                 for index in range(SPIKE_MIN_HISTORY, min(SPIKE_WINDOW, len(logs))))
+    spikes = 0
+    for index in range(SPIKE_MIN_HISTORY, min(SPIKE_WINDOW, len(logs))):  # windows still filling up (few, small)
+        before = sorted(logs[:index].tolist())
+        median = _median_of_sorted(before)
+        sigma = 1.4826 * _median_of_sorted(sorted(abs(value - median) for value in before))
+        spikes += logs[index] - median > max(margin, SPIKE_NOISE_SIGMAS * sigma)
     if len(logs) > SPIKE_WINDOW:
         windows = np.lib.stride_tricks.sliding_window_view(logs[:-1], SPIKE_WINDOW)  # row i: the steps before i+W
         judged = logs[SPIKE_WINDOW:]
         candidates = np.flatnonzero(judged > windows.min(axis=1) + margin)
-        spikes += sum(_is_spike(judged[i], windows[i], margin) for i in candidates)
+        spikes += _spikes(judged[candidates], windows[candidates], margin)
     return int(spikes)
 
 
-def _is_spike(value: float, before: np.ndarray, margin: float) -> bool:
-    median = np.median(before)
-    sigma = 1.4826 * np.median(np.abs(before - median))
-    return bool(value - median > max(margin, SPIKE_NOISE_SIGMAS * sigma))
+def _median_of_sorted(values: list[float]) -> float:
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def _spikes(values: np.ndarray, before: np.ndarray, margin: float) -> int:
+    """How many `values[i]` stand above the median of `before[i]` by more than the margin and the noise."""
+    if len(values) == 0:
+        return 0
+    median = np.median(before, axis=1)
+    sigma = 1.4826 * np.median(np.abs(before - median[:, None]), axis=1)
+    return int((values - median > np.maximum(margin, SPIKE_NOISE_SIGMAS * sigma)).sum())
 
 
 @signal_family("val_loss", provides=("val_loss.change_since_best",))

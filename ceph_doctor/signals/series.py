@@ -90,6 +90,14 @@ class MetricCurve:
         sign = 1.0 if self.mode == "min" else -1.0
         return sign * (value - reference) / (self.scale or max(abs(reference), 1e-12))
 
+    def worse_by_each(self, values: np.ndarray, references: np.ndarray) -> np.ndarray:
+        """`worse_by` element by element, in one pass."""
+        sign = 1.0 if self.mode == "min" else -1.0
+        scale = self.scale or np.maximum(np.abs(references), 1e-12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = sign * (values - references) / scale
+        return np.where(~np.isfinite(values), np.inf, np.where(~np.isfinite(references), np.nan, change))
+
     @property
     def best_epoch(self) -> int:
         """The monitor's best epoch (`store.monitor.best_of`); the first epoch when nothing is finite."""
@@ -171,9 +179,25 @@ def typical_epoch_loss(run: Run) -> Curve:
     epochs, counts = np.unique(rows.epoch, return_counts=True)
     if len(epochs) == 0 or counts.min() < 3:
         return train_loss_by_epoch(run)
-    medians = np.array([np.nanmedian(rows.value[rows.epoch == epoch]) if np.isfinite(rows.value[rows.epoch == epoch]).any()
-                        else np.nan for epoch in epochs])
-    return Curve(epochs, medians)
+    return Curve(*median_per(rows.epoch, rows.value))
+
+
+def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The median of `values` per key (NaN left out; a key with no finite value is dropped), keys ascending:
+    one sort, then the middle of each key's run."""
+    keep = ~np.isnan(values)
+    keys, values = keys[keep], values[keep]
+    if (keys[1:] < keys[:-1]).any():
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, len(keys)])
+    if len(counts) and (counts == counts[0]).all():  # the usual case: as many logged steps every epoch
+        return keys[starts], np.median(values.reshape(len(counts), counts[0]), axis=1)
+    order = np.lexsort((values, keys))
+    keys, values = keys[order], values[order]
+    low, high = starts + (counts - 1) // 2, starts + counts // 2
+    return keys[starts], (values[low] + values[high]) / 2
 
 
 def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:

@@ -315,11 +315,20 @@ def _rest(name: str, split: str | None) -> str:
     stripped = name.strip()
     if split is None:
         return stripped
-    spellings = "|".join(sorted(map(re.escape, SPLIT_SPELLINGS[split]), key=len, reverse=True))
-    match = re.search(rf"(?i)(?:^|[/_\-. ])(?:{spellings})(?:$|[/_\-. ])", stripped)
+    word, camel_case = _SPLIT_WORD[split]
+    match = word.search(stripped)
     if match:
         left, right = stripped[: match.start()], stripped[match.end():]
         joiner = match.group()[-1] if left and right else ""
         return (left + joiner + right).strip("/_-. ") or stripped
-    camel = re.match(rf"(?:{spellings})(?=[A-Z0-9])", stripped, re.IGNORECASE)
+    camel = camel_case.match(stripped)
     return stripped[camel.end():] if camel else stripped
+
+
+def _split_patterns(split: str) -> tuple[re.Pattern, re.Pattern]:
+    spellings = "|".join(sorted(map(re.escape, SPLIT_SPELLINGS[split]), key=len, reverse=True))
+    return (re.compile(rf"(?i)(?:^|[/_\-. ])(?:{spellings})(?:$|[/_\-. ])"),
+            re.compile(rf"(?:{spellings})(?=[A-Z0-9])", re.IGNORECASE))
+
+
+_SPLIT_WORD = {split: _split_patterns(split) for split in SPLIT_SPELLINGS}

@@ -121,3 +121,32 @@ def epoch_label(run, epoch: int) -> str:
     rows = run.series(monitor.metric) if monitor is not None else None
     steps = rows.step[rows.epoch == epoch] if rows is not None and len(rows) else []
     return f"validation {epoch}" + (f" (iteration {int(steps[-1])})" if len(steps) else "")
+
+
+def image_side(config: dict) -> float | None:
+    """The longer side of the input images, in px, from a config's data.input_size (or width and height)."""
+    data = (config or {}).get("data") or {}
+    size = data.get("input_size")
+    sides = size if isinstance(size, (list, tuple)) else [size, data.get("image_width"), data.get("image_height")]
+    sides = [float(side) for side in sides if isinstance(side, (int, float)) and not isinstance(side, bool) and side > 0]
+    return max(sides) if sides else None
+
+
+def in_pixels(run, value: float) -> tuple[float, str] | None:
+    """A monitored loss or error on coordinates normalised to [0, 1], restated in px of the input image:
+    (px, how). Only for a metric whose name says `norm`, or an unlabelled loss/error whose every value is
+    below 1, when the run records the image size. A squared error is restated through its root."""
+    monitor = monitor_of(run)
+    side = image_side(run.config)
+    if monitor is None or side is None or not np.isfinite(value):
+        return None
+    meaning = parse(monitor.metric)
+    values = run.series(monitor.metric).value
+    unlabelled = meaning.unit is None and meaning.quantity in ("loss", "mae", "mse", "rmse", "error", "mre")
+    if not (meaning.unit == "norm" or (unlabelled and len(values) and np.nanmax(np.abs(values)) < 1)):
+        return None
+    squared = meaning.quantity == "mse" or "mse" in meaning.subject or "l2" in meaning.subject
+    pixels = (np.sqrt(abs(value)) if squared else abs(value)) * side
+    how = (f"√{value:.3g} × {side:g} px" if squared else f"{value:.3g} × {side:g} px") + \
+        (", if it is measured on coordinates normalised to the image" if meaning.unit != "norm" else "")
+    return float(pixels), how
