@@ -261,3 +261,11 @@ def test_a_run_without_any_validation_metric_is_not_judged(tmp_path):
     render_terminal([report], console)
     text = console.export_text()
     assert "not judged" in text and "no problems found" not in text
+
+
+def test_a_resumed_training_is_said_so(tmp_path):
+    lines = [f"Epoch [{e}/10] Train Loss: {1 / e:.3f} Val MRE: {9 - e / 2:.2f} mm" for e in range(1, 7)]
+    lines += [f"Epoch [{e}/10] Train Loss: {0.9 / e:.3f} Val MRE: {8.8 - e / 2:.2f} mm" for e in range(4, 9)]
+    (tmp_path / "train.log").write_text("\n".join(lines) + "\n")
+    run = read(tmp_path)
+    assert any("resumed at epoch 4 (line 7) after epoch 6" in note for note in run.notes)

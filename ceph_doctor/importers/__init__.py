@@ -119,7 +119,6 @@ def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run],
         else:
             runs.append(run)
         skipped.extend(duplicates)
-    runs = [run for run in runs if run is not None]
     for run in runs:
         declared = names.declared_monitor(run.tags)
         if declared:  # the user's --map onto a validation metric says which one matters

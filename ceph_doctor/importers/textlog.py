@@ -149,6 +149,7 @@ def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, labe
     total_epochs = total_iterations = None
     orphans = broken = 0
     printed_settings: dict[str, str] = {}  # what the script printed of its settings before training
+    resumes: list[str] = []
     has_ids = any(line.prediction and ("landmark" in line.prediction or "image" in line.prediction) or line.image
                   for _, line in lines)
     # Where lines say when they are, a number on an unplaced line before the first of them (a printed
@@ -156,6 +157,9 @@ def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, labe
     positioned = any(line.placed for _, line in lines)
     for number, line in lines:
         position = line.position
+        if position.epoch is not None and state.epoch is not None and position.epoch < state.epoch:
+            resumes.append(f"resumed at epoch {position.epoch} (line {number}) after epoch {state.epoch}: "
+                           "the later lines replace the earlier ones of the same epochs")
         if position.epoch is not None and position.epoch != state.epoch:
             state.epoch, state.image, state.seen = position.epoch, None, set()
         total_epochs = position.total_epochs or total_epochs
@@ -186,7 +190,7 @@ def build(files: list[Path], lines: list[tuple[int, Line]], names: NameMap, labe
     rows = _thin_repeats(rows)
     frame = prediction_frame([p for p in predictions if p["epoch"] is not None]) if predictions else None
     scalars = scalar_table([rows_to_columns(rows)], names, zero_based=True)
-    part = Part(scalars, predictions=frame, read=list(files), label=label)
+    part = Part(scalars, predictions=frame, read=list(files), label=label, notes=resumes)
     if predictions and scalars.axis == "iteration" and any(p["epoch"] is None for p in predictions):
         _place_iteration_predictions(part, predictions, scalars)
     if orphans:

@@ -28,11 +28,6 @@ DIRECTIONS = {
 # Scores on a fixed scale (0-1, or 0-100 as percentages): a change is measured against the scale, so a
 # PCK stuck near 0 does not "worsen by 100 %" when it moves from 0.02 to 0.
 BOUNDED = {"pck", "auc", "ap", "ar", "sdr", "acc", "f1", "iou", "dice", "precision", "recall"}
-# Quantities that describe the optimisation or the machine, never judged as a validation metric.
-PROCESS = {"lr", "grad_norm", "update_ratio", "trainable_frac", "trainable_count", "total_count", "frozen_count",
-           "heatmap_peak",
-           "sigma", "teacher_forcing", "throughput", "time", "memory", "epoch", "step", "count", "scale"}
-
 # Phrases (tuples of words) → (role, value). Longest match wins; single words are 1-tuples.
 _PHRASES: dict[tuple[str, ...], tuple[str, str]] = {}
 
@@ -123,7 +118,8 @@ _QUALIFIER = {"p": "pose", "b": "box", "m": "mask", "k": "kpt", "kp": "kpt", "kp
 class Meaning:
     name: str  # as logged
     split: str | None = None  # train | val | test; None when the name does not say
-    quantity: str | None = None  # a key of DIRECTIONS, one of PROCESS, or None: not understood
+    quantity: str | None = None  # a metric (a key of DIRECTIONS), another known quantity (lr, grad_norm,
+    # heatmap_peak, trainable_frac, time…: never judged as a metric), or None: not understood
     unit: str | None = None  # px | mm | norm | % | None
     decode: str | None = None  # tf | ar | None: teacher-forced or autoregressive sequence decoding
     aggregation: str | None = None  # step | epoch | None
@@ -235,7 +231,7 @@ def _second_quantity(placed: dict[str, str], value: str, phrase: tuple[str, ...]
     if first == "loss" or value == "loss":
         placed["quantity"] = "loss"
         subject.append(" ".join(phrase) if value != "loss" else first)
-    elif first in ("error",) and value != "error":
+    elif first == "error" and value != "error":
         placed["quantity"] = value
         subject.append(first)
     else:
@@ -248,8 +244,6 @@ def direction(name: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------- canonical tags
-# Quantities the signals read by tag; any other metric keeps its logged name under its split.
-_CANONICAL_UNITS = {"mre": ("mm", "px")}
 
 
 def tag(meaning: Meaning, split: str | None) -> str | None:
@@ -289,8 +283,8 @@ def tag(meaning: Meaning, split: str | None) -> str | None:
     if meaning.subject or quantity is None:
         return f"{split}/{rest}"
     suffix = f"_{meaning.decode}" if meaning.decode == "tf" else ""
-    if quantity in ("mre", "error"):
-        if meaning.unit in _CANONICAL_UNITS["mre"]:
+    if quantity in ("mre", "error"):  # the signals read val/mre_mm and val/mre_px by name
+        if meaning.unit in ("mm", "px"):
             return f"{split}/mre_{meaning.unit}{suffix}"
         return f"{split}/{rest}"
     if quantity == "sd" and meaning.unit in ("mm", "px"):
