@@ -185,7 +185,7 @@ def parse_rows(text: str, width: int, delimiter: str) -> tuple[Cells, list[str]]
     """The csv module, row by row: short rows are read as far as they go, long ones cut to the header."""
     records = []
     irregular = 0
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # a stray \r is a line end, not an error
     next(reader, None)
     for record in reader:
         if not any(cell.strip() for cell in record):
