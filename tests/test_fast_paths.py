@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ceph_doctor.importers import csvlog
-from ceph_doctor.signals.curves import count_spikes
+from ceph_doctor.signals.noise import count_spikes
 from ceph_doctor.signals.series import by_epoch, relative_slope, train_loss_by_epoch
 from ceph_doctor.store.reader import Run
 from ceph_doctor.store.scalars import ScalarTable

@@ -25,9 +25,7 @@ when a run happens to reach the broken part.
 
 from __future__ import annotations
 
-import difflib
 import functools
-import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -35,26 +33,18 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from ceph_doctor.config.schema import SCHEMA
 from ceph_doctor.engine.diagnosis import SEVERITIES, Fix
 from ceph_doctor.engine.evaluate import MessageTemplate
-from ceph_doctor.engine.expr import Expression, ExpressionError, Name, parse, required_names
-from ceph_doctor.engine.fixes import FIX_OPS, UNSET, checked_fix_value
-from ceph_doctor.errors import UserInputError
+from ceph_doctor.engine.expr import Expression, ExpressionError, parse, required_names
+from ceph_doctor.engine.rule_schema import (  # noqa: F401 (RuleError is part of this module's interface)
+    KEBAB_CASE, RuleError, check_fields, diagnosis_ids, fix_field, list_field, messages, optional_signal,
+    signal_names, text_field,
+)
 
 BUILTIN_PACKAGE = "ceph_doctor.rules"  # the top-level rules/ folder, mapped in pyproject.toml
 REQUIRED_FIELDS = ("id", "severity", "title", "when", "message", "evidence", "fixes", "docs")
 OPTIONAL_FIELDS = ("epoch", "landmarks", "requires", "explains")
 DOC_FIELDS = ("what", "why", "fix")
-KEBAB_CASE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
-
-
-class RuleError(UserInputError):
-    """A rule file that breaks the schema: one line naming the file and the field."""
-
-    def __init__(self, path: str | Path, field: str | None, problem: str):
-        self.path, self.field, self.problem = str(path), field, problem
-        super().__init__(f"{self.path}: {field}: {problem}" if field else f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -187,139 +177,40 @@ def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule
         raise RuleError(where, None, f"invalid YAML ({getattr(error, 'problem', None) or error})") from None
     if not isinstance(data, dict):
         raise RuleError(source, None, "a rule file must be a mapping of fields (id, severity, title, …)")
-    _check_fields(source, "", data, REQUIRED_FIELDS, OPTIONAL_FIELDS)
+    check_fields(source, "", data, REQUIRED_FIELDS, OPTIONAL_FIELDS)
     fail = lambda field, problem: RuleError(source, field, problem)  # noqa: E731
 
-    rule_id = _text(source, "id", data["id"])
+    rule_id = text_field(source, "id", data["id"])
     if not KEBAB_CASE.match(rule_id):
         raise fail("id", f"{rule_id!r} is not kebab-case (lowercase words joined by '-', e.g. prediction-collapse)")
     if data["severity"] not in SEVERITIES:
         raise fail("severity", f"{data['severity']!r} is not one of {', '.join(SEVERITIES)}")
-    title = _text(source, "title", data["title"])
+    title = text_field(source, "title", data["title"])
     if "\n" in title.strip():
         raise fail("title", "a title is one line")
     try:
-        when = parse(_text(source, "when", data["when"]))
+        when = parse(text_field(source, "when", data["when"]))
     except ExpressionError as error:
         raise fail("when", f"{error} in {data['when']!r}") from None
-    message, message_cases = _messages(source, data["message"])
+    message, message_cases = messages(source, data["message"])
     docs = data["docs"]
     if not isinstance(docs, dict):
         raise fail("docs", f"expected a mapping with {', '.join(DOC_FIELDS)}")
-    _check_fields(source, "docs.", docs, DOC_FIELDS, ())
+    check_fields(source, "docs.", docs, DOC_FIELDS, ())
     return Rule(
         id=rule_id,
         severity=data["severity"],
         title=title.strip(),
         when=when,
         message=message,
-        evidence=_signal_names(source, "evidence", data["evidence"]),
-        fixes=tuple(_fix(source, f"fixes[{i}]", item) for i, item in enumerate(_list(source, "fixes", data["fixes"]))),
-        docs=RuleDocs(**{field: _text(source, f"docs.{field}", docs[field]) for field in DOC_FIELDS}),
-        epoch=_optional_signal(source, "epoch", data.get("epoch")),
-        landmarks=_optional_signal(source, "landmarks", data.get("landmarks")),
-        requires=_signal_names(source, "requires", data.get("requires", [])),
-        explains=_ids(source, "explains", data.get("explains", []), rule_id),
+        evidence=signal_names(source, "evidence", data["evidence"]),
+        fixes=tuple(fix_field(source, f"fixes[{i}]", item) for i, item in enumerate(list_field(source, "fixes", data["fixes"]))),
+        docs=RuleDocs(**{field: text_field(source, f"docs.{field}", docs[field]) for field in DOC_FIELDS}),
+        epoch=optional_signal(source, "epoch", data.get("epoch")),
+        landmarks=optional_signal(source, "landmarks", data.get("landmarks")),
+        requires=signal_names(source, "requires", data.get("requires", [])),
+        explains=diagnosis_ids(source, "explains", data.get("explains", []), rule_id),
         message_cases=message_cases,
         source=source,
         builtin=builtin,
     )
-
-
-def _check_fields(source: str, prefix: str, data: dict, required: Iterable[str], optional: Iterable[str]) -> None:
-    known = [*required, *optional]
-    for field in data:
-        if field not in known:
-            problem = f"unknown field{_close(str(field), known)}; fields: {', '.join(known)}"
-            raise RuleError(source, f"{prefix}{field}", problem)
-    for field in required:
-        if field not in data:
-            raise RuleError(source, f"{prefix}{field}", "missing field")
-
-
-def _close(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def _text(source: str, field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RuleError(source, field, f"expected non-empty text, found {value!r}")
-    return value
-
-
-def _list(source: str, field: str, value: Any) -> list:
-    if not isinstance(value, list):
-        raise RuleError(source, field, f"expected a list, found {value!r}")
-    return value
-
-
-def _optional_signal(source: str, field: str, value: Any) -> str | None:
-    return None if value is None else _signal_names(source, field, [value])[0]
-
-
-def _signal_names(source: str, field: str, value: Any) -> tuple[str, ...]:
-    names = []
-    for item in _list(source, field, value):
-        try:
-            tree = parse(item).tree if isinstance(item, str) else None
-        except ExpressionError:
-            tree = None
-        if not isinstance(tree, Name):
-            raise RuleError(source, field, f"{item!r} is not a signal name (e.g. collapse.spread_ratio)")
-        names.append(tree.name)
-    return tuple(names)
-
-
-def _messages(source: str, value: Any) -> tuple[MessageTemplate, tuple[tuple[Expression, MessageTemplate], ...]]:
-    """One message text, or alternatives `[{when, text}, …, {text}]` whose last has no `when`."""
-    def template(field: str, text: Any) -> MessageTemplate:
-        try:
-            return MessageTemplate(_text(source, field, text))
-        except ValueError as error:
-            raise RuleError(source, field, str(error)) from None
-
-    if not isinstance(value, list):
-        return template("message", value), ()
-    cases = []
-    for index, item in enumerate(value):
-        field = f"message[{index}]"
-        if not isinstance(item, dict):
-            raise RuleError(source, field, "expected a mapping with text (and when, except for the last)")
-        _check_fields(source, f"{field}.", item, ("text",), ("when",))
-        last = index == len(value) - 1
-        if last != ("when" not in item):
-            raise RuleError(source, field, "the last alternative has no when; every other one has one")
-        if not last:
-            try:
-                cases.append((parse(_text(source, f"{field}.when", item["when"])), template(f"{field}.text", item["text"])))
-            except ExpressionError as error:
-                raise RuleError(source, f"{field}.when", f"{error} in {item['when']!r}") from None
-    return template(f"message[{len(value) - 1}].text", value[-1]["text"]), tuple(cases)
-
-
-def _ids(source: str, field: str, value: Any, own: str) -> tuple[str, ...]:
-    ids = []
-    for item in _list(source, field, value):
-        if not isinstance(item, str) or not KEBAB_CASE.match(item):
-            raise RuleError(source, field, f"{item!r} is not a diagnosis id (kebab-case, e.g. missed-early-stop)")
-        if item == own:
-            raise RuleError(source, field, "a rule cannot explain itself")
-        ids.append(item)
-    return tuple(ids)
-
-
-def _fix(source: str, field: str, item: Any) -> Fix:
-    if not isinstance(item, dict):
-        raise RuleError(source, field, "expected a mapping with key, op, value, reason")
-    _check_fields(source, f"{field}.", item, ("key", "op", "reason"), ("value",))
-    key, op = item["key"], item["op"]
-    if key not in SCHEMA:
-        raise RuleError(source, f"{field}.key", f"unknown config key {key!r}{_close(str(key), SCHEMA)}")
-    if op not in FIX_OPS:
-        raise RuleError(source, f"{field}.op", f"{op!r} is not one of {', '.join(FIX_OPS)}")
-    try:
-        value = checked_fix_value(key, op, item.get("value", UNSET))
-    except ValueError as error:
-        raise RuleError(source, f"{field}.value", str(error)) from None
-    return Fix(key=key, op=op, value=value, reason=_text(source, f"{field}.reason", item["reason"]).strip())

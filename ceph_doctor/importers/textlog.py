@@ -11,9 +11,8 @@ Each line is read by `textlines.read_line`; this module places the lines in time
   changes all through an epoch (a per-step loss); otherwise one per epoch, kept where it changed since
   the epoch before: a validation metric shown stale until the next validation is not logged again
   (a validation that prints exactly the value of the one before is then missed).
-- One file may hold several runs: a run ends where the epoch count starts again from its first epoch
-  or Lightning's `v_num` changes; a resumed run (epochs back, but not to the start) stays one run,
-  its later lines replacing the earlier.
+- One file may hold several runs (`textruns.split_runs`); a resumed run (epochs back, but not to the
+  start) stays one run, its later lines replacing the earlier, and the note says so.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from ceph_doctor.importers.predictions import jsonl_predictions, prediction_fram
 from ceph_doctor.importers.tables import infer_epoch
 from ceph_doctor.importers.configs import canonical
 from ceph_doctor.importers.textlines import Line, read_line, settings
+from ceph_doctor.importers.textruns import split_runs
 from ceph_doctor.store.meaning import parse
 
 NAME = "text"
@@ -102,31 +102,6 @@ def read(files: list[Path], names: NameMap) -> Part | list[Part]:
         part.predictions = frame if part.predictions is None or part.predictions.empty else part.predictions
         part.notes.extend(f"{file.name}: {note}" for note in notes)
     return part
-
-
-def split_runs(lines: list[tuple[int, Line]]) -> list[list[tuple[int, Line]]]:
-    """Cut where a new training starts: the epoch back at the first epoch, or a new Lightning v_num."""
-    runs: list[list[tuple[int, Line]]] = []
-    start, first, highest, version, last_placed = 0, None, None, None, -1
-    for index, (_, line) in enumerate(lines):
-        epoch = line.position.epoch
-        new_version = next((v.value for v in line.values if v.name == "v_num"), None)
-        restarted = (new_version is not None and version is not None and new_version != version) or (
-            epoch is not None and first is not None and highest is not None and highest > first and epoch <= first
-        )
-        if restarted:
-            cut = last_placed + 1  # the new run's banner lines (model summary…) belong to it
-            runs.append(lines[start:cut])
-            start, first, highest = cut, None, None
-            version = None if new_version is None else version  # the new run's own v_num is still to come
-        if new_version is not None:
-            version = new_version
-        if epoch is not None:
-            first = epoch if first is None else first
-            highest = epoch if highest is None else max(highest, epoch)
-            last_placed = index
-    runs.append(lines[start:])
-    return [run for run in runs if run]
 
 
 @dataclass

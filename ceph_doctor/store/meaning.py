@@ -18,6 +18,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from ceph_doctor.store.vocabulary import KEEP_WITH_DIGITS, MAX_PHRASE, NOISE, PHRASES, QUALIFIERS, SPLIT_SPELLINGS
+
 # Which way each quantity improves; quantities absent here are not metrics (lr, time, grad norm…).
 DIRECTIONS = {
     "loss": "min", "mre": "min", "epe": "min", "nme": "min", "mae": "min", "mse": "min", "rmse": "min",
@@ -28,92 +30,6 @@ DIRECTIONS = {
 # Scores on a fixed scale (0-1, or 0-100 as percentages): a change is measured against the scale, so a
 # PCK stuck near 0 does not "worsen by 100 %" when it moves from 0.02 to 0.
 BOUNDED = {"pck", "auc", "ap", "ar", "sdr", "acc", "f1", "iou", "dice", "precision", "recall"}
-# Phrases (tuples of words) → (role, value). Longest match wins; single words are 1-tuples.
-_PHRASES: dict[tuple[str, ...], tuple[str, str]] = {}
-
-
-def _add(role: str, value: str, *spellings: str) -> None:
-    for spelling in spellings:
-        _PHRASES[tuple(spelling.split())] = (role, value)
-
-
-_add("split", "train", "train", "training", "trn")
-_add("split", "val", "val", "valid", "validation", "eval", "evaluation", "dev")
-_add("split", "test", "test", "testing")
-_add("aggregation", "step", "step", "steps", "iter", "batch", "on step")
-_add("aggregation", "epoch", "epoch", "epochs", "on epoch")
-_add("aggregation", "best", "best", "best so far", "max so far", "min so far")
-_add("unit", "mm", "mm", "millimeter", "millimeters", "millimetre", "millimetres", "in mm")
-_add("unit", "px", "px", "pix", "pixel", "pixels", "in px")
-_add("unit", "norm", "norm", "normalized", "normalised", "rel", "relative")
-_add("unit", "%", "%", "pct", "percent", "percentage")
-_add("decode", "tf", "tf", "teacher", "teacher forced", "teacher forcing", "teacherforced", "forced", "tforced")
-_add("decode", "ar", "ar", "autoregressive", "autoreg", "auto regressive", "free", "free running", "freerun",
-     "greedy", "generated", "generation", "inference")
-_add("quantity", "loss", "loss", "losses", "cost", "objective", "nll", "total loss")
-_add("quantity", "mre", "mre", "mred", "med", "mean radial error", "radial error", "mean error", "mean distance",
-     "mean dist", "euclidean error", "euclidean distance", "localization error", "localisation error",
-     "landmark error", "mean euclidean distance")
-_add("quantity", "error", "error", "err", "dist", "distance", "errors")
-_add("quantity", "epe", "epe", "end point error", "endpoint error", "end-point error")
-_add("quantity", "nme", "nme", "normalized mean error", "normalised mean error", "nmse")
-_add("quantity", "mae", "mae", "l1", "mean absolute error", "abs error")
-_add("quantity", "mse", "mse", "l2", "mean squared error")
-_add("quantity", "rmse", "rmse", "root mean squared error")
-_add("quantity", "sd", "sd", "std", "stdev")
-_add("quantity", "pck", "pck", "pckh", "pckaccuracy", "pck accuracy", "percentage of correct keypoints")
-_add("quantity", "auc", "auc")
-_add("quantity", "ap", "ap", "map", "average precision", "mean average precision")
-_add("quantity", "ar", "mar", "average recall", "mean average recall")
-_add("quantity", "sdr", "sdr", "success detection rate", "success rate")
-_add("quantity", "acc", "acc", "accuracy", "top1", "top5", "top-1")
-_add("quantity", "f1", "f1", "fscore", "f1score", "f1 score", "f score", "f measure")
-_add("quantity", "iou", "iou", "miou", "jaccard", "aiou")
-_add("quantity", "dice", "dice", "dsc")
-_add("quantity", "precision", "precision", "prec")
-_add("quantity", "recall", "recall", "rec", "sensitivity")
-_add("quantity", "fitness", "fitness")
-_add("quantity", "lr", "lr", "learning rate", "learningrate", "lr0")
-_add("quantity", "grad_norm", "grad norm", "gradient norm", "gnorm", "grad norm total", "gradnorm", "grad l2 norm",
-     "total norm", "norm of gradients")
-_add("quantity", "update_ratio", "update ratio", "update to weight", "update weight ratio", "update/weight")
-_add("quantity", "trainable_frac", "trainable frac", "trainable fraction", "frac trainable", "fraction trainable",
-     "trainable ratio", "trainable share", "trainable pct", "pct trainable", "trainable percent",
-     "percent trainable", "trainable params frac", "trainable params fraction", "trainable params pct",
-     "trainable params ratio", "trainable parameters fraction", "trainable parameters ratio", "trainable %",
-     "trainable params %", "% trainable")
-_add("quantity", "trainable_count", "trainable params", "trainable parameters", "num trainable",
-     "n trainable", "trainable")
-_add("quantity", "total_count", "total params", "total parameters", "num params", "n params", "num parameters",
-     "all params", "all parameters")
-_add("quantity", "frozen_count", "non trainable", "non trainable params", "non trainable parameters", "nontrainable",
-     "frozen params", "frozen parameters", "num frozen")
-_add("quantity", "heatmap_peak", "heatmap max", "hm max", "heatmap peak", "hm peak", "heat max", "heatmap maxval",
-     "maxval", "maxvals", "max heatmap", "max hm", "peak value", "heatmap maximum", "max heatmap val",
-     "max heatmap value", "heatmap peak value", "peak", "hm maxval", "pred peak")
-_add("quantity", "sigma", "sigma", "heatmap sigma", "target sigma", "gaussian sigma")
-_add("quantity", "teacher_forcing", "teacher forcing ratio", "teacher forcing prob", "teacher forcing probability",
-     "tf ratio", "tf prob", "sampling prob", "sampling probability", "teacher ratio")
-_add("quantity", "throughput", "throughput", "images per s", "imgs per s", "samples per second", "img s",
-     "images per second", "it s", "samples per sec")
-_add("quantity", "time", "time", "data time", "iter time", "runtime", "eta", "duration", "train runtime",
-     "eval runtime", "steps per second", "batch time", "elapsed")
-_add("quantity", "memory", "memory", "mem", "gpu mem", "max memory", "memory allocated")
-_add("quantity", "count", "flos", "total flos", "num samples", "v num", "num", "samples")
-_add("quantity", "scale", "loss scale", "grad scale", "scaler")
-# Words that say nothing about the quantity: namespaces and "the" in "the mean of".
-_NOISE = {"metrics", "metric", "avg", "average", "mean", "running", "overall", "all", "value", "score",
-          "summary", "total", "of", "the", "per", "scalar", "scalars", "global", "my", "model", "final", "optim",
-          "optimizer", "opt", "perf", "params", "param", "parameters", "group"}
-_MAX_PHRASE = max(len(phrase) for phrase in _PHRASES)
-SPLIT_SPELLINGS = {value: [" ".join(phrase) for phrase, (kind, v) in _PHRASES.items() if kind == "split" and v == value]
-                   for value in ("train", "val", "test")}
-# Letters then digits that stay one word ("f1", "top5", "pg0", "l1"); any other word+number is split.
-_KEEP_WITH_DIGITS = re.compile(r"(f|top|pg|l|lr|v|c|p|stage|layer|block|conv|fc|res)\d+")
-_QUALIFIER = {"p": "pose", "b": "box", "m": "mask", "k": "kpt", "kp": "kpt", "kpts": "kpt", "keypoint": "kpt",
-              "keypoints": "kpt", "landmark": "kpt", "landmarks": "kpt", "lm": "kpt"}
-
-
 @dataclass(frozen=True)
 class Meaning:
     name: str  # as logged
@@ -163,7 +79,7 @@ def words(name: str) -> list[str]:
     # A word is an @number, a number (with a decimal point or a range), a %, or letters with trailing digits.
     for token in re.findall(r"@\s*\d*\.?\d+|\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?|%|[a-z]+\d*", text):
         match = re.fullmatch(r"([a-z]+)(\d+)", token)
-        if match and not _KEEP_WITH_DIGITS.fullmatch(token):
+        if match and not KEEP_WITH_DIGITS.fullmatch(token):
             out.extend(match.groups())
         else:
             out.append(token.replace(" ", ""))
@@ -179,9 +95,9 @@ def parse(name: str) -> Meaning:
     numbers: list[str] = []
     index = 0
     while index < len(found):
-        for length in range(min(_MAX_PHRASE, len(found) - index), 0, -1):
+        for length in range(min(MAX_PHRASE, len(found) - index), 0, -1):
             phrase = tuple(found[index:index + length])
-            role = _PHRASES.get(phrase)
+            role = PHRASES.get(phrase)
             if role is None:
                 continue
             kind, value = role
@@ -197,8 +113,8 @@ def parse(name: str) -> Meaning:
             word = found[index]
             if word.startswith("@") or re.fullmatch(r"\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?", word):
                 numbers.append(word.lstrip("@").strip())
-            elif word not in _NOISE:
-                subject.append(_QUALIFIER.get(word, word))
+            elif word not in NOISE:
+                subject.append(QUALIFIERS.get(word, word))
             index += 1
     quantity = placed.get("quantity")
     decode = placed.get("decode")
