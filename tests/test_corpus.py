@@ -72,13 +72,13 @@ def test_every_report_names_the_engines_monitored_metric_and_best_epoch(corpus, 
         metric, best = signals["metric.name"].value, signals["metric.best_epoch"].value
         assert (monitor["metric"], monitor["best_epoch"]) == (metric, best)
         assert (RunView(report.run).metric_tag, RunView(report.run).best_epoch) == (metric, best)
-        best_fact = f"{epoch_label(report.run, best).removeprefix('epoch ')} ({metric} "
-        assert f"monitored metric {metric} (" in terminal and f"best epoch {best_fact}" in terminal
+        best_fact = f"{epoch_label(report.run, best)} ({metric} "
+        assert f"monitored metric {metric} (" in terminal and f"best {best_fact}" in terminal
         plain_markdown = re.sub(r"\\(.)", r"\1", markdown)  # the report escapes Markdown's special characters
-        assert f"monitored metric: **{metric} (" in plain_markdown and f"best epoch: **{best_fact}" in plain_markdown
+        assert f"monitored metric: **{metric} (" in plain_markdown and f"best: **{best_fact}" in plain_markdown
         plain_html = htmllib.unescape(re.sub(r"<[^>]+>", " ", html))
         assert re.search(rf"monitored metric\s+{re.escape(metric)} \(", plain_html)
-        assert re.search(rf"best epoch\s+{re.escape(best_fact)}", plain_html)
+        assert re.search(rf"best\s+{re.escape(best_fact)}", plain_html)
 
 
 def test_every_rule_fires_on_some_case_and_on_no_healthy_one():

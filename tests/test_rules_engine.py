@@ -264,8 +264,27 @@ def test_template_values_are_substituted_not_formatted_as_code():
     assert diagnoses[0].message == "{0.__class__} and n/a"
 
 
+def test_an_optional_clause_is_said_only_when_its_values_are_known():
+    template = MessageTemplate("loss {train_loss.slope:.1f}[[; the gap moved {gap.change:+.0%}]].")
+    assert template.names == ("train_loss.slope", "gap.change")
+    known = {"train_loss.slope": Signal("train_loss.slope", 0.5)}
+    assert template.render(known) == "loss 0.5."
+    assert template.render({**known, "gap.change": Signal("gap.change", 0.25)}) == "loss 0.5; the gap moved +25%."
+    with pytest.raises(ValueError, match=r"unmatched '\[\['"):
+        MessageTemplate("a [[ b")
+
+
+def test_message_alternatives_the_first_that_holds():
+    rule = parse_rule(yaml.safe_dump({**SLOW, "when": "true", "message": [
+        {"when": "has(gap.change)", "text": "gap {gap.change}"}, {"text": "slope {train_loss.slope}"}]}))
+    assert diagnose(signal_set(train_loss__slope=0.5), [rule])[0][0].message == "slope 0.5"
+    assert diagnose(signal_set(train_loss__slope=0.5, gap__change=2), [rule])[0][0].message == "gap 2"
+    with pytest.raises(RuleError, match="message\\[0\\]"):
+        parse_rule(yaml.safe_dump({**SLOW, "message": [{"text": "no when"}, {"text": "default"}]}))
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="{}:@.abe0123%fgd+- ", max_size=30), ANY_SIGNAL_VALUE)
+@given(st.text(alphabet="{}:@.abe0123%fgd+-[] ", max_size=30), ANY_SIGNAL_VALUE)
 def test_any_template_is_accepted_or_rejected_and_never_fails_to_render(text, value):
     try:
         template = MessageTemplate(text)
@@ -374,3 +393,22 @@ def test_every_help_ends_with_an_example(command):
     result = CliRunner().invoke(rules_app, [*command, "--help"], env={"COLUMNS": "200"})
     last = [line.strip(" │") for line in result.output.splitlines() if line.strip(" │")][-1]
     assert last.startswith("Example: ceph-doctor rules")
+
+
+# ------------------------------------------------------------- explains
+def test_a_diagnosis_folds_what_it_explains_along_the_chain(tmp_path):
+    cause = {**SLOW, "id": "test-cause", "severity": "error", "when": "true", "explains": ["test-middle"]}
+    middle = {**SLOW, "id": "test-middle", "when": "true", "explains": ["test-slow"]}
+    rules = [parse_rule(yaml.safe_dump(rule)) for rule in (cause, middle, SLOW)]
+    diagnoses, _ = diagnose(signal_set(train_loss__slope=0.5), rules)
+    assert [d.id for d in diagnoses] == ["test-cause"]
+    assert sorted(d.id for d in diagnoses[0].explains) == ["test-middle", "test-slow"]
+    alone, _ = diagnose(signal_set(train_loss__slope=0.5), rules[1:])  # the cause did not fire: the middle leads
+    assert [d.id for d in alone] == ["test-middle"] and [d.id for d in alone[0].explains] == ["test-slow"]
+
+
+def test_explains_that_loops_back_is_refused(tmp_path):
+    first = {**SLOW, "id": "test-first", "explains": ["test-second"]}
+    second = {**SLOW, "id": "test-second", "explains": ["test-first"]}
+    with pytest.raises(RuleError, match="explains loops back: test-first → test-second → test-first"):
+        load_rules([write_rules(tmp_path, first, second)])

@@ -243,7 +243,7 @@ def test_a_loss_on_normalised_coordinates_is_restated_in_pixels(tmp_path):
     [report] = analyze_paths([tmp_path])
     facts = dict(run_facts(report))
     assert report.run.monitor.metric == "val/loss"
-    assert "≈ 27.6 px (0.027 × 1024 px, if it is measured on coordinates normalised to the image)" in facts["best epoch"]
+    assert "≈ 27.6 px (0.027 × 1024 px, if it is measured on coordinates normalised to the image)" in facts["best"]
     assert report.signals.values["metric.best_px"].value == pytest.approx(27.648)
 
 

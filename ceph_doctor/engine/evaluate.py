@@ -26,7 +26,8 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 class MessageTemplate:
     """A rule's message: text with `{signal.name}`, `{signal.name:.2f}`, `{signal.name@epoch}`
-    (the epoch a signal refers to), `{signal.name@unit}`, `{epoch}` and `{landmarks}`.
+    (the epoch a signal refers to), `{signal.name@unit}`, `{signal.name@when}`, `{epoch}` and
+    `{landmarks}`; `[[ … ]]` encloses a clause said only when every value in it is known.
 
     Substitution is done here, one placeholder at a time, with `format(value, spec)`; the text
     never goes to `str.format`, so a template cannot reach attributes (`{x.__class__}`) or
@@ -35,25 +36,20 @@ class MessageTemplate:
 
     def __init__(self, source: str):
         self.source = source
-        self.parts: list[str | tuple[str, str, str]] = []  # literal text, or (name, "value"|"epoch"|"unit", spec)
-        position = 0
-        for match in _PLACEHOLDER.finditer(source):
-            self.parts.append(source[position:match.start()])
-            position = match.end()
-            token = match.group()
-            if token in ("{{", "}}"):
-                self.parts.append(token[0])
-            elif match.group(1) is None:
-                column = match.start() + 1
-                raise ValueError(f"unmatched {token!r} at column {column}; write {token * 2} for a literal brace")
+        # literal text, (name, "value"|"epoch"|"unit"|"when", spec), or an optional clause: a list of those
+        self.parts: list = []
+        for optional, segment, offset in _clauses(source):
+            parts = _template_parts(segment, offset)
+            if optional:
+                self.parts.append(parts)
             else:
-                self.parts.append(_placeholder(match.group(1), match.start()))
-        self.parts.append(source[position:])
+                self.parts.extend(parts)
 
     @property
     def names(self) -> tuple[str, ...]:
         """The signal names the message quotes."""
-        return tuple(part[0] for part in self.parts if isinstance(part, tuple) and part[0] not in BUILTIN_PLACEHOLDERS)
+        flat = [item for part in self.parts for item in (part if isinstance(part, list) else [part])]
+        return tuple(part[0] for part in flat if isinstance(part, tuple) and part[0] not in BUILTIN_PLACEHOLDERS)
 
     def render(self, signals: Mapping[str, Any], epoch: int | None = None, landmarks: Iterable[str] = (),
                when: Callable[[int], str] | None = None) -> str:
@@ -64,6 +60,17 @@ class MessageTemplate:
         builtins = {"epoch": epoch, "landmarks": list(landmarks)}
         out = []
         for part in self.parts:
+            if isinstance(part, list):  # an optional clause: said only when every value in it is known
+                if all(_known(item, signals, builtins) for item in part if isinstance(item, tuple)):
+                    out.append(MessageTemplate._rendered(part, signals, builtins, when))
+                continue
+            out.append(MessageTemplate._rendered([part], signals, builtins, when))
+        return "".join(out)
+
+    @staticmethod
+    def _rendered(parts: list, signals: Mapping[str, Any], builtins: dict, when) -> str:
+        out = []
+        for part in parts:
             if isinstance(part, str):
                 out.append(part)
                 continue
@@ -86,6 +93,47 @@ class MessageTemplate:
 
     def __str__(self) -> str:
         return self.source
+
+
+def _clauses(source: str) -> list[tuple[bool, str, int]]:
+    """(optional, text, offset) pieces: `[[ … ]]` marks a clause said only when its values are known."""
+    pieces, position = [], 0
+    while (start := source.find("[[", position)) >= 0:
+        end = source.find("]]", start)
+        if end < 0:
+            raise ValueError(f"unmatched '[[' at column {start + 1}; close the optional clause with ']]'")
+        pieces += [(False, source[position:start], position), (True, source[start + 2:end], start + 2)]
+        position = end + 2
+    if "]]" in source[position:]:
+        raise ValueError(f"unmatched ']]' at column {source.index(']]', position) + 1}")
+    return pieces + [(False, source[position:], position)]
+
+
+def _template_parts(source: str, offset: int) -> list:
+    parts: list = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(source):
+        parts.append(source[position:match.start()])
+        position = match.end()
+        token = match.group()
+        if token in ("{{", "}}"):
+            parts.append(token[0])
+        elif match.group(1) is None:
+            column = offset + match.start() + 1
+            raise ValueError(f"unmatched {token!r} at column {column}; write {token * 2} for a literal brace")
+        else:
+            parts.append(_placeholder(match.group(1), offset + match.start()))
+    parts.append(source[position:])
+    return parts
+
+
+def _known(part: tuple, signals: Mapping[str, Any], builtins: dict) -> bool:
+    name, attribute, _ = part
+    if name in builtins:
+        return builtins[name] not in (None, [])
+    signal = signals.get(name)
+    value = plain(getattr(signal, "value" if attribute == "when" else attribute, None)) if signal is not None else None
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _placeholder(body: str, start: int) -> tuple[str, str, str]:

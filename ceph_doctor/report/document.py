@@ -76,8 +76,8 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
     facts = [("source", report.source)]
     candidates = [
         ("status", manifest.get("status")),
-        ("last epoch", _last_epoch(run)),
-        ("best epoch", _best(run)),
+        ("last", _last_epoch(run)),
+        ("best", _best(run)),
         ("model", " ".join(str(p) for p in (model.get("arch"), _parameters(model.get("parameters"))) if p)),
         ("data", dataset.get("source")),
         ("images", _images(dataset)),
@@ -137,7 +137,7 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
             facts=run_facts(report),
             counts=severity_counts([report]),
             diagnoses=[_diagnosis_view(d, report) for d in ordered(report.diagnoses)],
-            not_checked=[(item.signal, item.needs) for item in report.not_checked],
+            not_checked=_grouped(report.not_checked),
             figures=figures,
             judged=getattr(report.run, "monitor", None) is not None,
         ))
@@ -170,6 +170,14 @@ def fix_idiom(fix: Fix, report: RunReport) -> str:
     return f"{fix.key}: {format_value(current)} → {format_value(new)}"
 
 
+def _grouped(not_checked) -> list[tuple[str, str]]:
+    """(signals, what they need): the signals one missing record leaves unchecked, on one line."""
+    by_need: dict[str, list[str]] = {}
+    for item in not_checked:
+        by_need.setdefault(item.needs, []).append(item.signal)
+    return [(", ".join(signals), needs) for needs, signals in by_need.items()]
+
+
 def _diagnosis_view(diagnosis: Diagnosis, report: RunReport | None = None) -> DiagnosisEntry:
     return DiagnosisEntry(
         id=diagnosis.id,
@@ -197,11 +205,13 @@ def _when(epoch: int | None, report: RunReport | None) -> str:
     return epoch_label(run, epoch)
 
 
-def _last_epoch(run) -> int | None:
-    scalars = getattr(run, "scalars", None)
-    if scalars is None or not len(scalars):
+def _last_epoch(run) -> str | None:
+    last = getattr(run, "last_epoch", None)
+    if last is None:
         return None
-    return int(scalars["epoch"].max())
+    from ceph_doctor.store.monitor import epoch_label
+
+    return epoch_label(run, int(last))
 
 
 def _best(run) -> str | None:
@@ -217,7 +227,7 @@ def _best(run) -> str | None:
 
     from ceph_doctor.store.monitor import in_pixels
 
-    label = epoch_label(run, epoch).removeprefix("epoch ")
+    label = epoch_label(run, epoch)
     restated = in_pixels(run, value)
     pixels = f", ≈ {restated[0]:.3g} px ({restated[1]})" if restated else ""
     return f"{label} ({view.metric_tag} {format_value(value)}{pixels})"

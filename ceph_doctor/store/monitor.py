@@ -90,7 +90,7 @@ def choose(tags: Iterable[str], declared: dict | None = None) -> Monitor | None:
     key, tag = ranked[0]
     meaning = parse(tag)
     why = ("no landmark or task metric was logged: the validation loss" if meaning.quantity == "loss"
-           else f"the most landmark-specific validation metric logged ({meaning.describe()})")
+           else "the most landmark-specific validation metric logged")
     return Monitor(tag, meaning.direction, why)
 
 
