@@ -103,7 +103,8 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
 def _not_checked(section: RunSection) -> Group:
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
-    table.add_column()
-    for signal, needs in section.not_checked:
-        table.add_row(Text.assemble("  • ", (signal, "cyan")), Text(f"— needs {needs}", style="dim"))
+    table.add_column(ratio=2)
+    table.add_column(ratio=3)
+    for signals, needs in section.not_checked:
+        table.add_row("  •", Text(signals, style="cyan"), Text(f"— needs {needs}", style="dim"))
     return Group(Text("not checked", style="bold"), table)
