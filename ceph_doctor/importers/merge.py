@@ -47,10 +47,11 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
             skipped.extend(SkipNote(file, f"same numbers as {', '.join(map(str, read))}, which was read")
                            for file in part.read)
             continue
-        if by_tag and new_tags and table.tags != new_tags:
+        if by_tag and new_tags:
             notes.append(f"from {', '.join(p.name for p in part.read)} ({name}): added {', '.join(new_tags[:6])}"
                          + (f" and {len(new_tags) - 6} more" if len(new_tags) > 6 else "")
-                         + "; the other tags were read from the files before")
+                         + (", which the files before lack" if table.tags == new_tags else
+                            "; its other tags were read from the files before"))
         for tag in new_tags:
             by_tag[tag] = table.series(tag)
         if has_predictions:
