@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ceph_doctor.cli.rules_command import rules_app
 from ceph_doctor.config import load_config
 from ceph_doctor.engine import Fix, RuleError, apply_fixes, diagnose, emit_config, load_rules
-from ceph_doctor.engine.evaluate import MessageTemplate
+from ceph_doctor.engine.messages import MessageTemplate
 from ceph_doctor.engine.expr import names
 from ceph_doctor.engine.rules import parse_rule
 from ceph_doctor.errors import ConfigError, UserInputError

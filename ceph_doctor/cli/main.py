@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import sys
-from enum import IntEnum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.console import Console
 
+from ceph_doctor.cli.exit_codes import ExitCode
 from ceph_doctor.errors import UserInputError
 
 err_console = Console(stderr=True)
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    DIAGNOSED = 1  # diagnoses at or above --fail-on, or a failed sanity check
-    BAD_INPUT = 2  # bad input or usage: one clear line, no traceback
 
 
 app = typer.Typer(

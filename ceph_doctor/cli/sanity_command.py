@@ -52,7 +52,7 @@ def overfit(
 
     Exit 0 when every stage passes; 1 at a failure, naming the first failing stage's likely cause and fix.
     """
-    from ceph_doctor.cli.main import ExitCode
+    from ceph_doctor.cli.exit_codes import ExitCode
 
     if out.suffix.lower() != ".png":  # checked before training, not after it
         raise UserInputError(f"--out {out}: the picture is a PNG; give a path ending in .png")

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from ceph_doctor.config.schema import SCHEMA
 from ceph_doctor.engine.diagnosis import Fix
-from ceph_doctor.engine.evaluate import MessageTemplate
+from ceph_doctor.engine.messages import MessageTemplate
 from ceph_doctor.engine.expr import Expression, ExpressionError, Name, parse
 from ceph_doctor.engine.fixes import FIX_OPS, UNSET, checked_fix_value
 from ceph_doctor.errors import UserInputError

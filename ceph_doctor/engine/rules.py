@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Fix
-from ceph_doctor.engine.evaluate import MessageTemplate
+from ceph_doctor.engine.messages import MessageTemplate
 from ceph_doctor.engine.expr import Expression, ExpressionError, parse, required_names
 from ceph_doctor.engine.rule_schema import (  # noqa: F401 (RuleError is part of this module's interface)
     KEBAB_CASE, RuleError, check_fields, diagnosis_ids, fix_field, list_field, messages, optional_signal,
