@@ -347,19 +347,29 @@ def test_fixes_render_as_mmengine_config_lines():
     from types import SimpleNamespace
 
     from ceph_doctor.engine.diagnosis import Fix
-    from ceph_doctor.frameworks.mmengine import config_line
+    from ceph_doctor.engine.fixes import planned_change
+    from ceph_doctor.frameworks.mmengine import config_line, from_config
+    from ceph_doctor.store.monitor import Monitor
 
     run = SimpleNamespace(config={"optimizer": {"lr": 0.0005}, "train": {"max_epochs": 60}},
-                          manifest={"monitor": {"metric": "val/PCK", "mode": "max"}})
-    lower_lr = config_line(Fix("optimizer.lr", "multiply", 0.2, ""), run)
-    assert lower_lr == "optim_wrapper = dict(optimizer=dict(lr=0.0001))"
-    assert config_line(Fix("codec.sigma", "set", 3, ""), run) == "codec = dict(sigma=3)"
-    assert config_line(Fix("train.max_epochs", "multiply", 0.5, ""), run) == "train_cfg = dict(max_epochs=30)"
-    assert config_line(Fix("train.early_stopping.patience", "enable", 5, ""), run) == (
-        "custom_hooks = [dict(type='EarlyStoppingHook', monitor='PCK', rule='greater', patience=5)]")
-    assert config_line(Fix("optimizer.weight_decay", "multiply", 10, ""), None) == (
+                          monitor=Monitor("val/pck", "max", ""), names=[])
+
+    def line(fix, on=run):
+        return config_line(fix.key, planned_change(fix, on.config if on else {})[1], on,
+                           f"<current> * {fix.value:g}")
+
+    assert line(Fix("optimizer.lr", "multiply", 0.2, "")) == "optim_wrapper = dict(optimizer=dict(lr=0.0001))"
+    assert line(Fix("codec.sigma", "set", 3, "")) == "codec = dict(sigma=3)"
+    assert line(Fix("train.max_epochs", "multiply", 0.5, "")) == "train_cfg = dict(max_epochs=30)"
+    assert line(Fix("train.early_stopping.patience", "enable", 5, "")) == (
+        "custom_hooks = [dict(type='EarlyStoppingHook', monitor='pck', rule='greater', patience=5)]")
+    assert line(Fix("optimizer.weight_decay", "multiply", 10, ""), None) == (
         "optim_wrapper = dict(optimizer=dict(weight_decay=<current> * 10))")
-    assert config_line(Fix("model.unfreeze_after", "set", 5, ""), run) is None
+    assert line(Fix("model.unfreeze_after", "set", 5, "")) is None
+    # The same table reads an MMEngine config back.
+    assert from_config({"optim_wrapper": {"optimizer": {"lr": 0.004}}, "codec": {"sigma": [12, 12]},
+                        "train_cfg": {"max_epochs": 300, "val_interval": 5}}) == {
+        "optimizer": {"lr": 0.004}, "codec": {"sigma": 12}, "train": {"max_epochs": 300, "val_interval": 5}}
 
 
 def test_a_folder_with_a_ceph_doctor_run_and_other_logs_gives_both(tmp_path):

@@ -64,3 +64,19 @@ def test_json_shape_is_unchanged():
     data = json.loads(render_json([report("mmengine", {"optimizer": {"lr": 10.0}})]))
     fix = data["runs"][0]["diagnoses"][0]["fixes"][0] if "runs" in data else data[0]["diagnoses"][0]["fixes"][0]
     assert set(fix) == {"key", "op", "value", "reason"}
+
+
+def test_lightning_runs_show_the_trainer_argument(tmp_path):
+    from ceph_doctor.importers import discover
+
+    folder = tmp_path / "lightning_logs" / "version_0"
+    folder.mkdir(parents=True)
+    (folder / "metrics.csv").write_text("epoch,step,train_loss_step,val_loss\n" + "".join(
+        f"{e},{e * 4},{1 / (e + 1):.3f},{0.9 / (e + 1):.3f}\n" for e in range(4)))
+    (folder / "hparams.yaml").write_text("max_epochs: 40\nlearning_rate: 0.002\n")
+    [run] = discover(tmp_path)[0]
+    assert run.manifest["framework"] == {"name": "lightning"}
+    fixes = [Fix("train.max_epochs", "multiply", 0.5, "shorter"), Fix("optimizer.lr", "multiply", 0.1, "smaller")]
+    diagnosis = Diagnosis("overfitting", "warning", "…", fixes=fixes)
+    entry = document_runs([RunReport(str(run.path), run.source, [diagnosis], [], run=run)], figure_ref=None)
+    assert entry[0].diagnoses[0].fix_idioms == ["Trainer(max_epochs=20)", "configure_optimizers(): lr=0.0002"]

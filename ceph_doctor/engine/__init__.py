@@ -11,7 +11,7 @@ The condition language of `when:` lives in expr.py.
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, NotChecked, RunReport
 from ceph_doctor.engine.evaluate import diagnose
 from ceph_doctor.engine.expr import ExpressionError, MissingSignal
-from ceph_doctor.engine.fixes import apply_fixes, emit_config, repaired_config
+from ceph_doctor.engine.fixes import apply_fixes, emit_config, planned_change, repaired_config
 from ceph_doctor.engine.rules import Rule, RuleError, load_rules
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "apply_fixes",
     "diagnose",
     "emit_config",
+    "planned_change",
     "repaired_config",
     "load_rules",
 ]

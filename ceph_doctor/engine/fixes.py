@@ -120,6 +120,18 @@ def apply_fixes(config: dict, fixes: Iterable[Fix]) -> tuple[dict, list[str]]:
     return patched(config, changes), lines
 
 
+def planned_change(fix: Fix, config: dict) -> tuple[Any, Any]:
+    """(current, new): what applying `fix` alone to `config` changes, by the same arithmetic as
+    `apply_fixes` (rounding, the key's range). `current` is None where the config lacks the key;
+    `new` is None where a factor has no current value to scale."""
+    current = _current(config or {}, fix.key)
+    if fix.op == "multiply":
+        return current, _scaled(SCHEMA[fix.key], current, fix.value) if is_number(current) else None
+    if fix.op == "enable" and fix.value is None:
+        return current, True
+    return current, fix.value
+
+
 def _merged_duplicates(group: list[Fix]) -> list[Fix]:
     merged: dict[tuple, Fix] = {}
     for fix in group:

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from ceph_doctor.frameworks import lightning
 from ceph_doctor.importers import Columns, Logged, Part, non_finite_note, scalar_table, to_float
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.importers.predictions import prediction_columns, predictions_table
@@ -91,7 +92,10 @@ def read(files: list[Path], names: NameMap) -> Part:
         notes.extend(f"{file.name}: {note}" for note in file_notes)
     scalars = scalar_table(columns, names, zero_based=True)
     frame = pd.concat(predictions, ignore_index=True) if predictions else None
-    return Part(scalars, predictions=frame, notes=notes + non_finite_note(scalars.table), read=list(files))
+    part = Part(scalars, predictions=frame, notes=notes + non_finite_note(scalars.table), read=list(files))
+    if lightning.wrote(files[0].parent):
+        part.manifest = {"framework": {"name": lightning.NAME}}
+    return part
 
 
 def read_file(data: bytes, found: tuple[list[str], str] | None = None) -> tuple[Columns, list[str]]:

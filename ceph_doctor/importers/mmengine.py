@@ -19,6 +19,7 @@ import json
 import re
 from pathlib import Path
 
+from ceph_doctor.frameworks import mmengine as framework
 from ceph_doctor.importers import Logged, Part, non_finite_note, rows_to_columns, scalar_table, to_float
 from ceph_doctor.importers.configs import canonical, flatten, python_config
 from ceph_doctor.importers.names import NameMap
@@ -79,7 +80,12 @@ def read(files: list[Path], names: NameMap) -> Part:
         else:
             part.read.append(log)
     config = config or dumped_config(run_root(part.read[0]) if part.read else files[0].parent)
-    part.manifest = {"framework": {"name": "mmengine"}, "config": canonical(flatten(config))}
+    # The framework's own table first (exact paths), then any other setting the key grammar recognises.
+    settings = framework.from_config(config)
+    for section, entries in canonical(flatten(config)).items():
+        for key, value in entries.items():
+            settings.setdefault(section, {}).setdefault(key, value)
+    part.manifest = {"framework": {"name": framework.NAME}, "config": settings}
     monitor = declared_monitor(config, part.scalars.names)
     if monitor:
         part.manifest["monitor"] = monitor

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ceph_doctor.frameworks import lightning
 from ceph_doctor.importers import Logged, Part, SkipNote, non_finite_note, rows_to_columns, scalar_table
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.store.meaning import parse
@@ -69,6 +70,8 @@ def read(files: list[Path], names: NameMap) -> Part:
         if not part.scalars.table.empty:
             part.notes.append("no epoch scalar in the event files: epochs counted from the validation steps")
     part.notes.extend(non_finite_note(part.scalars.table))
+    if lightning.wrote(files[0].parent):
+        part.manifest = {"framework": {"name": lightning.NAME}}
     return part
 
 

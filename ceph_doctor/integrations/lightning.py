@@ -38,6 +38,7 @@ from typing import Any, Mapping, Sequence
 import lightning
 from lightning.pytorch.callbacks import Callback
 
+from ceph_doctor.frameworks.lightning import from_trainer
 from ceph_doctor.integrations.collect import to_float
 from ceph_doctor.integrations.session import RecorderSession, canonical, is_val_name
 
@@ -135,8 +136,7 @@ def canonical_config(trainer) -> dict[str, Any]:
         "data": {"batch_size": getattr(loader, "batch_size", None)},
         "optimizer": {"name": type(trainer.optimizers[0]).__name__.lower() if trainer.optimizers else None,
                       "lr": optimizer.get("lr"), "weight_decay": optimizer.get("weight_decay")},
-        "train": {"max_epochs": trainer.max_epochs, "val_interval": trainer.check_val_every_n_epoch,
-                  "grad_clip": trainer.gradient_clip_val},
+        **from_trainer(trainer),  # the Trainer's own arguments, through the framework's one table
     }
     return canonical(config)
 

@@ -36,6 +36,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from ceph_doctor.frameworks.mmengine import from_config
 from ceph_doctor.integrations.collect import to_float, to_numpy
 from ceph_doctor.integrations.session import RecorderSession, canonical
 
@@ -186,18 +187,18 @@ class CephDoctorHook(Hook):
 
 
 def canonical_config(runner) -> dict[str, Any]:
-    """Canonical keys read off the runner, so a diagnosis's fix names a setting this run has."""
-    cfg = runner.cfg
+    """Canonical keys read off the runner, so a diagnosis's fix names a setting this run has: its config
+    through the framework's one table, with what the live objects say over it."""
+    config = from_config(_safe(lambda: runner.cfg.to_dict()) or {})
     optimizer = _safe(lambda: runner.optim_wrapper.optimizer.defaults) or {}
-    clip = _safe(lambda: cfg.optim_wrapper.clip_grad) or {}
-    config = {
+    live = {
         "data": {"batch_size": _safe(lambda: runner.train_dataloader.batch_size)},
         "optimizer": {"name": _safe(lambda: type(runner.optim_wrapper.optimizer).__name__.lower()),
                       "lr": optimizer.get("lr"), "weight_decay": optimizer.get("weight_decay")},
-        "train": {"max_epochs": _safe(lambda: runner.max_epochs), "val_interval": _safe(lambda: runner.val_interval),
-                  "grad_clip": clip.get("max_norm") if isinstance(clip, Mapping) else None},
-        "codec": {"sigma": _safe(lambda: cfg.codec.sigma)},
+        "train": {"max_epochs": _safe(lambda: runner.max_epochs), "val_interval": _safe(lambda: runner.val_interval)},
     }
+    for section, keys in live.items():
+        config.setdefault(section, {}).update({key: value for key, value in keys.items() if value is not None})
     return canonical(config)
 
 

@@ -145,28 +145,23 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
 
 
 def fix_idiom(fix: Fix, report: RunReport) -> str:
-    """The fix as the user of an imported run would make it: the MMEngine config line for an MMEngine
-    work dir; `canonical key: current → new` for other imported runs whose recorded config holds the
-    current value; "" otherwise (a ceph-doctor run's own idiom is the canonical key itself)."""
+    """The fix as the user of an imported run would make it: the line of their framework's config or code
+    (`frameworks`), else `canonical key: current → new` where the run's recorded config holds the current
+    value; "" otherwise (a ceph-doctor run's own idiom is the canonical key itself). The new value is
+    the engine's (`planned_change`): the arithmetic is done there, once."""
     run = report.run
-    if report.source == "mmengine":
-        from ceph_doctor.frameworks.mmengine import config_line
-
-        return config_line(fix, run) or ""
-    if report.source in ("ceph-doctor", "") or run is None:
+    if run is None or report.source in ("ceph-doctor", ""):
         return ""
-    current: Any = getattr(run, "config", None) or {}
-    for part in fix.key.split("."):
-        current = current.get(part) if isinstance(current, dict) else None
+    from ceph_doctor.engine import planned_change
+    from ceph_doctor.frameworks import for_run
+
+    current, new = planned_change(fix, getattr(run, "config", None) or {})
+    framework = for_run(run)
+    if framework is not None:
+        unknown = f"<current> * {fix.value:g}" if fix.op == "multiply" else "<new value>"
+        return framework.config_line(fix.key, new, run, unknown) or ""
     if current is None or isinstance(current, dict):
         return ""
-    if fix.op == "multiply" and isinstance(current, (int, float)) and isinstance(fix.value, (int, float)):
-        new: Any = current * fix.value
-        new = round(new) if isinstance(current, int) and not isinstance(current, bool) else float(f"{new:.3g}")
-    elif fix.op == "enable":
-        new = True if fix.value is None else fix.value
-    else:
-        new = fix.value
     return f"{fix.key}: {format_value(current)} → {format_value(new)}"
 
 
