@@ -104,7 +104,7 @@ def test_unet_group_norm_trains_with_batch_of_one():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"arch": "resnet"}, "arch must be one of ('unet', 'hrnet'), got 'resnet'"),
+        ({"arch": "vgg"}, "arch must be one of ('hrnet', 'resnet', 'unet'), got 'vgg'"),
         ({"arch": "hrnet", "width": 40}, "width for hrnet must be one of (18, 32, 48), got 40"),
         ({"arch": "hrnet", "stride": 2}, "stride for hrnet must be 4"),
         ({"arch": "unet", "stride": 8}, "stride for unet must be one of (1, 2, 4), got 8"),
@@ -137,3 +137,24 @@ def test_direct_constructors_validate_too():
         UNet(K, stride=3)
     with pytest.raises(ValueError, match="width"):
         HRNet(K, width=64)
+
+
+def test_resnet18_simplebaseline_is_one_file_and_trains_a_step():
+    """An architecture added as one file of models/architectures: ResNet-18 as published (11 176 512
+    weights without its classifier, for RGB input), deconvolutions to stride 4, the config accepts it."""
+    from ceph_doctor.config import load_config
+    from ceph_doctor.models.architectures import names
+    from ceph_doctor.models.architectures.resnet import ResNetBackbone
+
+    assert "resnet" in names()
+    rgb = ResNetBackbone(in_channels=3)
+    assert sum(p.numel() for module in (rgb.stem, rgb.layers) for p in module.parameters()) == 11_176_512
+    model = build_model("resnet", K)
+    assert (model.stride, model.backbone.out_channels) == (4, 256)
+    heatmaps = model(_image(2, 64, 96))
+    assert heatmaps.shape == (2, K, 16, 24)
+    heatmaps.mean().backward()
+    assert model.backbone.stem[0].weight.grad is not None
+    with pytest.raises(ValueError, match="not divisible by 32"):
+        model.check_input_size(70, 64)
+    assert load_config(None, ["model.arch=resnet"])["model"]["arch"] == "resnet"

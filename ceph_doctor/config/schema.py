@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ceph_doctor.models.architectures import names as architecture_names
+
 
 @dataclass(frozen=True)
 class Field:
@@ -79,7 +81,7 @@ SCHEMA: dict[str, Field] = {
     "augment.flip": Field("bool"),
     "codec.sigma": _float(positive=True, high=64),
     "codec.stride": Field("choice", choices=("1", "2", "4"), nullable=True),
-    "model.arch": Field("choice", choices=("unet", "hrnet")),
+    "model.arch": Field("choice", choices=architecture_names()),  # a module of models/architectures each
     "model.head": Field("choice", choices=("heatmap", "sequence")),
     "model.sequence.dim": _int(positive=True, high=1024),
     "model.sequence.layers": _int(positive=True, high=12),

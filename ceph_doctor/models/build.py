@@ -18,18 +18,15 @@ from __future__ import annotations
 from torch import nn
 
 from ceph_doctor.errors import ConfigError
-from ceph_doctor.models.hrnet import VALID_HRNET_WIDTHS, HRNet
+from ceph_doctor.models import architectures
 from ceph_doctor.models.sequence import SequenceModel
-from ceph_doctor.models.unet import VALID_UNET_STRIDES, UNet
 
-ARCHITECTURES = ("unet", "hrnet")
 HEADS = ("heatmap", "sequence")
-DEFAULT_UNET_STRIDE = 2
 
 
 def default_stride(arch: str) -> int:
     """The output stride `arch` predicts at when none is asked for."""
-    return HRNet.stride if arch == "hrnet" else DEFAULT_UNET_STRIDE
+    return architectures.get(arch).DEFAULT_STRIDE
 
 
 class ModelConfigError(ConfigError, ValueError):
@@ -47,14 +44,13 @@ def build_model(
     head: str = "heatmap",
     sequence: dict | None = None,
 ) -> nn.Module:
-    """Build ``arch`` ("unet" or "hrnet") predicting ``num_landmarks`` heatmaps.
+    """Build architecture ``arch`` (a module of `models.architectures`) predicting ``num_landmarks``.
 
-    ``channels`` applies to the U-Net, ``width`` (18, 32 or 48) to HRNet.
-    ``stride`` is the output stride: 1, 2 or 4 for the U-Net, only 4 for
-    HRNet; None (the default) means the architecture's default (U-Net 2,
-    HRNet 4), so ``build_model("hrnet", 19)`` works without naming it.
-    ``sequence`` holds the sequence head's settings (dim, layers, heads,
-    offsets, support: the config's ``model.sequence``).
+    ``channels`` applies to the U-Net, ``width`` (18, 32 or 48) to HRNet; each architecture takes the
+    settings it uses. ``stride`` is the output stride, one of the architecture's `STRIDES`; None (the
+    default) means its `DEFAULT_STRIDE`, so ``build_model("hrnet", 19)`` works without naming it.
+    ``sequence`` holds the sequence head's settings (dim, layers, heads, offsets, support: the
+    config's ``model.sequence``).
     """
     if head not in HEADS:
         raise ModelConfigError(f"model head must be one of {HEADS}, got {head!r}")
@@ -62,24 +58,21 @@ def build_model(
         raise ModelConfigError(f"model num_landmarks must be at least 1, got {num_landmarks}")
     if in_channels < 1:
         raise ModelConfigError(f"model in_channels must be at least 1, got {in_channels}")
-    if arch == "unet":
-        stride = default_stride(arch) if stride is None else stride
-        if stride not in VALID_UNET_STRIDES:
-            raise ModelConfigError(f"model stride for unet must be one of {VALID_UNET_STRIDES}, got {stride}")
-        if channels < 1:
-            raise ModelConfigError(f"model channels for unet must be at least 1, got {channels}")
-        model = UNet(num_landmarks, in_channels=in_channels, channels=channels, stride=stride)
-        return model if head == "heatmap" else sequence_model(model, num_landmarks, sequence or {})
-    if arch == "hrnet":
-        if width not in VALID_HRNET_WIDTHS:
-            raise ModelConfigError(f"model width for hrnet must be one of {VALID_HRNET_WIDTHS}, got {width}")
-        if stride is not None and stride != HRNet.stride:
-            raise ModelConfigError(
-                f"model stride for hrnet must be {HRNet.stride} (the only valid value), got {stride}"
-            )
-        model = HRNet(num_landmarks, width=width, in_channels=in_channels)
-        return model if head == "heatmap" else sequence_model(model, num_landmarks, sequence or {})
-    raise ModelConfigError(f"model arch must be one of {ARCHITECTURES}, got {arch!r}")
+    try:
+        architecture = architectures.get(arch)
+    except KeyError as error:
+        raise ModelConfigError(error.args[0]) from None
+    stride = architecture.DEFAULT_STRIDE if stride is None else stride
+    if stride not in architecture.STRIDES:
+        allowed = (f"{architecture.STRIDES[0]} (the only valid value)" if len(architecture.STRIDES) == 1
+                   else f"one of {architecture.STRIDES}")
+        raise ModelConfigError(f"model stride for {arch} must be {allowed}, got {stride}")
+    try:
+        model = architecture.build(num_landmarks, in_channels=in_channels, width=width, channels=channels,
+                                   stride=stride)
+    except ValueError as error:
+        raise ModelConfigError(str(error)) from None
+    return model if head == "heatmap" else sequence_model(model, num_landmarks, sequence or {})
 
 
 def sequence_model(heatmap_model: nn.Module, num_landmarks: int, settings: dict) -> SequenceModel:

@@ -20,9 +20,10 @@ from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
 from ceph_doctor.data.image_io import read_grayscale
 from ceph_doctor.data.sources import load_splits
 from ceph_doctor.errors import ConfigError
-from ceph_doctor.models import build_model, default_stride
+from ceph_doctor.models import architectures, build_model, default_stride
 from ceph_doctor.train.checkpoint import load_checkpoint
 from ceph_doctor.train.distributed import SingleProcess
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -50,8 +51,10 @@ def model_for(config: dict, num_landmarks: int, stride: int) -> nn.Module:
     sequence = model_settings["head"] == "sequence"
     if sequence:
         stride = config["codec"]["stride"] or default_stride(arch)
-    if arch == "hrnet" and stride != 4:
-        raise ConfigError(f"codec.stride: hrnet predicts at stride 4, not {stride}; leave codec.stride unset")
+    strides = architectures.get(arch).STRIDES
+    if stride not in strides:
+        raise ConfigError(f"codec.stride: {arch} predicts at stride {' or '.join(map(str, strides))}, not {stride}; "
+                          "leave codec.stride unset for its own")
     model = build_model(
         arch, num_landmarks, width=model_settings["width"], channels=model_settings["channels"], stride=stride,
         head=model_settings["head"], sequence=model_settings["sequence"] if sequence else None,

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-VALID_UNET_STRIDES = (1, 2, 4)
+STRIDES = VALID_UNET_STRIDES = (1, 2, 4)
+DEFAULT_STRIDE = 2
 VALID_NORMS = ("batch", "group")
 DEPTH = 4  # number of stride-2 steps: the bottleneck sits at stride 16
 _WIDTH_FACTORS = (1, 1, 2, 4, 8)  # per level, stride 2**level
@@ -166,3 +167,12 @@ class UNet(nn.Module):
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def build(num_landmarks: int, *, in_channels: int = 1, width: int = 32, channels: int = 16,
+          stride: int | None = None) -> UNet:
+    """The architecture's entry point (`models.architectures`): `channels` is the U-Net's base width."""
+    if channels < 1:
+        raise ValueError(f"model channels for unet must be at least 1, got {channels}")
+    return UNet(num_landmarks, in_channels=in_channels, channels=channels,
+                stride=DEFAULT_STRIDE if stride is None else stride)

@@ -183,3 +183,15 @@ class HRNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_size(x.shape[-2], x.shape[-1])
         return self.head(self.backbone(x))
+
+
+STRIDES = (4,)
+DEFAULT_STRIDE = 4
+
+
+def build(num_landmarks: int, *, in_channels: int = 1, width: int = 32, channels: int = 16,
+          stride: int | None = None) -> HRNet:
+    """The architecture's entry point (`models.architectures`): `width` is 18, 32 or 48."""
+    if width not in VALID_HRNET_WIDTHS:
+        raise ValueError(f"model width for hrnet must be one of {VALID_HRNET_WIDTHS}, got {width}")
+    return HRNet(num_landmarks, width=width, in_channels=in_channels)
