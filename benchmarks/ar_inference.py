@@ -54,7 +54,7 @@ def main() -> None:
     with torch.no_grad():
         for count in COUNTS:
             model = build_model("unet", count, channels=config["model"]["channels"], head="sequence",
-                                sequence=config["model"]["sequence"]).to(device).eval()
+                                head_settings=config["model"]["sequence"]).to(device).eval()
             memory = model.memory(images)
             cached = model.head.generate(memory, args.batch)
             rerun = model.head.generate(memory, args.batch, cache=False)

@@ -30,7 +30,7 @@ from ceph_doctor.compare import compare_checkpoints
 from ceph_doctor.compare.pictures import write_pictures
 from ceph_doctor.compare.report import print_report, write_report
 from ceph_doctor.models import build_model, count_parameters
-from ceph_doctor.train.checkpoint import load_checkpoint
+from ceph_doctor.store.checkpoint import load_checkpoint
 
 
 def make_checkpoints(folder: Path, width: int) -> tuple[Path, Path, int]:

@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 
 from ceph_doctor.config import load_config
+from ceph_doctor.pipeline import Pipeline, load_splits
 from ceph_doctor.train.hooks import Hook
 from ceph_doctor.train.loop import Trainer, seed_everything
-from ceph_doctor.train.loss import heatmap_loss
 from ceph_doctor.train.optim import build_optimizer, build_scheduler
 from ceph_doctor.train.progress import ProgressHook
 from ceph_doctor.train.recorder import Recorder
-from ceph_doctor.train.setup import codec_for, data_for, model_for
+from ceph_doctor.train.setup import data_for
 
 
 class StepClock(Hook):
@@ -57,9 +57,10 @@ def trainer_images_per_s(config: dict) -> float:
 def bare_images_per_s(config: dict) -> float:
     seed_everything(config["seed"])
     device = torch.device("cpu")
-    codec = codec_for(config)
-    data = data_for(config, codec, device)
-    model = model_for(config, len(data.names), codec.stride)
+    splits = load_splits(config)
+    pipeline = Pipeline.from_config(config, len(splits[0].names), device)
+    data = data_for(config, splits, pipeline.codec, device)
+    model = pipeline.model
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config, len(data.train_loader))
     seconds, images = 0.0, 0
@@ -69,7 +70,7 @@ def bare_images_per_s(config: dict) -> float:
         started = time.perf_counter()
         for batch in data.train_loader:
             heatmaps = model(batch["image"])
-            loss = heatmap_loss(heatmaps, batch["targets"], batch["weights"])
+            loss = pipeline.loss(heatmaps, batch["targets"], batch["weights"])
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -15,7 +15,7 @@ from ceph_doctor.compare.stats import landmark_changes
 from ceph_doctor.compare.weights import weight_diff
 from ceph_doctor.config import load_config
 from ceph_doctor.errors import ConfigError, UserInputError
-from ceph_doctor.train.checkpoint import load_checkpoint, save_checkpoint
+from ceph_doctor.store.checkpoint import load_checkpoint, save_checkpoint
 from ceph_doctor.train.loop import Trainer
 from ceph_doctor.train.recorder import Recorder
 

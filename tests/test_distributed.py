@@ -20,11 +20,12 @@ import torch
 
 from ceph_doctor import load_run
 from ceph_doctor.config import load_config
-from ceph_doctor.train.checkpoint import load_checkpoint
+from ceph_doctor.pipeline import Pipeline, load_splits
+from ceph_doctor.store.checkpoint import load_checkpoint
 from ceph_doctor.train.evaluate import evaluate_split
 from ceph_doctor.train.loop import Trainer
 from ceph_doctor.train.recorder import Recorder
-from ceph_doctor.train.setup import codec_for, data_for, model_for
+from ceph_doctor.train.setup import data_for
 
 from conftest import TINY  # tests/ is on sys.path (rootdir conftest, no package)
 
@@ -141,17 +142,17 @@ def test_gathered_predictions_are_the_checkpoints(ddp_run):
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pth")
     config = checkpoint["config"]
     device = torch.device("cpu")
-    codec = codec_for(config)
-    data = data_for(config, codec, device)
-    model = model_for(config, len(data.names), codec.stride)
-    model.load_state_dict(checkpoint["state_dict"])
+    splits = load_splits(config)
+    pipeline = Pipeline.from_config(config, len(splits[0].names), device)
+    data = data_for(config, splits, pipeline.codec, device)
+    pipeline.model.load_state_dict(checkpoint["state_dict"])
     scalars = run.scalars[run.scalars["step"] == checkpoint["step"]].set_index("tag")["value"]
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each torchrun worker ran: the same float arithmetic
     try:
         evaluated = {
-            split: evaluate_split(split, model, loader, prepared, codec, device)
+            split: evaluate_split(split, pipeline, loader, prepared, device)
             for split, loader, prepared in (
                 ("val", data.val_loader, data.val),
                 ("train", data.train_subset_loader, data.train_subset),

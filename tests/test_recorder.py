@@ -67,7 +67,7 @@ def test_manifest_describes_the_run(recorded):
     assert manifest["status"] == "completed"
     assert manifest["landmarks"][0] == "Sella" and len(manifest["landmarks"]) == 19
     assert manifest["config"]["model"]["unfreeze_after"] == 1
-    assert manifest["dataset"]["val_images"] == 6 and len(manifest["dataset"]["train_subset"]) == 4
+    assert manifest["dataset"]["val_images"] == 6 and len(manifest["dataset"]["train_subset_ids"]) == 4
     assert manifest["pixel_spacing_mm"] > 0
 
 

@@ -20,7 +20,7 @@ from ceph_doctor.config import load_config
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.metrics import point_errors
 from ceph_doctor.sanity import DEFAULT_STEPS, ConfiguredPipeline, Evidence, overfit_check
-from ceph_doctor.sanity.pipeline import Pipeline, find_record
+from ceph_doctor.sanity.pipeline import CheckablePipeline, find_record
 from ceph_doctor.sanity.metric_probe import documented_pck
 from ceph_doctor.sanity.stages import (
     autoregressive_matches_teacher_forced,
@@ -60,7 +60,7 @@ def stage_number(report, stage) -> int:
 
 def test_sound_pipeline_passes_every_stage():
     pipeline = tiny_pipeline()
-    assert isinstance(pipeline, Pipeline)
+    assert isinstance(pipeline, CheckablePipeline)
     report = overfit_check(pipeline, steps=STEPS, lr=LR)
     assert report.passed, report.verdict()
     assert [stage.status for stage in report.stages] == ["pass"] * 5 + ["skipped"]

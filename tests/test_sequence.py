@@ -15,14 +15,14 @@ from ceph_doctor.models import build_model
 from ceph_doctor.store import load_run
 from ceph_doctor.train.loop import Trainer
 from ceph_doctor.train.recorder import Recorder
-from ceph_doctor.train.sampling import SCHEDULES, teacher_forcing_probability
+from ceph_doctor.models.sampling import SCHEDULES, teacher_forcing_probability
 
 SETTINGS = {"dim": 32, "layers": 2, "heads": 4, "offsets": False, "support": False}
 
 
 def tiny_model(landmarks: int = 7, **settings) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = build_model("unet", landmarks, channels=8, head="sequence", sequence={**SETTINGS, **settings})
+    model = build_model("unet", landmarks, channels=8, head="sequence", head_settings={**SETTINGS, **settings})
     with torch.no_grad():  # away from the zero-initialised output, so that every input matters
         model.head.out.weight.normal_(0, 0.3)
     # In float64: an untrained decoder fed back its own points amplifies float32 rounding step by step.

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from ceph_doctor import load_run
-from ceph_doctor.train.checkpoint import load_checkpoint
+from ceph_doctor.store.checkpoint import load_checkpoint
 from ceph_doctor.train.hooks import EVENTS, Hook
-from ceph_doctor.train.loop import BestSoFar, Trainer
+from ceph_doctor.train.best import BestSoFar
+from ceph_doctor.train.loop import Trainer
 from ceph_doctor.train.recorder import Recorder
 
 
@@ -87,8 +88,8 @@ def test_backbone_frozen_until_unfreeze_after(tiny_config, tmp_path):
     snapshots = {}
 
     class Snapshot(Hook):
-        def on_epoch_end(self, trainer, epoch, **_):
-            snapshots[epoch] = {k: v.clone() for k, v in trainer.model.backbone.state_dict().items()}
+        def on_epoch_end(self, epoch, model, **_):
+            snapshots[epoch] = {k: v.clone() for k, v in model.backbone.state_dict().items()}
 
     config = tiny_config("model.unfreeze_after=1", "train.max_epochs=2")
     trainer = Trainer(config, tmp_path / "run", hooks=[Snapshot()])
@@ -164,3 +165,40 @@ def test_hrnet_w32_builds_at_published_size_and_trains_a_step(tiny_config, tmp_p
     before = {k: v.clone() for k, v in before.items()}
     assert trainer.fit().status == "completed" and trainer.step == 1
     assert any(not torch.equal(v, trainer.model.head.state_dict()[k]) for k, v in before.items())
+
+
+def test_early_stopping_says_why_and_resume_does_not_train_on(tiny_config, tmp_path):
+    """The stop reaches the manifest with its reason; `last.pth` holds it, so `--resume` has nothing left to run."""
+    config = tiny_config("optimizer.lr=1e-12", "train.max_epochs=8", "train.early_stopping.patience=2",
+                         "train.early_stopping.metric=val/pck@0.05")
+    summary = Trainer(config, tmp_path / "run", hooks=[Recorder(tmp_path / "run")]).fit()
+    assert summary.status == "early_stopped" and "train.early_stopping.patience=2" in summary.stop_reason
+    assert load_run(tmp_path / "run").manifest["stop_reason"] == summary.stop_reason
+    log = EventLog()
+    resumed = Trainer(config, tmp_path / "run", hooks=[log], resume=True).fit()
+    assert "on_epoch_start" not in log.events and resumed.stop_reason == summary.stop_reason
+
+
+def test_any_hook_can_stop_the_run_with_a_reason(tiny_config, tmp_path):
+    class StopAfterFirstValidation(Hook):
+        def on_validation_end(self, epoch, request_stop, **_):
+            request_stop(f"seen enough at epoch {epoch}")
+
+    config = tiny_config("train.max_epochs=5")
+    log = EventLog()
+    summary = Trainer(config, tmp_path / "run", hooks=[log, StopAfterFirstValidation()]).fit()
+    assert (summary.status, summary.stop_reason, summary.last.epoch) == ("early_stopped", "seen enough at epoch 1", 1)
+    assert log.events.count("on_epoch_start") == 1
+
+
+def test_the_manifest_repeats_no_config_value(tiny_config, tmp_path):
+    from ceph_doctor.config import flatten
+
+    Trainer(tiny_config(), tmp_path / "run", hooks=[Recorder(tmp_path / "run")]).fit()
+    manifest = load_run(tmp_path / "run").manifest
+    config = flatten(manifest["config"])
+    # The manifest's `dataset` section describes what the config's `data` section read.
+    described = flatten({("data" if k == "dataset" else k): v for k, v in manifest.items() if k != "config"})
+    repeated = sorted(key for key in described if key in config)
+    assert not repeated, f"stored twice in the manifest: {repeated}"
+    assert manifest["model"]["heatmap_stride"] == 2 and manifest["config"]["codec"]["stride"] is None

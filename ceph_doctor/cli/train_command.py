@@ -64,7 +64,7 @@ def write_samples(config_path: Path | None, overrides: list[str], out: Path, cou
     import cv2
 
     from ceph_doctor.data.image_io import read_grayscale
-    from ceph_doctor.data.sources import load_splits
+    from ceph_doctor.pipeline import load_splits
     from ceph_doctor.data.visualize import draw_landmarks
 
     config = load_config(config_path, overrides)

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from ceph_doctor.config import defaults, flatten, set_value
 from ceph_doctor.config.schema import SCHEMA
 from ceph_doctor.errors import ConfigError, UserInputError
-from ceph_doctor.train.checkpoint import is_ceph_doctor_checkpoint, load_checkpoint
+from ceph_doctor.store.checkpoint import is_ceph_doctor_checkpoint, load_checkpoint
 
 # Where other tools keep the weights inside a checkpoint dict, most specific first.
 STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict", "ema", "net", "weights")
@@ -147,8 +147,8 @@ def evaluate_on(checkpoint: Checkpoint, config: dict, records, label: str, prepa
     """Rebuild `checkpoint`'s model from `config` and run it over `records` (a LandmarkSet)."""
     from ceph_doctor.data.dataset import LandmarkDataset, prepare
     from ceph_doctor.data.image_io import read_grayscale
-    from ceph_doctor.train.evaluate import evaluate_sequence_split, evaluate_split
-    from ceph_doctor.train.setup import codec_for, model_for, resolve_device
+    from ceph_doctor.pipeline import Pipeline, resolve_device
+    from ceph_doctor.train.evaluate import evaluate_split
 
     names = checkpoint.names or list(records.names)
     if list(names) != list(records.names):
@@ -157,32 +157,27 @@ def evaluate_on(checkpoint: Checkpoint, config: dict, records, label: str, prepa
             f"images have {len(records.names)} ({', '.join(records.names[:3])}…)"
         )
     device = resolve_device("auto")
-    codec = codec_for(config)
-    model = model_for(config, len(names), codec.stride)
+    # The pipeline applies the config's deliberate faults too, so compare shows what the run saw.
+    pipeline = Pipeline.from_config(config, len(names))
     try:
-        model.load_state_dict(checkpoint.state_dict)
+        pipeline.model.load_state_dict(checkpoint.state_dict)
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise UserInputError(
             f"{checkpoint.path}: weights do not fit the model its config describes ({first})"
         ) from None
-    model.to(device)
+    pipeline.model.to(device)
 
     size = tuple(config["data"]["input_size"])
     if size not in prepared_cache:
         advance = progress(f"preparing images at {size[0]}×{size[1]}", len(records)) if progress else None
         prepared_cache[size] = prepare(records, size, read_grayscale, advance)
     prepared = prepared_cache[size]
-    loader = DataLoader(LandmarkDataset(prepared, codec), batch_size=config["data"]["batch_size"], num_workers=0)
+    loader = DataLoader(LandmarkDataset(prepared, pipeline.codec), batch_size=config["data"]["batch_size"],
+                        num_workers=0)
     advance = progress(f"evaluating {label}", len(prepared)) if progress else None
-    if config["model"]["head"] == "sequence":  # compared as inference runs it: autoregressively
-        result, _ = evaluate_sequence_split("val", model, _Counted(loader, advance), prepared, codec, device)
-        return Evaluated(result, prepared)
-    result = evaluate_split(
-        "val", model, _Counted(loader, advance), prepared, codec, device,
-        # The deliberate inference bug of a failure scenario is reproduced, so compare shows what the run saw.
-        skip_stride_rescale=bool(config.get("faults", {}).get("skip_stride_rescale", False)),
-    )
+    # An autoregressive decoder is compared as inference runs it: autoregressively.
+    result = evaluate_split("val", pipeline, _Counted(loader, advance), prepared, device)
     return Evaluated(result, prepared)
 
 
@@ -204,7 +199,7 @@ class _Counted:
 
 def evaluation_records(config: dict):
     """The validation split that `config` selects."""
-    from ceph_doctor.data.sources import load_splits
+    from ceph_doctor.pipeline import load_splits
 
     return load_splits(config)[1]
 

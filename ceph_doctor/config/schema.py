@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ceph_doctor.models.architectures import names as architecture_names
+from ceph_doctor.models import architectures, heads, losses
+from ceph_doctor.models.sampling import SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,10 @@ SCHEMA: dict[str, Field] = {
     "augment.flip": Field("bool"),
     "codec.sigma": _float(positive=True, high=64),
     "codec.stride": Field("choice", choices=("1", "2", "4"), nullable=True),
-    "model.arch": Field("choice", choices=architecture_names()),  # a module of models/architectures each
-    "model.head": Field("choice", choices=("heatmap", "sequence")),
+    # The registries' choices: one module each in models/architectures, models/heads, models/losses.
+    "model.arch": Field("choice", choices=architectures.names()),
+    "model.head": Field("choice", choices=heads.names()),
+    "model.loss": Field("choice", choices=("auto", *losses.names())),
     "model.sequence.dim": _int(positive=True, high=1024),
     "model.sequence.layers": _int(positive=True, high=12),
     "model.sequence.heads": _int(positive=True, high=32),
@@ -108,7 +111,7 @@ SCHEMA: dict[str, Field] = {
     "train.checkpoint_every_val": Field("bool"),
     "train.early_stopping.patience": _int(nullable=True, positive=True),
     "train.early_stopping.metric": Field("str"),
-    "train.scheduled_sampling": Field("choice", nullable=True, choices=("linear", "exponential", "inverse_sigmoid")),
+    "train.scheduled_sampling": Field("choice", nullable=True, choices=SCHEDULES),
     "faults.skip_stride_rescale": Field("bool"),
     "faults.train_label_noise": _float(low=0, high=0.5),
 }

@@ -16,7 +16,8 @@ DEFAULT_SPLITS = {
 }
 
 
-def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
+def read_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
+    """The configured (training, validation) splits as annotated (`pipeline.load_splits`: as trained on)."""
     data = config["data"]
     source = data["source"]
     if source == "synthetic":
@@ -33,8 +34,6 @@ def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     val = _limited(val, data["limit_val"])
     if data["landmarks"]:
         train, val = _only_landmarks(train, data["landmarks"]), _only_landmarks(val, data["landmarks"])
-    if config["faults"]["train_label_noise"]:
-        train = _jittered(train, config["faults"]["train_label_noise"], config["seed"])
     if tuple(train.names) != tuple(val.names):
         raise DataError(data.get("root") or source, "training and validation splits name different landmarks")
     return train, val
@@ -106,13 +105,3 @@ def _only_landmarks(landmark_set: LandmarkSet, names: list[str]) -> LandmarkSet:
     return LandmarkSet(tuple(names), records, pairs, landmark_set.source)
 
 
-def _jittered(landmark_set: LandmarkSet, share_of_width: float, seed: int) -> LandmarkSet:
-    """Training annotations with seeded Gaussian noise: the deliberate fault of
-    `faults.train_label_noise`, standing for careless or inconsistent annotators."""
-    rng = np.random.default_rng((seed, 7919))
-    records = []
-    for record in landmark_set.records:
-        width = record.image.shape[1] if record.image is not None else np.nanmax(record.landmarks[:, 0])
-        noise = rng.normal(0.0, share_of_width * width, record.landmarks.shape).astype(np.float32)
-        records.append(replace(record, landmarks=record.landmarks + noise))
-    return LandmarkSet(landmark_set.names, records, landmark_set.flip_pairs, landmark_set.source)

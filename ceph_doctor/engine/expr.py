@@ -1,6 +1,6 @@
 """The condition language of rule files: a small, safe expression language over signal values.
 
-User text is never given to Python's eval/exec/compile: a hand-written tokenizer and a
+User text is never given to Python's eval/exec/compile: a tokenizer (`expr_tokens.py`) and a
 recursive-descent parser build a tree of the node types of `expr_values.py`, which also evaluates it.
 Nothing in the tree can reach a Python attribute, a module or a callable outside the
 whitelist in `FUNCTIONS`, so a rule file cannot run code.
@@ -24,81 +24,25 @@ Values: numbers, strings, booleans, null, lists. The semantics favour rules that
 a measurement is undefined: every comparison involving NaN or null is false (`!=` too), arithmetic
 on null gives NaN, and division by zero gives NaN instead of raising. A name absent from the
 signals raises `MissingSignal`; `exists(name)` / `has(name)` test for it without raising.
+
+Why not Python's own parser (`ast`, as simpleeval uses) with a whitelist: it cannot read the language as
+rules write it (`sdr.2mm`, conditions over several lines) nor point at most mistakes
+(`python benchmarks/expression_language.py` measures both); the semantics above are ours either way.
 """
 
 from __future__ import annotations
 
-from __future__ import annotations
-
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from ceph_doctor.engine.expr_tokens import Token, describe, tokenize, unquoted
 from ceph_doctor.engine.expr_values import (  # noqa: F401 (re-exported: the language's public names)
-    COMPARISONS,
-    FUNCTIONS,
-    Call,
-    Chain,
-    Exists,
-    ExpressionError,
-    ListOf,
-    Literal,
-    Logical,
-    MissingSignal,
-    Name,
-    Prefix,
-    _evaluate,
-    is_number,
-    plain,
-    truth,
+    COMPARISONS, FUNCTIONS, Call, Chain, Exists, ExpressionError, ListOf, Literal, Logical, MissingSignal, Name,
+    Prefix, _evaluate, is_number, plain, truth, walk,
 )
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 20  # nested parentheses, brackets, calls and prefix operators; keeps recursion bounded
-
-
-# ---------------------------------------------------------------- tokens
-
-KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
-_TOKEN = re.compile(
-    r"(?P<space>\s+)"
-    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-    r"|(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
-    r"|(?P<op><=|>=|==|!=|[<>+\-*/(),\[\]])",
-    re.ASCII | re.DOTALL,
-)
-_ESCAPES = {"n": "\n", "t": "\t"}
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # number | string | name | keyword | op | end
-    text: str
-    position: int
-
-
-def tokenize(source: str) -> list[Token]:
-    tokens, position = [], 0
-    while position < len(source):
-        match = _TOKEN.match(source, position)
-        if match is None:
-            char = source[position]
-            if char in "'\"":
-                raise ExpressionError("unterminated string", position)
-            hint = " (use == to compare)" if char == "=" else ""
-            raise ExpressionError(f"unexpected character {char!r}{hint}", position)
-        kind, text = match.lastgroup, match.group()
-        if kind == "name" and text in KEYWORDS:
-            kind = "keyword"
-        elif kind == "name" and any(part.startswith("__") for part in text.split(".")):
-            # Only a dictionary key, but a name that looks like Python internals is surely a mistake.
-            raise ExpressionError(f"{text!r} is not a signal name", position)
-        if kind != "space":
-            tokens.append(Token(kind, text, position))
-        position = match.end()
-    tokens.append(Token("end", "", len(source)))
-    return tokens
 
 
 # ---------------------------------------------------------------- parser
@@ -130,7 +74,7 @@ class _Parser:
     def expect(self, text: str) -> Token:
         token = self.accept(text)
         if token is None:
-            raise ExpressionError(f"expected {text!r}, found {_describe(self.token)}", self.token.position)
+            raise ExpressionError(f"expected {text!r}, found {describe(self.token)}", self.token.position)
         return token
 
     def nested(self, position: int) -> None:
@@ -141,7 +85,7 @@ class _Parser:
     def parse(self):
         tree = self.logical("or", self.conjunction)
         if self.token.kind != "end":
-            raise ExpressionError(f"unexpected {_describe(self.token)}", self.token.position)
+            raise ExpressionError(f"unexpected {describe(self.token)}", self.token.position)
         return tree
 
     def conjunction(self):
@@ -203,8 +147,7 @@ class _Parser:
         if token.kind == "number":
             return Literal(float(token.text), token.position)
         if token.kind == "string":
-            body = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), token.text[1:-1], flags=re.DOTALL)
-            return Literal(body, token.position)
+            return Literal(unquoted(token.text), token.position)
         if token.kind == "keyword" and token.text in ("true", "false", "null"):
             return Literal({"true": True, "false": False, "null": None}[token.text], token.position)
         if token.kind == "name":
@@ -220,7 +163,7 @@ class _Parser:
                 node = ListOf(tuple(self.arguments("]")), token.position)
             self.depth -= 1
             return node
-        raise ExpressionError(f"unexpected {_describe(token)}", token.position)
+        raise ExpressionError(f"unexpected {describe(token)}", token.position)
 
     def call(self, name: Token):
         if name.text not in FUNCTIONS and name.text not in PRESENCE_TESTS:
@@ -248,10 +191,6 @@ class _Parser:
             if self.accept(closing):
                 return items
             self.expect(",")
-
-
-def _describe(token: Token) -> str:
-    return "end of expression" if token.kind == "end" else repr(token.text)
 
 
 @dataclass(frozen=True)
@@ -284,7 +223,7 @@ def parse(source: str) -> Expression:
 
 def names(expression: Expression | str) -> frozenset[str]:
     """Every signal name the expression mentions, including those only tested with exists()."""
-    return frozenset(node.name for node in _walk(_tree(expression)) if isinstance(node, (Name, Exists)))
+    return frozenset(node.name for node in walk(_tree(expression)) if isinstance(node, (Name, Exists)))
 
 
 def required_names(expression: Expression | str) -> frozenset[str]:
@@ -293,20 +232,10 @@ def required_names(expression: Expression | str) -> frozenset[str]:
     A name tested with exists() is optional by declaration (`exists(x) and x > 1`); if the
     expression still reads it unguarded, evaluation raises MissingSignal for it.
     """
-    nodes = list(_walk(_tree(expression)))
+    nodes = list(walk(_tree(expression)))
     optional = {node.name for node in nodes if isinstance(node, Exists)}
     return frozenset(node.name for node in nodes if isinstance(node, Name)) - optional
 
 
 def _tree(expression: Expression | str):
     return (expression if isinstance(expression, Expression) else parse(expression)).tree
-
-
-def _walk(node):
-    yield node
-    children = {
-        ListOf: lambda n: n.items, Prefix: lambda n: (n.operand,), Logical: lambda n: n.operands,
-        Chain: lambda n: (n.first, *(item[1] for item in n.rest)), Call: lambda n: n.args,
-    }.get(type(node), lambda n: ())
-    for child in children(node):
-        yield from _walk(child)

@@ -212,3 +212,14 @@ def _chain(node: Chain, values: Mapping[str, Any]) -> Any:
         else:
             left = right
     return left if arithmetic else True
+
+
+def walk(node):
+    """The node and every node below it."""
+    yield node
+    children = {
+        ListOf: lambda n: n.items, Prefix: lambda n: (n.operand,), Logical: lambda n: n.operands,
+        Chain: lambda n: (n.first, *(item[1] for item in n.rest)), Call: lambda n: n.args,
+    }.get(type(node), lambda n: ())
+    for child in children(node):
+        yield from walk(child)

@@ -1,5 +1,6 @@
-"""Landmark models: the architectures (`models.architectures`: a small CPU U-Net, HRNet-W18/32/48, …)
-under a heatmap head or a sequence decoder.
+"""Landmark models: the architectures (`models.architectures`: a small CPU U-Net, HRNet-W18/32/48,
+ResNet-18) under a head (`models.heads`: heatmaps, or a sequence decoder), trained by a loss
+(`models.losses`). Each of the three is a registry: one module per choice.
 
 Names are loaded on first use (PEP 562), so that reading a config, which lists the architectures,
 does not import torch.

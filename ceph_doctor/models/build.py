@@ -1,4 +1,4 @@
-"""Build a heatmap model by name, and count its parameters.
+"""Build a model by architecture and head name, and count its parameters.
 
 Every model built here has the same shape of interface, which the trainer and
 the checkpoint tools rely on:
@@ -18,10 +18,7 @@ from __future__ import annotations
 from torch import nn
 
 from ceph_doctor.errors import ConfigError
-from ceph_doctor.models import architectures
-from ceph_doctor.models.sequence import SequenceModel
-
-HEADS = ("heatmap", "sequence")
+from ceph_doctor.models import architectures, heads
 
 
 def default_stride(arch: str) -> int:
@@ -42,18 +39,20 @@ def build_model(
     channels: int = 16,
     stride: int | None = None,
     head: str = "heatmap",
-    sequence: dict | None = None,
+    head_settings: dict | None = None,
 ) -> nn.Module:
     """Build architecture ``arch`` (a module of `models.architectures`) predicting ``num_landmarks``.
 
     ``channels`` applies to the U-Net, ``width`` (18, 32 or 48) to HRNet; each architecture takes the
     settings it uses. ``stride`` is the output stride, one of the architecture's `STRIDES`; None (the
     default) means its `DEFAULT_STRIDE`, so ``build_model("hrnet", 19)`` works without naming it.
-    ``sequence`` holds the sequence head's settings (dim, layers, heads, offsets, support: the
-    config's ``model.sequence``).
+    ``head`` is a module of `models.heads`; ``head_settings`` its settings (the config section named
+    after it: ``model.sequence``'s dim, layers, heads, offsets, support for the sequence decoder).
     """
-    if head not in HEADS:
-        raise ModelConfigError(f"model head must be one of {HEADS}, got {head!r}")
+    try:
+        head_module = heads.get(head)
+    except KeyError as error:
+        raise ModelConfigError(error.args[0]) from None
     if num_landmarks < 1:
         raise ModelConfigError(f"model num_landmarks must be at least 1, got {num_landmarks}")
     if in_channels < 1:
@@ -72,14 +71,7 @@ def build_model(
                                    stride=stride)
     except ValueError as error:
         raise ModelConfigError(str(error)) from None
-    return model if head == "heatmap" else sequence_model(model, num_landmarks, sequence or {})
-
-
-def sequence_model(heatmap_model: nn.Module, num_landmarks: int, settings: dict) -> SequenceModel:
-    """The heatmap model's backbone under a sequence head (its heatmap head is dropped)."""
-    backbone = heatmap_model.backbone
-    return SequenceModel(backbone, backbone.out_channels, heatmap_model.stride, num_landmarks,
-                         heatmap_model.size_multiple, **settings)
+    return head_module.build(model, num_landmarks, head_settings or {})
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

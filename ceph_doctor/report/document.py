@@ -73,13 +73,16 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
     run = report.run
     manifest = getattr(run, "manifest", None) or {}
     dataset, model = manifest.get("dataset") or {}, manifest.get("model") or {}
+    config = getattr(run, "config", None) or {}
+    arch = (config.get("model") or {}).get("arch") if isinstance(config.get("model"), dict) else None
+    data_source = (config.get("data") or {}).get("source") if isinstance(config.get("data"), dict) else None
     facts = [("source", report.source)]
     candidates = [
         ("status", manifest.get("status")),
         ("last", _last_epoch(run)),
         ("best", _best(run)),
-        ("model", " ".join(str(p) for p in (model.get("arch"), _parameters(model.get("parameters"))) if p)),
-        ("data", dataset.get("source")),
+        ("model", " ".join(str(p) for p in (arch, _parameters(model.get("parameters"))) if p)),
+        ("data", data_source),
         ("images", _images(dataset)),
         ("landmarks", len(manifest["landmarks"]) if manifest.get("landmarks") else None),
         ("pixel spacing", _with_unit(manifest.get("pixel_spacing_mm"), "mm")),

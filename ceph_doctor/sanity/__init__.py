@@ -3,13 +3,13 @@
     from ceph_doctor.sanity import overfit_check, ConfiguredPipeline
     report = overfit_check(ConfiguredPipeline(load_config()), steps=300)
 
-A pipeline of your own plugs in through the `Pipeline` protocol (see `pipeline.py`).
+A pipeline of your own plugs in through the `CheckablePipeline` protocol (see `pipeline.py`).
 """
 
 from ceph_doctor.sanity.overfit import DEFAULT_STEPS, SanityReport, overfit_check
-from ceph_doctor.sanity.pipeline import ConfiguredPipeline, Pipeline
+from ceph_doctor.sanity.pipeline import CheckablePipeline, ConfiguredPipeline
 from ceph_doctor.sanity.evidence import Evidence, StageResult
 
 __all__ = [
-    "DEFAULT_STEPS", "ConfiguredPipeline", "Evidence", "Pipeline", "SanityReport", "StageResult", "overfit_check",
+    "DEFAULT_STEPS", "CheckablePipeline", "ConfiguredPipeline", "Evidence", "SanityReport", "StageResult", "overfit_check",
 ]

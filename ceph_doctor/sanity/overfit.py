@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ceph_doctor.sanity.pipeline import Pipeline
+from ceph_doctor.sanity.pipeline import CheckablePipeline
 from ceph_doctor.sanity.evidence import PCK_ALPHA, Evidence, StageResult
 from ceph_doctor.sanity.stages import run_stages
 
@@ -49,7 +49,7 @@ class SanityReport:
 
 
 def overfit_check(
-    pipeline: Pipeline,
+    pipeline: CheckablePipeline,
     steps: int = DEFAULT_STEPS,
     lr: float = DEFAULT_LR,
     on_step: Callable[[int, float], None] | None = None,
@@ -58,7 +58,7 @@ def overfit_check(
 
     The lr decays along a cosine to zero: the last steps at a small lr let the
     peaks settle, so the sub-pixel stages measure the fit and not the lr's jitter.
-    `pipeline` is anything with the `Pipeline` members (see sanity/pipeline.py)::
+    `pipeline` is anything with the `CheckablePipeline` members (see sanity/pipeline.py)::
 
         report = overfit_check(MyPipeline(model, loader), steps=300, lr=1e-3)
         if not report.passed:
@@ -101,7 +101,7 @@ def overfit_check(
 
 
 @torch.no_grad()
-def record_evidence(pipeline: Pipeline, inputs: Any, targets: Any, losses: np.ndarray,
+def record_evidence(pipeline: CheckablePipeline, inputs: Any, targets: Any, losses: np.ndarray,
                     parameters: list[torch.Tensor], before: list[torch.Tensor]) -> Evidence:
     """Run the inference path once in eval mode and keep what every stage needs."""
     model = pipeline.model

@@ -2,7 +2,7 @@
 
 A pipeline is the chain from one batch to a metric: model, loss, decoding,
 the map back to original pixels, and the metric. Anything with these members
-is a `Pipeline` (a structural protocol: no base class to inherit):
+is a `CheckablePipeline` (a structural protocol: no base class to inherit):
 
     model                       torch.nn.Module, trained in place
     batch()                     (inputs, targets): inputs go to model(inputs), targets to loss()
@@ -66,12 +66,10 @@ from ceph_doctor.data.dataset import LandmarkDataset, prepare, to_original_pixel
 from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.metrics import landmark_metrics, pck_key
-from ceph_doctor.train.loss import loss_for
-from ceph_doctor.train.sampling import teacher_forcing_probability
 
 
 @runtime_checkable
-class Pipeline(Protocol):
+class CheckablePipeline(Protocol):
     """The required members; see the module docstring for the optional ones."""
 
     model: nn.Module
@@ -89,7 +87,7 @@ class Pipeline(Protocol):
 
 
 class ConfiguredPipeline:
-    """ceph-doctor's own pipeline, from a config, on one image repeated `repeats` times.
+    """ceph-doctor's own pipeline (`ceph_doctor.pipeline`), from a config, on one image repeated `repeats` times.
 
     Augmentation is off whatever the config says: the check asks whether the
     pipeline can learn one fixed picture, and a moving target would blur that.
@@ -97,41 +95,38 @@ class ConfiguredPipeline:
 
     def __init__(self, config: dict, image: str | None = None, repeats: int = 1):
         from ceph_doctor.data.image_io import read_grayscale
-        from ceph_doctor.train.setup import codec_for, model_for, resolve_device
+        from ceph_doctor.pipeline import Pipeline, resolve_device
 
         self.config = config
-        self.device = resolve_device(config["train"]["device"])
-        self.codec = codec_for(config)
+        self.device = device = resolve_device(config["train"]["device"])
         record, names = find_record(config, image)
         self.image_id = record.image_id
         prepared = prepare(LandmarkSet(names, [record]), tuple(config["data"]["input_size"]), read_grayscale)
         self.names = prepared.names
         self.original_image = record.image if record.image is not None else read_grayscale(record.image_path)
+
+        torch.manual_seed(config["seed"])  # the same config starts from the same weights
+        self.configured = Pipeline.from_config(config, len(self.names), device)
+        self.codec = self.configured.codec
+        self.model = self.configured.model
         item = LandmarkDataset(prepared, self.codec, augment_settings=None)[0]
-        self._inputs = item["image"].unsqueeze(0).repeat(repeats, 1, 1, 1).to(self.device)
+        self._inputs = item["image"].unsqueeze(0).repeat(repeats, 1, 1, 1).to(device)
         self._targets = {
-            key: item[key].unsqueeze(0).repeat(repeats, *[1] * item[key].ndim).to(self.device)
+            key: item[key].unsqueeze(0).repeat(repeats, *[1] * item[key].ndim).to(device)
             for key in ("targets", "weights")
         }
         self._scales = np.repeat(prepared.scales[:, None, :], repeats, axis=0)  # (B, 1, 2) input px per original px
         self.truth = np.repeat(prepared.landmarks, repeats, axis=0).astype(np.float64)
-
-        torch.manual_seed(config["seed"])  # the same config starts from the same weights
-        self.model = model_for(config, len(self.names), self.codec.stride).to(self.device)
         # As training runs it: a backbone frozen for good stays frozen; one frozen for a few epochs
         # is checked as it trains afterwards, whole.
-        if config["model"]["unfreeze_after"] == "never":
-            self.model.backbone.requires_grad_(False)
+        self.configured.freeze_backbone(self.configured.frozen_in_epoch(None))
         self.stride = self.codec.stride
         self.input_size = tuple(config["data"]["input_size"])
         self.original_size = tuple(int(v) for v in prepared.original_sizes[0])
-        self.sequence = config["model"]["head"] == "sequence"
         self._coins = torch.Generator().manual_seed(config["seed"])
-        self._loss = loss_for(config["model"]["head"])
         # The optional members exist only where they apply: the overfit check runs a stage when it finds one.
-        if self.sequence:
-            if config["model"]["sequence"]["support"]:
-                self.model.set_support(self._inputs[:1], self._targets["targets"][0])
+        if self.configured.autoregressive:
+            self.configured.set_support(prepared)
             self.train_output = self._sampled_output
             self.judged_output = self._teacher_forced_output
             self.decode_autoregressive = self._decode_autoregressive
@@ -143,15 +138,11 @@ class ConfiguredPipeline:
         return self._inputs, self._targets
 
     def loss(self, output: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self._loss(output, targets["targets"], targets["weights"])
+        return self.configured.loss(output, targets["targets"], targets["weights"])
 
     def decode(self, output: torch.Tensor) -> np.ndarray:
-        if self.sequence:
-            return self.codec.decode(output.detach()).cpu().numpy().astype(np.float64)
-        coords = self.codec.decode(output).coords.cpu().numpy().astype(np.float64)
-        if self.config["faults"]["skip_stride_rescale"]:  # the scenario's deliberate bug, as training has it
-            coords /= self.codec.stride
-        return coords
+        coords, _, _ = self.configured.decode(output.detach())
+        return coords.cpu().numpy().astype(np.float64)
 
     def decode_targets(self, targets: dict[str, torch.Tensor]) -> np.ndarray:
         # Read through self.decode, not the encoded positions: a frame bug in
@@ -164,7 +155,7 @@ class ConfiguredPipeline:
 
     def _sampled_output(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor], progress: float) -> torch.Tensor:
         """As training runs it: the configured scheduled sampling, over the check's steps."""
-        probability = teacher_forcing_probability(self.config["train"]["scheduled_sampling"], progress)
+        probability = self.configured.teacher_forcing_at(progress)
         return self.model(inputs, teacher=targets["targets"], teacher_forcing=probability, generator=self._coins)
 
     def _teacher_forced_output(self, inputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -193,7 +184,7 @@ def find_record(config: dict, image: str | None) -> tuple[LandmarkRecord, tuple[
     A file outside the configured data has no truth, so it is refused rather
     than guessed at: the annotations are the only source of truth.
     """
-    from ceph_doctor.data.sources import load_splits
+    from ceph_doctor.pipeline import load_splits
 
     train, val = load_splits(_only_needed_synthetic(config, image))
     if image is None:

@@ -61,7 +61,7 @@ def recorded_peaks(run: Run) -> tuple[Curve | None, Curve | None]:
 
 
 def target_sigma(run: Run) -> float | None:
-    sigma = (run.manifest.get("codec") or {}).get("sigma") or ((run.config or {}).get("codec") or {}).get("sigma")
+    sigma = ((run.config or {}).get("codec") or {}).get("sigma")
     if sigma is None:
         logged = by_epoch(run, "codec/sigma")
         sigma = logged.last if len(logged) else None

@@ -18,10 +18,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ceph_doctor.codec import HeatmapCodec, PointCodec
-from ceph_doctor.data.dataset import PreparedSet, to_original_pixels
+from ceph_doctor.data.dataset import PreparedSet
 from ceph_doctor.metrics import MetricReport, landmark_metrics
-from ceph_doctor.train.loss import coordinate_loss, heatmap_loss
+from ceph_doctor.pipeline import Pipeline
 
 
 @dataclass
@@ -85,45 +84,61 @@ def error_by_position(result: SplitResult) -> list[float]:
         return [float(value) for value in np.nanmean(errors, axis=0)]
 
 
-@torch.no_grad()
 def evaluate_split(
     split: str,
-    model: nn.Module,
+    pipeline: Pipeline,
     loader: DataLoader,
     prepared: PreparedSet,
-    codec: HeatmapCodec,
     device: torch.device,
     autocast=nullcontext,
-    skip_stride_rescale: bool = False,
+    model: nn.Module | None = None,
 ) -> SplitResult:
+    """`model` (default: the pipeline's) over one split. An autoregressive decoder's result is the
+    autoregressive one (as inference runs it); `evaluate_both_ways` also gives the teacher-forced one."""
+    return _evaluate(split, pipeline, loader, prepared, device, autocast, model, teacher_forced=False)
+
+
+def evaluate_both_ways(
+    split: str,
+    pipeline: Pipeline,
+    loader: DataLoader,
+    prepared: PreparedSet,
+    device: torch.device,
+    autocast=nullcontext,
+    model: nn.Module | None = None,
+) -> tuple[SplitResult, SplitResult]:
+    """(autoregressive, teacher-forced) results of an autoregressive decoder on one split."""
+    return (_evaluate(split, pipeline, loader, prepared, device, autocast, model, teacher_forced=False),
+            _evaluate(split, pipeline, loader, prepared, device, autocast, model, teacher_forced=True))
+
+
+@torch.no_grad()
+def _evaluate(split: str, pipeline: Pipeline, loader: DataLoader, prepared: PreparedSet, device: torch.device,
+              autocast, model: nn.Module | None, teacher_forced: bool) -> SplitResult:
+    model = model or pipeline.model
     was_training = model.training
     model.eval()
     count, num_landmarks = len(prepared), len(prepared.names)
-    coords = np.empty((count, num_landmarks, 2), np.float32)
-    peak = np.empty((count, num_landmarks), np.float32)
-    width = np.empty((count, num_landmarks), np.float32)
+    pred = np.empty((count, num_landmarks, 2), np.float32)
+    peak = width = None
     loss_sum = 0.0
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True)
-        with autocast():
-            heatmaps = model(images)
-        heatmaps = heatmaps.float()
         targets = batch["targets"].to(device, non_blocking=True)
         weights = batch["weights"].to(device, non_blocking=True)
-        loss_sum += heatmap_loss(heatmaps, targets, weights).item() * len(images)
-        decoded = codec.decode(heatmaps)
         index = batch["index"].numpy()
-        coords[index] = decoded.coords.cpu().numpy()
-        peak[index] = decoded.peak.cpu().numpy()
-        width[index] = decoded.width.cpu().numpy()
+        prediction = pipeline.predict(images, prepared.scales[index], model=model, autocast=autocast,
+                                      teacher=targets if teacher_forced else None)
+        loss_sum += pipeline.loss(prediction.output, targets, weights).item() * len(images)
+        pred[index] = prediction.points
+        if prediction.peak is not None:
+            if peak is None:
+                peak, width = np.empty((count, num_landmarks), np.float32), np.empty((count, num_landmarks), np.float32)
+            peak[index], width[index] = prediction.peak, prediction.width
     model.train(was_training)
-    if skip_stride_rescale:  # the deliberate coordinate bug of faults.skip_stride_rescale
-        coords /= codec.stride
-
-    pred = to_original_pixels(coords, prepared.scales[:, None, :])
     return SplitResult(
         split=split,
-        decode="heatmap",
+        decode="teacher_forced" if teacher_forced else "autoregressive" if pipeline.autoregressive else "heatmap",
         image_ids=list(prepared.image_ids),
         pred=pred,
         true=prepared.landmarks,
@@ -133,44 +148,6 @@ def evaluate_split(
         loss=loss_sum / max(1, count),
         metrics=measure(pred, prepared),
     )
-
-
-@torch.no_grad()
-def evaluate_sequence_split(
-    split: str,
-    model: nn.Module,
-    loader: DataLoader,
-    prepared: PreparedSet,
-    codec: PointCodec,
-    device: torch.device,
-    autocast=nullcontext,
-) -> tuple[SplitResult, SplitResult]:
-    """(autoregressive, teacher-forced) results of a sequence decoder on one split."""
-    was_training = model.training
-    model.eval()
-    count, num_landmarks = len(prepared), len(prepared.names)
-    coords = {mode: np.empty((count, num_landmarks, 2), np.float32) for mode in ("autoregressive", "teacher_forced")}
-    loss_sum = dict.fromkeys(coords, 0.0)
-    for batch in loader:
-        images = batch["image"].to(device, non_blocking=True)
-        targets = batch["targets"].to(device, non_blocking=True)
-        weights = batch["weights"].to(device, non_blocking=True)
-        with autocast():
-            outputs = {"autoregressive": model(images), "teacher_forced": model(images, teacher=targets)}
-        index = batch["index"].numpy()
-        for mode, points in outputs.items():
-            loss_sum[mode] += coordinate_loss(points.float(), targets, weights).item() * len(images)
-            coords[mode][index] = codec.decode(points).cpu().numpy()
-    model.train(was_training)
-    results = []
-    for mode in ("autoregressive", "teacher_forced"):
-        pred = to_original_pixels(coords[mode], prepared.scales[:, None, :])
-        results.append(SplitResult(
-            split=split, decode=mode, image_ids=list(prepared.image_ids), pred=pred, true=prepared.landmarks,
-            spacing_mm=prepared.spacing_mm, peak=None, width=None, loss=loss_sum[mode] / max(1, count),
-            metrics=measure(pred, prepared),
-        ))
-    return results[0], results[1]
 
 
 def measure(pred: np.ndarray, prepared: PreparedSet) -> MetricReport:

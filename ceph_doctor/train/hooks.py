@@ -1,8 +1,9 @@
 """Hooks: the training loop's extension points.
 
 Every method is a no-op called with keyword arguments only, so a hook
-overrides just the events it cares about and new arguments never break old
-hooks (each method takes **_). The loop calls them in this order:
+overrides just the events it cares about, takes the arguments it needs by
+name, and new arguments never break old hooks (each method takes **_). The
+loop calls them in this order:
 
     on_train_start
       on_epoch_start
@@ -12,6 +13,10 @@ hooks (each method takes **_). The loop calls them in this order:
       on_epoch_end
     on_train_end                   (also after an exception, with status="failed")
     on_exception                   (only when training raised)
+
+Every event is also given `request_stop(reason)`: a hook that calls it ends the
+run after the current epoch, with status "early_stopped" and the reason in the
+manifest. The hooks never see the trainer itself.
 """
 
 from __future__ import annotations
@@ -21,29 +26,33 @@ from typing import Any
 
 class Hook:
     def on_train_start(self, **_: Any) -> None:
-        """trainer, config, run_dir, start_epoch"""
+        """config, run_dir, landmarks, manifest (what the run's manifest says beyond its config),
+        resume_after ((step, epoch) of the checkpoint resumed from, or None), start_epoch, steps_per_epoch,
+        is_main (False on the other ranks under torch.distributed), world_size, best (the BestSoFar)"""
 
     def on_epoch_start(self, **_: Any) -> None:
-        """trainer, epoch"""
+        """epoch"""
 
     def on_before_optimizer_step(self, **_: Any) -> None:
-        """trainer, step, epoch, model, optimizer; gradients are final, unscaled and not yet clipped"""
+        """step, epoch, model, optimizer; gradients are final, unscaled and not yet clipped"""
 
     def on_step_end(self, **_: Any) -> None:
-        """trainer, step, epoch, loss, loss_parts, lr, grad_norm, batch_size, scalars (more of this step's
-        training scalars, floats or 0-d tensors, e.g. train/teacher_forcing of a sequence decoder)"""
+        """step, epoch, loss, loss_parts, lr, grad_norm, batch_size (this process's), model, scalars (more
+        of this step's training scalars, floats or 0-d tensors, e.g. train/teacher_forcing of a sequence decoder)"""
 
     def on_validation_end(self, **_: Any) -> None:
-        """trainer, epoch, step, result (a ValidationResult)"""
+        """epoch, step, result (a ValidationResult), is_best, best, evaluated_model (the averaged weights
+        under train.ema), config, resume_state (a callable: what last.pth needs to resume)"""
 
     def on_epoch_end(self, **_: Any) -> None:
-        """trainer, epoch"""
+        """epoch, model"""
 
     def on_train_end(self, **_: Any) -> None:
-        """trainer, status ("completed" | "early_stopped" | "failed" | "interrupted")"""
+        """status ("completed" | "early_stopped" | "diverged" | "failed" | "interrupted"), stop_reason, best,
+        run_dir"""
 
     def on_exception(self, **_: Any) -> None:
-        """trainer, error"""
+        """error"""
 
 
 EVENTS = tuple(name for name in vars(Hook) if name.startswith("on_"))

@@ -21,11 +21,11 @@ class ProgressHook(Hook):
         self.refresh_every = refresh_every
         self.history: list[dict[str, float]] = []
 
-    def on_train_start(self, trainer, start_epoch, **_: Any) -> None:
-        self.active = trainer.dist.is_main
+    def on_train_start(self, config, start_epoch, steps_per_epoch, is_main=True, **_: Any) -> None:
+        self.active = is_main
         if not self.active:
             return
-        epochs = trainer.config["train"]["max_epochs"]
+        epochs = config["train"]["max_epochs"]
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -38,8 +38,8 @@ class ProgressHook(Hook):
         )
         self.task = self.progress.add_task(
             "train",
-            total=epochs * trainer.steps_per_epoch,
-            completed=(start_epoch - 1) * trainer.steps_per_epoch,
+            total=epochs * steps_per_epoch,
+            completed=(start_epoch - 1) * steps_per_epoch,
             epoch=start_epoch,
             epochs=epochs,
             loss="-",
@@ -60,22 +60,23 @@ class ProgressHook(Hook):
         else:
             self.progress.update(self.task, advance=1)
 
-    def on_validation_end(self, trainer, epoch, result, is_best=False, **_: Any) -> None:
+    def on_validation_end(self, epoch, result, best, is_best=False, **_: Any) -> None:
         if not self.active:
             return
         scalars = result.scalars()
         self.history.append({"epoch": epoch, **scalars})
-        value = scalars.get(trainer.best.metric, math.nan)
+        value = scalars.get(best.metric, math.nan)
         star = " *" if is_best else ""
-        self.progress.update(self.task, val=f"{trainer.best.metric} {value:.3g}{star}")
+        self.progress.update(self.task, val=f"{best.metric} {value:.3g}{star}")
 
-    def on_train_end(self, trainer, status, **_: Any) -> None:
+    def on_train_end(self, status, best, run_dir, stop_reason=None, **_: Any) -> None:
         if not getattr(self, "active", False):
             return
         self.progress.stop()
         if self.history:
-            self.console.print(final_table(self.history, trainer.best))
-        self.console.print(f"[bold]{status}[/]: run written to {trainer.run_dir}")
+            self.console.print(final_table(self.history, best))
+        why = f" ({stop_reason})" if stop_reason else ""
+        self.console.print(f"[bold]{status}[/]{why}: run written to {run_dir}")
 
 
 def final_table(history: list[dict[str, float]], best) -> Table:

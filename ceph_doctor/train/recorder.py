@@ -43,6 +43,7 @@ class Recorder(Hook):
         self.active = False
         self._update_ratio = UpdateRatio()
         self._images_since = 0
+        self.world_size = 1  # processes whose batches one step covers (the trainer says at train start)
         self._time_since = time.perf_counter()
 
     # ------------------------------------------------------------- plain API
@@ -163,27 +164,27 @@ class Recorder(Hook):
         self.active = False
 
     # --------------------------------------------------------- trainer hooks
-    def on_train_start(self, trainer, config, **_: Any) -> None:
-        resume_after = (trainer.step, trainer.epoch) if trainer.resume else None
+    def on_train_start(self, config, landmarks, resume_after, manifest, world_size=1, **_: Any) -> None:
         self.every_n_steps = config["train"]["log_every"]
-        self.start(config, trainer.names, resume_after, **trainer.describe())
+        self.world_size = world_size
+        self.start(config, landmarks, resume_after, **manifest)
 
     def on_before_optimizer_step(self, step, model, **_: Any) -> None:
         if self.active and step % self.every_n_steps == 0:
             self._grad_norms = gradient_norms(model)
             self._update_ratio.before(model)
 
-    def on_step_end(self, trainer, step, epoch, loss, loss_parts, lr, batch_size, scalars=None, **_: Any) -> None:
-        self._images_since += batch_size * trainer.dist.world_size
+    def on_step_end(self, step, epoch, loss, loss_parts, lr, batch_size, model, scalars=None, **_: Any) -> None:
+        self._images_since += batch_size * self.world_size
         if not self.active or step % self.every_n_steps:
             return
         now = time.perf_counter()
         # Tensors are read only here, on logged steps: reading one every step would wait for the device.
-        extra = {**self._grad_norms, **self._update_ratio.after(trainer.model),
+        extra = {**self._grad_norms, **self._update_ratio.after(model),
                  **{tag: _number(value) for tag, value in (scalars or {}).items()}}
         extra["perf/images_per_s"] = self._images_since / max(now - self._time_since, 1e-9)
         self._images_since, self._time_since = 0, now
-        self.log_step(step, epoch, loss, lr, loss_parts, trainer.model, extra)
+        self.log_step(step, epoch, loss, lr, loss_parts, model, extra)
 
     def on_validation_end(self, epoch, step, result, **_: Any) -> None:
         if not self.active:
@@ -198,8 +199,8 @@ class Recorder(Hook):
         for decode in dict.fromkeys(split.decode for split in splits):
             self.commit_validation(epoch, decode)
 
-    def on_train_end(self, status, **_: Any) -> None:
-        self.close(status)
+    def on_train_end(self, status, stop_reason=None, **_: Any) -> None:
+        self.close(status, **({"stop_reason": stop_reason} if stop_reason else {}))
 
     def on_exception(self, error, **_: Any) -> None:
         if self.active:

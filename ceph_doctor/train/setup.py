@@ -1,86 +1,23 @@
-"""Build what a run needs from its config: device, data, codec, model.
+"""The data a run trains and validates on, from its config: prepared splits and their loaders.
 
-Kept apart from the loop so the loop reads as training alone, and so the
-sanity check and the checkpoint comparison build the same pipeline.
+Kept apart from the loop so the loop reads as training alone; the model side (codec, model, loss,
+decoding) is `ceph_doctor.pipeline`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 from ceph_doctor.codec import HeatmapCodec, PointCodec
 from ceph_doctor.data.augment import AugmentSettings
 from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
 from ceph_doctor.data.image_io import read_grayscale
-from ceph_doctor.data.sources import load_splits
-from ceph_doctor.errors import ConfigError
-from ceph_doctor.models import architectures, build_model, default_stride
-from ceph_doctor.train.checkpoint import load_checkpoint
+from ceph_doctor.data.records import LandmarkSet
 from ceph_doctor.train.distributed import SingleProcess
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device: {name!r} is not a device; expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {name!r} requested but CUDA is not available here")
-    return device
-
-
-def codec_for(config: dict) -> HeatmapCodec | PointCodec:
-    if config["model"]["head"] == "sequence":
-        return PointCodec(tuple(config["data"]["input_size"]))
-    stride = config["codec"]["stride"] or default_stride(config["model"]["arch"])
-    return HeatmapCodec(tuple(config["data"]["input_size"]), stride, config["codec"]["sigma"])
-
-
-def model_for(config: dict, num_landmarks: int, stride: int) -> nn.Module:
-    """The configured model; `stride` is the codec's (a sequence head's backbone keeps its own)."""
-    model_settings = config["model"]
-    arch = model_settings["arch"]
-    sequence = model_settings["head"] == "sequence"
-    if sequence:
-        stride = config["codec"]["stride"] or default_stride(arch)
-    strides = architectures.get(arch).STRIDES
-    if stride not in strides:
-        raise ConfigError(f"codec.stride: {arch} predicts at stride {' or '.join(map(str, strides))}, not {stride}; "
-                          "leave codec.stride unset for its own")
-    model = build_model(
-        arch, num_landmarks, width=model_settings["width"], channels=model_settings["channels"], stride=stride,
-        head=model_settings["head"], sequence=model_settings["sequence"] if sequence else None,
-    )
-    width, height = config["data"]["input_size"]
-    try:
-        model.check_input_size(height, width)
-    except ValueError as error:
-        raise ConfigError(f"data.input_size: {error}") from None
-    if model_settings["pretrained"]:
-        load_backbone(model, Path(model_settings["pretrained"]))
-    return model
-
-
-def load_backbone(model: nn.Module, path: Path) -> None:
-    """Start `model.backbone` from a checkpoint's `backbone.*` weights (the head stays fresh)."""
-    payload = load_checkpoint(path)
-    state = payload.get("state_dict", payload)
-    backbone = {key[len("backbone."):]: value for key, value in state.items() if key.startswith("backbone.")}
-    if not backbone:
-        raise ConfigError(f"model.pretrained: {path} holds no backbone.* weights")
-    try:
-        model.backbone.load_state_dict(backbone)
-    except RuntimeError as error:
-        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise ConfigError(f"model.pretrained: {path} does not fit this model's backbone ({first})") from None
 
 
 @dataclass
@@ -109,12 +46,14 @@ class DataParts:
 
 def data_for(
     config: dict,
-    codec: HeatmapCodec,
+    splits: tuple[LandmarkSet, LandmarkSet],
+    codec: HeatmapCodec | PointCodec,
     device: torch.device,
     progress: Callable | None = None,
     dist=None,
 ) -> DataParts:
-    train_set, val_set = load_splits(config)
+    """`splits` (training, validation; `pipeline.load_splits`) prepared at input size, and their loaders."""
+    train_set, val_set = splits
     size = tuple(config["data"]["input_size"])
     train = prepare(train_set, size, read_grayscale, progress)
     val = prepare(val_set, size, read_grayscale, progress)

@@ -1,0 +1,222 @@
+"""Config → the chain from a batch of images to landmarks in original-image pixels.
+
+The one place a model is built from a config. The trainer, the overfit check and the checkpoint
+comparison each take a `Pipeline`, so the codec, the model under its head, the loss, the decoding
+and the map back to the original image are the same wherever a run is trained, checked or compared.
+It is also the one module that reads `faults.*`, the deliberate bugs the failure scenarios
+reproduce: each is applied here, once, and so reaches training, sanity and compare alike.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ceph_doctor.codec import HeatmapCodec, PointCodec
+from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, to_original_pixels
+from ceph_doctor.data.records import LandmarkSet
+from ceph_doctor.errors import ConfigError
+from ceph_doctor.models import architectures, build_model, heads, losses
+from ceph_doctor.store.checkpoint import load_checkpoint
+
+LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Prediction:
+    """A batch's landmarks as a user of the model gets them."""
+
+    output: torch.Tensor  # the model's output as float: heatmaps (B, K, h, w) or points (B, K, 2) in [0, 1]
+    points: np.ndarray  # (B, K, 2) original-image px
+    peak: np.ndarray | None  # (B, K) heatmap maximum (heatmap heads)
+    width: np.ndarray | None  # (B, K) heatmap peak width in heatmap px (heatmap heads)
+
+
+class Pipeline:
+    """Codec, model, loss and decoding of one config; build it with `Pipeline.from_config`."""
+
+    def __init__(self, config: dict, codec: HeatmapCodec | PointCodec, model: nn.Module, loss: ModuleType,
+                 head: ModuleType) -> None:
+        self.config = config
+        self.codec = codec
+        self.model = model
+        self.loss: LossFunction = loss.loss  # loss(output, targets, weights) -> scalar
+        self.loss_name = loss.__name__.rsplit(".", 1)[-1]
+        self.autoregressive = head.AUTOREGRESSIVE  # fed its own previous points: teacher forcing applies
+
+    @classmethod
+    def from_config(cls, config: dict, num_landmarks: int, device: torch.device | None = None) -> Pipeline:
+        head = _module(heads, config["model"]["head"], "model.head")
+        codec = codec_for(config, head)
+        model = model_for(config, head, num_landmarks, codec.stride)
+        return cls(config, codec, model.to(device) if device is not None else model, loss_for(config, head), head)
+
+    @property
+    def stride(self) -> int:
+        return self.codec.stride
+
+    # ---------------------------------------------------- how it trains
+    def frozen_in_epoch(self, epoch: int | None) -> bool:
+        """Whether `model.unfreeze_after` keeps the backbone frozen in `epoch` (None: after any warm-up)."""
+        unfreeze_after = self.config["model"]["unfreeze_after"]
+        if unfreeze_after is None:
+            return False
+        return unfreeze_after == "never" or (epoch is not None and epoch <= unfreeze_after)
+
+    def freeze_backbone(self, frozen: bool) -> None:
+        self.model.backbone.requires_grad_(not frozen)
+
+    def teacher_forcing_at(self, progress: float) -> float:
+        """The probability of feeding the true previous point at training progress `progress` (0 → 1)."""
+        from ceph_doctor.models.sampling import teacher_forcing_probability
+
+        return teacher_forcing_probability(self.config["train"]["scheduled_sampling"], progress)
+
+    def set_support(self, prepared: PreparedSet) -> None:
+        """Give a decoder that attends to a support example its one: `prepared`'s first image and landmarks."""
+        if not (self.autoregressive and self.config["model"]["sequence"]["support"]):
+            return
+        item = LandmarkDataset(prepared, self.codec)[0]
+        device = next(self.model.parameters()).device
+        self.model.set_support(item["image"][None].to(device), item["targets"].to(device))
+
+    # ---------------------------------------------------- how it predicts
+    def decode(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(points in input px, peak, width) of a model output; peak and width only for heatmaps."""
+        if isinstance(self.codec, PointCodec):
+            return self.codec.decode(output.float()), None, None
+        decoded = self.codec.decode(output.float())
+        coords = decoded.coords
+        if self.config["faults"]["skip_stride_rescale"]:  # the deliberate bug: points left in heatmap px
+            coords = coords / self.codec.stride
+        return coords, decoded.peak, decoded.width
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, scales: np.ndarray, *, model: nn.Module | None = None,
+                autocast: Callable = nullcontext, teacher: torch.Tensor | None = None) -> Prediction:
+        """Landmarks of `images` in original px (`scales`: (B, 2) input px per original px).
+
+        `model` stands in for the pipeline's own (an averaged copy, a wrapped one); `teacher` (the
+        true points) runs a sequence decoder teacher-forced instead of autoregressively.
+        """
+        model = model or self.model
+        with autocast():
+            output = model(images) if teacher is None else model(images, teacher=teacher)
+        output = output.float()
+        coords, peak, width = self.decode(output)
+        points = to_original_pixels(coords.cpu().numpy(), np.asarray(scales)[:, None, :])
+        return Prediction(output, points, _numpy(peak), _numpy(width))
+
+
+def _numpy(values: torch.Tensor | None) -> np.ndarray | None:
+    return None if values is None else values.cpu().numpy()
+
+
+def resolve_device(name: str) -> torch.device:
+    """`train.device` as a torch device: auto is CUDA where there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: {name!r} is not a device; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} requested but CUDA is not available here")
+    return device
+
+
+def _module(registry, name: str, key: str):
+    try:
+        return registry.get(name)
+    except KeyError as error:
+        raise ConfigError(f"{key}: {error.args[0]}") from None
+
+
+def output_stride(config: dict) -> int:
+    """The stride the model predicts at: `codec.stride`, or the architecture's own."""
+    return config["codec"]["stride"] or architectures.get(config["model"]["arch"]).DEFAULT_STRIDE
+
+
+def codec_for(config: dict, head: ModuleType) -> HeatmapCodec | PointCodec:
+    size = tuple(config["data"]["input_size"])
+    if head.OUTPUT == "points":
+        return PointCodec(size)
+    return HeatmapCodec(size, output_stride(config), config["codec"]["sigma"])
+
+
+def loss_for(config: dict, head: ModuleType) -> ModuleType:
+    name = config["model"]["loss"]
+    name = head.DEFAULT_LOSS if name == "auto" else name
+    loss = _module(losses, name, "model.loss")
+    if loss.OUTPUT != head.OUTPUT:
+        raise ConfigError(f"model.loss: {name} compares {loss.OUTPUT}, but the {config['model']['head']} head "
+                          f"outputs {head.OUTPUT}; use auto or a loss for {head.OUTPUT}")
+    return loss
+
+
+def model_for(config: dict, head: ModuleType, num_landmarks: int, stride: int) -> nn.Module:
+    """The configured model; `stride` is the codec's (a points head's backbone keeps its own)."""
+    settings = config["model"]
+    arch = settings["arch"]
+    if head.OUTPUT == "points":
+        stride = output_stride(config)
+    strides = architectures.get(arch).STRIDES
+    if stride not in strides:
+        raise ConfigError(f"codec.stride: {arch} predicts at stride {' or '.join(map(str, strides))}, not {stride}; "
+                          "leave codec.stride unset for its own")
+    model = build_model(
+        arch, num_landmarks, width=settings["width"], channels=settings["channels"], stride=stride,
+        head=settings["head"], head_settings=settings.get(settings["head"]) or {},
+    )
+    width, height = config["data"]["input_size"]
+    try:
+        model.check_input_size(height, width)
+    except ValueError as error:
+        raise ConfigError(f"data.input_size: {error}") from None
+    if settings["pretrained"]:
+        load_backbone(model, Path(settings["pretrained"]))
+    return model
+
+
+def load_backbone(model: nn.Module, path: Path) -> None:
+    """Start `model.backbone` from a checkpoint's `backbone.*` weights (the head stays fresh)."""
+    payload = load_checkpoint(path)
+    state = payload.get("state_dict", payload)
+    backbone = {key[len("backbone."):]: value for key, value in state.items() if key.startswith("backbone.")}
+    if not backbone:
+        raise ConfigError(f"model.pretrained: {path} holds no backbone.* weights")
+    try:
+        model.backbone.load_state_dict(backbone)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ConfigError(f"model.pretrained: {path} does not fit this model's backbone ({first})") from None
+
+
+# ------------------------------------------------------------ the data, with its faults
+def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
+    """The configured (training, validation) splits, as training sees them."""
+    from ceph_doctor.data.sources import read_splits
+
+    train, val = read_splits(config)
+    if config["faults"]["train_label_noise"]:
+        train = jittered(train, config["faults"]["train_label_noise"], config["seed"])
+    return train, val
+
+
+def jittered(landmark_set: LandmarkSet, share_of_width: float, seed: int) -> LandmarkSet:
+    """Training annotations with seeded Gaussian noise: the deliberate fault of
+    `faults.train_label_noise`, standing for careless or inconsistent annotators."""
+    rng = np.random.default_rng((seed, 7919))
+    records = []
+    for record in landmark_set.records:
+        width = record.image.shape[1] if record.image is not None else np.nanmax(record.landmarks[:, 0])
+        noise = rng.normal(0.0, share_of_width * width, record.landmarks.shape).astype(np.float32)
+        records.append(replace(record, landmarks=record.landmarks + noise))
+    return LandmarkSet(landmark_set.names, records, landmark_set.flip_pairs, landmark_set.source)
