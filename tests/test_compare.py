@@ -211,7 +211,7 @@ def test_data_options_only_choose_images(checkpoints):
 def test_findings_up_to_each_checkpoints_epoch(checkpoints, monkeypatch):
     import ceph_doctor.analyze
     from ceph_doctor.compare import engine_findings
-    from ceph_doctor.compare.evaluate import read_checkpoint
+    from ceph_doctor.compare.checkpoint_file import read_checkpoint
     from ceph_doctor.engine.diagnosis import Diagnosis, RunReport
 
     diagnoses = [Diagnosis("lr-too-high", "warning", "", epoch=1), Diagnosis("overfitting", "error", "", epoch=3),

@@ -6,17 +6,21 @@ way such bugs enter real code), except a too-small sigma, which is a setting.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
 import typer
 from fixtures_layouts import write_folder
 from torch import nn
+from rich.console import Console
 from typer.testing import CliRunner
 
 from ceph_doctor.cli import sanity_command
 from ceph_doctor.cli.sanity_command import sanity_app
 from ceph_doctor.config import load_config
+from ceph_doctor.engine import apply_fixes
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.metrics import point_errors
 from ceph_doctor.sanity import DEFAULT_STEPS, ConfiguredPipeline, Evidence, overfit_check
@@ -143,7 +147,7 @@ def test_far_too_small_sigma_fails_while_learning_heatmaps():
     assert failure.diagnosis == "sigma-too-small"
     assert "sigma too small" in failure.likely_cause
     assert failure.fix == "set codec.sigma=2.0"
-    assert report.stages[0].evidence["target_width_hm"] < 0.5
+    assert report.stages[0].evidence["heatmap.sigma"] < 0.5
 
 
 def test_frame_bug_without_image_sizes_is_still_described():
@@ -340,10 +344,35 @@ def test_command_exit_codes_and_picture(tmp_path):
     passed = CliRunner().invoke(cli_app(), ["sanity", "overfit", *options, "--out", str(picture)])
     assert passed.exit_code == 0, passed.output
     assert "passed" in passed.output and picture.stat().st_size > 0
+    fixed = tmp_path / "fixed.yaml"
     failed = CliRunner().invoke(cli_app(), ["sanity", "overfit", *options, "--set", "codec.sigma=0.3",
-                                            "--out", str(tmp_path / "failed.png")])
+                                            "--out", str(tmp_path / "failed.png"), "--emit-config", str(fixed)])
     assert failed.exit_code == 1, failed.output
     assert "codec.sigma=2.0" in failed.output
+    # The verdict's fix, applied by --emit-config, repairs the pipeline it was found in.
+    assert load_config(fixed, [])["codec"]["sigma"] == 2.0
+    repaired = CliRunner().invoke(cli_app(), ["sanity", "overfit", "--config", str(fixed), "--steps", str(STEPS),
+                                              "--out", str(tmp_path / "repaired.png")])
+    assert repaired.exit_code == 0, repaired.output
+
+
+def test_emit_config_writes_nothing_for_a_bug_in_code_or_a_pass(tmp_path):
+    pipeline = tiny_pipeline()
+    swap_decoded_axes(pipeline)
+    report = overfit_check(pipeline, steps=STEPS, lr=LR)
+    assert report.first_failure.advice and not report.first_failure.fixes  # a code bug: no config key fixes it
+    console = Console(file=io.StringIO())
+    sanity_command.write_fixed_config(pipeline.config, report, tmp_path / "fixed.yaml", console)
+    assert not (tmp_path / "fixed.yaml").exists()
+    assert "no config change fixes this" in console.file.getvalue()
+
+
+def test_the_stride_fault_is_repaired_by_the_config_it_names():
+    pipeline = tiny_pipeline("faults.skip_stride_rescale=true")
+    failure = overfit_check(pipeline, steps=STEPS, lr=LR).first_failure
+    fixed, _ = apply_fixes(pipeline.config, failure.fixes)
+    assert fixed["faults"]["skip_stride_rescale"] is False
+    assert overfit_check(ConfiguredPipeline(fixed), steps=STEPS, lr=LR).passed
 
 
 def test_help_ends_with_an_example():

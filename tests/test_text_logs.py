@@ -235,7 +235,7 @@ def test_mlflow_file_store(tmp_path):
 
 def test_a_loss_on_normalised_coordinates_is_restated_in_pixels(tmp_path):
     from ceph_doctor.analyze import analyze_paths
-    from ceph_doctor.report.document import run_facts
+    from ceph_doctor.report.run_facts import run_facts
 
     (tmp_path / "metrics.csv").write_text("epoch,step,train_loss,val_loss\n" + "".join(
         f"{e},{10 * e},{0.03 - 0.0001 * e:.5f},{0.027 + 0.0001 * (e % 2):.5f}\n" for e in range(20)))

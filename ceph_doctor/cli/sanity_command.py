@@ -12,12 +12,10 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ceph_doctor.errors import UserInputError
 
 DEFAULT_STEPS = 300  # = ceph_doctor.sanity.DEFAULT_STEPS, written out to keep torch out of `--help`
-STATUS_STYLES = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "skipped": "[dim]skipped[/]"}
 
 sanity_app = typer.Typer(
     epilog="Example: ceph-doctor sanity overfit --steps 300",
@@ -47,22 +45,49 @@ def overfit(
     out: Path = typer.Option(
         Path("sanity-overfit.png"), "--out", "-o", help="PNG of the image with truth and predictions."
     ),
+    emit_config: Optional[Path] = typer.Option(
+        None, "--emit-config", help="At a failure with a config fix, write the config with it applied."
+    ),
 ) -> None:
     """Train the configured pipeline on one image until it is perfect, then check each stage of inference.
 
     Exit 0 when every stage passes; 1 at a failure, naming the first failing stage's likely cause and fix.
     """
     from ceph_doctor.cli.exit_codes import ExitCode
+    from ceph_doctor.report.sanity_view import stage_table, verdict_text, write_picture
 
     if out.suffix.lower() != ".png":  # checked before training, not after it
         raise UserInputError(f"--out {out}: the picture is a PNG; give a path ending in .png")
+    if emit_config is not None and not emit_config.parent.is_dir():
+        raise UserInputError(f"--emit-config {emit_config}: no folder {emit_config.parent} to write it in")
     report, pipeline = run_overfit(config, set_ or [], image, steps)
     console = Console()
     console.print(stage_table(report, pipeline.image_id))
     console.print(verdict_text(report), highlight=False)
-    write_picture(pipeline, report, out)
+    write_picture(pipeline.original_image, report, out)
     console.print(f"picture: {out}", highlight=False)
+    if emit_config is not None:
+        write_fixed_config(pipeline.config, report, emit_config, console)
     raise typer.Exit(ExitCode.OK if report.passed else ExitCode.DIAGNOSED)
+
+
+def write_fixed_config(config: dict, report, path: Path, console: Console) -> None:
+    """The checked config with the first failing stage's config fixes applied, for `ceph-doctor train --config`."""
+    from ceph_doctor.engine import apply_fixes, emit_config
+
+    failure = report.first_failure
+    if failure is None:
+        console.print(f"nothing to fix: every stage passed; {path} not written", highlight=False)
+        return
+    if not failure.fixes:
+        console.print(f"no config change fixes this (it is in the pipeline's code: {failure.fix}); "
+                      f"{path} not written", highlight=False)
+        return
+    fixed, changes = apply_fixes(config, failure.fixes)
+    emit_config(path, fixed, changes)
+    console.print(f"config with {len(changes)} change(s) written to {path}", highlight=False)
+    for line in changes:
+        console.print(f"  {line}", highlight=False)
 
 
 def run_overfit(config_path: Path | None, overrides: list[str], image: str | None, steps: int):
@@ -98,50 +123,3 @@ def _one_thread_on_cpu(device):
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def stage_table(report, image_id: str) -> Table:
-    table = Table(title=f"overfit on {image_id}: {report.steps} steps in {report.seconds:.1f} s", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("stage", ratio=2)
-    table.add_column("result", no_wrap=True)
-    table.add_column("evidence", ratio=3)
-    for index, stage in enumerate(report.stages, 1):
-        status = STATUS_STYLES[stage.status]
-        if stage.after_failure and stage.passed is False:
-            status += " [dim](after a failure)[/]"
-        table.add_row(str(index), stage.name, status, stage.message)
-    return table
-
-
-def verdict_text(report) -> str:
-    failure = report.first_failure
-    pck = report.evidence.metric_value
-    if failure is None:
-        return f"[bold green]passed[/]: PCK@0.05 {pck:.1f}% on the training image; every stage checks out."
-    index = report.stages.index(failure) + 1
-    lines = [f"[bold red]fails at stage {index}[/] ({failure.name})",
-             f"  likely cause: {failure.likely_cause}", f"  fix: {failure.fix}"]
-    if failure.diagnosis:
-        lines.append(f"  more: ceph-doctor rules explain {failure.diagnosis}")
-    return "\n".join(lines)
-
-
-def write_picture(pipeline, report, out: Path) -> None:
-    import cv2
-
-    from ceph_doctor.data.visualize import draw_landmarks
-
-    image, truth, pred = pipeline.original_image, report.evidence.truth[0], report.evidence.pred_original[0]
-    zoom = max(1.0, 640.0 / image.shape[1])  # small images are enlarged so the marks stay legible
-    if zoom > 1.0:
-        image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
-        truth, pred = (truth + 0.5) * zoom - 0.5, (pred + 0.5) * zoom - 0.5
-    canvas = draw_landmarks(image, truth, pred)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        written = cv2.imwrite(str(out), canvas)
-    except (OSError, cv2.error):
-        written = False
-    if not written:
-        raise UserInputError(f"--out {out}: cannot write the picture there")

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ceph_doctor.compare.evaluate import (
-    Checkpoint, PairEvaluation, Progress, evaluate_pair, read_checkpoint,
-)
+from ceph_doctor.compare.checkpoint_file import Checkpoint, read_checkpoint
+from ceph_doctor.compare.evaluate import PairEvaluation, Progress, evaluate_pair
 from ceph_doctor.compare.stats import (
     LandmarkChanges, Spread, landmark_changes, paired_errors, prediction_spread,
 )

@@ -145,6 +145,14 @@ def _merged_duplicates(group: list[Fix]) -> list[Fix]:
     return list(merged.values())
 
 
+def describe_fix(fix: Fix) -> str:
+    """A fix in words a user can type: "set codec.sigma=2.0", "multiply optimizer.lr by 0.1"."""
+    if fix.op == "multiply":
+        return f"multiply {fix.key} by {fix.value:g}"
+    plain = isinstance(fix.value, (int, float, str)) and not isinstance(fix.value, bool)
+    return f"set {fix.key}={fix.value if plain else _shown(fix.value)}"  # as --set takes it
+
+
 def _describe(fix: Fix) -> str:
     return f"×{fix.value:g}" if fix.op == "multiply" else f"{fix.op} {_shown(fix.value)}"
 

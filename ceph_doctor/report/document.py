@@ -8,14 +8,14 @@ wording for a fix: this module is that single source. It only reshapes what the 
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, RunReport
+from ceph_doctor.report.run_facts import run_facts
+from ceph_doctor.report.values import format_value
 
 _OP_SYMBOLS = {"set": "=", "multiply": "×"}
 
@@ -26,24 +26,6 @@ def templates_dir() -> Path:
     here = Path(__file__).resolve().parent
     packaged, checkout = here.parent / "reports", here.parent.parent / "reports"
     return packaged if packaged.is_dir() else checkout
-
-
-def format_value(value: Any, limit: int = 160) -> str:
-    """A measured value or a config value, short and readable: 4 significant digits, YAML-like words."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(value) if not math.isfinite(value) else f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        shown = ", ".join(format_value(item, limit) for item in value[:12])
-        text = f"[{shown}{', …' if len(value) > 12 else ''}]"
-    elif isinstance(value, dict):
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def fix_text(fix: Fix) -> str:
@@ -66,30 +48,6 @@ def severity_counts(reports: Sequence[RunReport]) -> dict[str, int]:
         for diagnosis in report.diagnoses:
             counts[diagnosis.severity] = counts.get(diagnosis.severity, 0) + 1
     return counts
-
-
-def run_facts(report: RunReport) -> list[tuple[str, str]]:
-    """The lines that say what run this is: status, length, model, data. Only what is recorded."""
-    run = report.run
-    manifest = getattr(run, "manifest", None) or {}
-    dataset, model = manifest.get("dataset") or {}, manifest.get("model") or {}
-    config = getattr(run, "config", None) or {}
-    arch = (config.get("model") or {}).get("arch") if isinstance(config.get("model"), dict) else None
-    data_source = (config.get("data") or {}).get("source") if isinstance(config.get("data"), dict) else None
-    facts = [("source", report.source)]
-    candidates = [
-        ("status", manifest.get("status")),
-        ("last", _last_epoch(run)),
-        ("best", _best(run)),
-        ("model", " ".join(str(p) for p in (arch, _parameters(model.get("parameters"))) if p)),
-        ("data", data_source),
-        ("images", _images(dataset)),
-        ("landmarks", len(manifest["landmarks"]) if manifest.get("landmarks") else None),
-        ("pixel spacing", _with_unit(manifest.get("pixel_spacing_mm"), "mm")),
-        ("monitored metric", _monitored(run)),
-    ]
-    facts += [(label, str(value)) for label, value in candidates if value not in (None, "")]
-    return facts
 
 
 @dataclass
@@ -201,57 +159,3 @@ def _when(epoch: int | None, report: RunReport | None) -> str:
     from ceph_doctor.store.monitor import epoch_label
 
     return epoch_label(run, epoch)
-
-
-def _last_epoch(run) -> str | None:
-    last = getattr(run, "last_epoch", None)
-    if last is None:
-        return None
-    from ceph_doctor.store.monitor import epoch_label
-
-    return epoch_label(run, int(last))
-
-
-def _best(run) -> str | None:
-    if run is None or getattr(run, "scalars", None) is None:
-        return None
-    from ceph_doctor.report.run_view import RunView
-
-    view = RunView(run)
-    if view.best is None:
-        return None
-    epoch, value = view.best
-    from ceph_doctor.store.monitor import epoch_label
-
-    from ceph_doctor.store.monitor import in_pixels
-
-    label = epoch_label(run, epoch)
-    restated = in_pixels(run, value)
-    pixels = f", ≈ {restated[0]:.3g} px ({restated[1]})" if restated else ""
-    return f"{label} ({view.metric_tag} {format_value(value)}{pixels})"
-
-
-def _monitored(run) -> str | None:
-    if run is None:
-        return None
-    from ceph_doctor.store.monitor import monitor_of
-
-    monitor = monitor_of(run)
-    if monitor is None:
-        return "none: no logged name is a validation metric or loss, so nothing was judged on one"
-    return f"{monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; {monitor.why})"
-
-
-def _with_unit(value, unit: str) -> str | None:
-    return None if value in (None, "") else f"{format_value(value)} {unit}"
-
-
-def _parameters(count) -> str | None:
-    if not isinstance(count, (int, float)) or not count:
-        return None
-    return f"({count / 1e6:.2f} M parameters)" if count >= 1e5 else f"({count} parameters)"
-
-
-def _images(dataset: dict) -> str | None:
-    parts = [f"{dataset[key]} {key.split('_')[0]}" for key in ("train_images", "val_images") if dataset.get(key)]
-    return ", ".join(parts) or None

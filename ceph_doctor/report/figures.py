@@ -16,6 +16,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import MaxNLocator
 
+from ceph_doctor.report import figure_captions as captions
 from ceph_doctor.report.drawing import (
     BEST_COLOUR,
     LAST_COLOUR,
@@ -43,12 +44,12 @@ def run_figures(run, diagnoses: Sequence = ()) -> list[FigureImage]:
         return []
     view = RunView(run)
     makers = (
-        ("learning_curves", "Learning curves", _learning_curves_caption, learning_curves),
-        ("error_heatmap", "Error per landmark and epoch", _heatmap_caption, error_heatmap),
-        ("landmark_errors", "Error per landmark: best and last epoch", _bars_caption, landmark_errors),
-        ("sample_overlay", "Predictions on a validation image", _overlay_caption, sample_overlay),
-        ("mean_shape", "Predictions around the mean shape", _mean_shape_caption, mean_shape),
-        ("sequence_curves", "Teacher-forced against autoregressive", _sequence_caption, sequence_curves),
+        ("learning_curves", "Learning curves", captions.learning_curves_caption, learning_curves),
+        ("error_heatmap", "Error per landmark and epoch", captions.heatmap_caption, error_heatmap),
+        ("landmark_errors", "Error per landmark: best and last epoch", captions.bars_caption, landmark_errors),
+        ("sample_overlay", "Predictions on a validation image", captions.overlay_caption, sample_overlay),
+        ("mean_shape", "Predictions around the mean shape", captions.mean_shape_caption, mean_shape),
+        ("sequence_curves", "Teacher-forced against autoregressive", captions.sequence_caption, sequence_curves),
     )
     figures = []
     for name, title, caption, make in makers:
@@ -233,33 +234,3 @@ def sequence_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
 
 def _viridis(value: float):
     return colormaps["viridis"](0.85 * value)  # viridis ends in a yellow too pale to read on white
-
-
-# ---------------------------------------------------------------------- captions
-def _learning_curves_caption(view: RunView) -> str:
-    return ("Losses (log scale when they span more than a decade) and the monitored metric per epoch; "
-            "the green line is the best epoch, dotted lines mark where each diagnosis starts.")
-
-
-def _heatmap_caption(view: RunView) -> str:
-    return (f"Mean validation error of each landmark at each validation, in {view.unit}; "
-            "landmarks named by a diagnosis are coloured.")
-
-
-def _bars_caption(view: RunView) -> str:
-    return f"Mean validation error per landmark in {view.unit}, at the best and at the last validation."
-
-
-def _overlay_caption(view: RunView) -> str:
-    return "Truth (dots) and prediction (crosses, joined to their truth) on one validation image."
-
-
-def _mean_shape_caption(view: RunView) -> str:
-    return ("Each landmark's mean true position (outlined dot; the shaded ellipse is the spread of the truth) "
-            "with every validation image's prediction of it. Predictions for different images bunched "
-            "tighter than the truth varies, or landmarks merging, is a collapse.")
-
-
-def _sequence_caption(view: RunView) -> str:
-    return ("The same validation images scored teacher-forced and autoregressively; the gap, and an error "
-            "that grows along the sequence, is exposure bias.")

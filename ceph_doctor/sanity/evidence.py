@@ -1,4 +1,4 @@
-"""What an overfit run recorded, the verdict of a stage, and the thresholds and helpers they share."""
+"""What an overfit run recorded, the verdict of a stage, and the helpers the measurements share."""
 
 from __future__ import annotations
 
@@ -7,29 +7,7 @@ from typing import Any
 
 import numpy as np
 
-# A heatmap MSE starts at the targets' mean energy (outputs start near zero).
-# At 0.05 of it, peaks in the right places stand at about 78 % of their height
-# (residual amplitude sqrt(0.05) = 0.22); a model that learnt only the
-# background stays near 1, one whose peaks are half as high near 0.25. For any
-# other loss, 0.05 is a twentyfold fall: one fixed sample memorised.
-LOSS_RATIO_MAX = 0.05
-# Fraction of landmarks that must pass the per-landmark stages: on one image
-# of 19 landmarks that is all of them, yet a true batch may keep a straggler.
-PASS_FRACTION = 0.95
-# Argmax of prediction and target within this many heatmap px (8-neighbourhood):
-# a true position between two pixels can round either way.
-ARGMAX_TOLERANCE_HM = 1
-# Sub-pixel: decoded prediction within this distance (heatmap px) of the decoded target.
-DECODE_TOLERANCE_HM = 1.0
-# The sigma-too-small rule's thresholds (rules/sigma-too-small.yaml).
-NARROW_TARGET_HM = 1.0
-SOMEWHAT_NARROW_TARGET_HM = 1.5
-WEAK_PEAK = 0.3
-PCK_ALPHA = 0.05
-# An eval-mode loss this many times the final training loss means inference computes something else.
-EVAL_GAP = 10.0
-# An output gap this many tolerances wide after a correct fed-back point is a jump, not compounding error.
-JUMP = 4.0
+from ceph_doctor.engine.diagnosis import Fix
 
 
 @dataclass
@@ -70,8 +48,10 @@ class StageResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     likely_cause: str | None = None
-    fix: str | None = None
+    fix: str | None = None  # in words: the advice, else the config patches
     diagnosis: str | None = None  # the related `ceph-doctor rules explain` id
+    fixes: list[Fix] = field(default_factory=list)  # canonical config patches: `--emit-config` applies them
+    advice: str | None = None  # what to change in a pipeline of your own (its code, not the config)
     after_failure: bool = False  # an earlier stage failed: this verdict may be its consequence
 
     @property
@@ -107,15 +87,8 @@ def argmax_yx(maps: np.ndarray) -> np.ndarray:
     return np.stack(np.unravel_index(flat, maps.shape[-2:]), axis=-1)
 
 
-def unit_name(ev: Evidence) -> str:
-    return "heatmap px" if ev.pred_heatmaps is not None else "output px"
-
-
 def original_per_input(ev: Evidence) -> float:
     """Original px per input px along the coarser axis; 1 when the pipeline does not say."""
     if ev.input_size is None or ev.original_size is None:
         return 1.0
     return float(max(o / i for o, i in zip(ev.original_size, ev.input_size)))
-
-
-# -- stage 4: which transform, in which step, turns the truth into the predictions ------------------

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ceph_doctor.sanity.pipeline import CheckablePipeline
-from ceph_doctor.sanity.evidence import PCK_ALPHA, Evidence, StageResult
+from ceph_doctor.sanity.evidence import Evidence, StageResult
+from ceph_doctor.sanity.measure import PCK_ALPHA
 from ceph_doctor.sanity.stages import run_stages
 
 DEFAULT_STEPS = 300  # the default pipeline settles by ~150 steps; 300 take ~5 s of one CPU core

@@ -1,0 +1,84 @@
+"""The lines that say what run a report is about: status, length, best epoch, model, data, monitored metric."""
+
+from __future__ import annotations
+
+from ceph_doctor.engine.diagnosis import RunReport
+from ceph_doctor.report.values import format_value
+
+
+def run_facts(report: RunReport) -> list[tuple[str, str]]:
+    """The lines that say what run this is: status, length, model, data. Only what is recorded."""
+    run = report.run
+    manifest = getattr(run, "manifest", None) or {}
+    dataset, model = manifest.get("dataset") or {}, manifest.get("model") or {}
+    config = getattr(run, "config", None) or {}
+    arch = (config.get("model") or {}).get("arch") if isinstance(config.get("model"), dict) else None
+    data_source = (config.get("data") or {}).get("source") if isinstance(config.get("data"), dict) else None
+    facts = [("source", report.source)]
+    candidates = [
+        ("status", manifest.get("status")),
+        ("last", _last_epoch(run)),
+        ("best", _best(run)),
+        ("model", " ".join(str(p) for p in (arch, _parameters(model.get("parameters"))) if p)),
+        ("data", data_source),
+        ("images", _images(dataset)),
+        ("landmarks", len(manifest["landmarks"]) if manifest.get("landmarks") else None),
+        ("pixel spacing", _with_unit(manifest.get("pixel_spacing_mm"), "mm")),
+        ("monitored metric", _monitored(run)),
+    ]
+    facts += [(label, str(value)) for label, value in candidates if value not in (None, "")]
+    return facts
+
+
+def _last_epoch(run) -> str | None:
+    last = getattr(run, "last_epoch", None)
+    if last is None:
+        return None
+    from ceph_doctor.store.monitor import epoch_label
+
+    return epoch_label(run, int(last))
+
+
+def _best(run) -> str | None:
+    if run is None or getattr(run, "scalars", None) is None:
+        return None
+    from ceph_doctor.report.run_view import RunView
+
+    view = RunView(run)
+    if view.best is None:
+        return None
+    epoch, value = view.best
+    from ceph_doctor.store.monitor import epoch_label
+
+    from ceph_doctor.store.monitor import in_pixels
+
+    label = epoch_label(run, epoch)
+    restated = in_pixels(run, value)
+    pixels = f", ≈ {restated[0]:.3g} px ({restated[1]})" if restated else ""
+    return f"{label} ({view.metric_tag} {format_value(value)}{pixels})"
+
+
+def _monitored(run) -> str | None:
+    if run is None:
+        return None
+    from ceph_doctor.store.monitor import monitor_of
+
+    monitor = monitor_of(run)
+    if monitor is None:
+        return "none: no logged name is a validation metric or loss, so nothing was judged on one"
+    return f"{monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; {monitor.why})"
+
+
+def _with_unit(value, unit: str) -> str | None:
+    return None if value in (None, "") else f"{format_value(value)} {unit}"
+
+
+def _parameters(count) -> str | None:
+    if not isinstance(count, (int, float)) or not count:
+        return None
+    return f"({count / 1e6:.2f} M parameters)" if count >= 1e5 else f"({count} parameters)"
+
+
+def _images(dataset: dict) -> str | None:
+    parts = [f"{dataset[key]} {key.split('_')[0]}" for key in ("train_images", "val_images") if dataset.get(key)]
+    return ", ".join(parts) or None
