@@ -7,7 +7,7 @@ import pytest
 from ceph_doctor import load_run
 from ceph_doctor.store import RunFormatError, RunWriter
 from ceph_doctor.store import layout
-from ceph_doctor.train.recorder import predictions_frame
+from ceph_doctor.store.predictions import predictions_frame
 
 NAMES = ["Sella", "Nasion", "Menton"]
 

@@ -19,7 +19,7 @@ from scipy import stats
 
 from ceph_doctor.metrics import point_errors
 from ceph_doctor.signals.predictions import COLLAPSED_SPREAD, spread_ratios
-from ceph_doctor.train.recorder import predictions_frame
+from ceph_doctor.store.predictions import predictions_frame
 
 FALSE_DISCOVERY_RATE = 0.05
 IMPROVED, REGRESSED, UNCHANGED = "improved", "regressed", "no evidence of change"

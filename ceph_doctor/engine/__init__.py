@@ -5,7 +5,8 @@
     config, changes = apply_fixes(config, [f for d in diagnoses for f in d.fixes])   # fixes.py
     emit_config("patched.yaml", config, changes)
 
-The condition language of `when:` lives in expr.py.
+The condition language of `when:` lives in expr.py. The overfit check's verdicts are stage rules
+(`rules/sanity/`, read by stage_files.py and judged in order by stage_rules.py).
 """
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, NotChecked, RunReport

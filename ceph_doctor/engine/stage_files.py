@@ -129,7 +129,7 @@ def parse_stage_rule(text: str, source: str, shared: Mapping[str, Cause] | None 
         stage=stage, order=data["order"], title=text_field(source, "title", data["title"]).strip(),
         passes=_expression(source, "passes", data["passes"]), message=message, message_cases=message_cases,
         evidence=signal_names(source, "evidence", data["evidence"]), causes=tuple(causes),
-        skipped=data.get("skipped", ""), source=source,
+        skipped=text_field(source, "skipped", data["skipped"]).strip() if "skipped" in data else "", source=source,
     )
 
 
