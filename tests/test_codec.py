@@ -129,6 +129,31 @@ def test_points_near_the_border_are_still_refined():
     assert np.abs(decoded.coords[0].numpy() - heatmap_xy).max() < 0.05
 
 
+@settings(max_examples=100, deadline=None)
+@given(sigma=st.floats(1.5, 3.0), depth=st.floats(0.0, 8.0), along=st.floats(0.2, 0.8), edge=st.integers(0, 3))
+def test_a_clean_peak_is_exact_however_near_the_border(sigma, depth, along, edge):
+    """Where the blur window leaves the map, the fitted Gaussian uses only the pixels there are."""
+    codec = make_codec(stride=1, sigma=sigma)
+    x = [depth, HEATMAP_W - 1 - depth, along * (HEATMAP_W - 1), along * (HEATMAP_W - 1)][edge]
+    y = [along * (HEATMAP_H - 1), along * (HEATMAP_H - 1), depth, HEATMAP_H - 1 - depth][edge]
+    heatmaps, _ = codec.encode(np.array([[x, y]]))
+    decoded = codec.decode(torch.from_numpy(heatmaps)[None]).coords[0, 0].numpy()
+    assert np.abs(decoded - [x, y]).max() < 1e-3
+
+
+def test_a_wide_peak_is_refined_further_than_a_pixel_from_its_argmax():
+    """Noise can move a wide peak's argmax more than a pixel off; the Newton step is bounded by the peak's
+    width, not by one pixel."""
+    codec = make_codec(stride=1, sigma=3.0)
+    heatmaps, _ = codec.encode(np.array([[30.3, 40.0]]))
+    heatmaps[0, 40, 32] += 0.2  # a one-pixel spike 1.7 px away becomes the argmax
+    batch = torch.from_numpy(heatmaps)[None]
+    assert argmax_xy(batch)[0, 0].tolist() == [32, 40]
+    decoded = codec.decode(batch).coords[0, 0].numpy()
+    assert abs(decoded[0] - 32) > 1.0  # stepped further than a pixel, back toward the Gaussian
+    assert np.linalg.norm(decoded - [30.3, 40.0]) < 0.5
+
+
 def test_decode_batch_shapes_and_each_item_decodes_its_own_points():
     codec = make_codec(stride=4, sigma=2.0)
     rng = np.random.default_rng(1)

@@ -15,11 +15,13 @@ inverses):
 Decoding follows DARK (Zhang et al. 2020, "Distribution-Aware Coordinate
 Representation for Human Pose Estimation"): argmax, blur with a Gaussian matched
 to ``sigma``, take the log (a Gaussian's log is an exact quadratic), then one
-Newton step ``-H^-1 g`` from finite differences. Checked against MMPose's
-``refine_keypoints_dark`` / ``gaussian_blur`` (mmpose/codecs/utils). Differences,
-each for a reason given where it is made: batched in torch; a 3x3 stencil (as
-MMPose's UDP variant) so a peak one pixel from the border is still refined; no
-blur where the blur window would leave the map; a step of at most one pixel.
+Newton step ``-H^-1 g`` from finite differences, the curvature from points two
+pixels apart as MMPose's ``refine_keypoints_dark`` does. Differences, each for a
+reason given where it is made: batched in torch; the step bounded by the peak's
+own width, not by a pixel; and where the blur window would leave the map, a
+Gaussian fitted to the pixels that are there (``gaussian_fit.py``) instead of a
+blur that mixes in the zeros beyond the edge. ``python benchmarks/dark_decoder.py``
+measures both against MMPose's decoder on the same heatmaps.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ceph_doctor.codec.gaussian_fit import fit_gaussian, fit_radius
+from ceph_doctor.codec.windows import patches_around
+
 # Log of a blurred heatmap is clamped here so background zeros stay finite.
 _LOG_FLOOR = 1e-10
-# A Newton step longer than this means the local quadratic model is not to be
-# trusted (flat or multi-modal map); the true maximum of a unimodal peak lies
-# within one pixel of its argmax.
-_MAX_OFFSET_PX = 1.0
+# The stencil reaches this far from the argmax: gradient from ±1 px, curvature from ±2 px.
+_STENCIL_REACH = 2
 # Peak width is measured on the mass above this fraction of the peak value.
 _WIDTH_LEVEL = 0.1
 
@@ -120,38 +123,39 @@ class HeatmapCodec:
 
         peak, flat_index = maps.reshape(-1, h * w).max(dim=1)
         peak_yx = torch.stack((flat_index // w, flat_index % w), dim=1)
-        offset_xy = self._dark_offsets(maps, peak_yx)
+        width = _peak_width(maps, peak_yx, peak, self._width_radius)
+        offset_xy = self._dark_offsets(maps, peak_yx, width)
         heatmap_xy = peak_yx.flip(1).to(dtype) + offset_xy
         coords = heatmap_xy * self.stride
         coords = torch.where(torch.isfinite(peak)[:, None], coords, torch.nan)
-        width = _peak_width(maps, peak_yx, peak, self._width_radius)
 
         def shaped(t: torch.Tensor, *tail: int) -> torch.Tensor:
             return t.to(torch.float32).reshape(batch, num_landmarks, *tail)
 
         return DecodedLandmarks(shaped(coords, 2), shaped(peak), shaped(width))
 
-    def _dark_offsets(self, maps: torch.Tensor, peak_yx: torch.Tensor) -> torch.Tensor:
+    def _dark_offsets(self, maps: torch.Tensor, peak_yx: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
         """Sub-pixel (dx, dy) in heatmap px from one Newton step on the log of the blurred map."""
         h, w = maps.shape[1:]
-        # Only the 3x3 stencil around the peak is needed, so blur just the patch
-        # that feeds it rather than every map (about 10x less work per landmark).
-        radius = self._blur_radius
-        blurred = _blur_valid(_patches_around(maps, peak_yx, radius + 1), self.sigma, radius)
-        # Near the border the blur would mix in zeros from outside the map and
-        # pull the peak inward (up to a pixel at sigma 3); there the raw map is
-        # used, whose log is exactly quadratic for a clean Gaussian anyway.
-        y, x = peak_yx[:, 0], peak_yx[:, 1]
-        reach = radius + 1
-        blur_fits = (x >= reach) & (x <= w - 1 - reach) & (y >= reach) & (y <= h - 1 - reach)
-        stencil = torch.where(blur_fits[:, None, None], blurred, _patches_around(maps, peak_yx, 1))
-        f = stencil.clamp_min(_LOG_FLOOR).log()  # (n, 3, 3)
+        # Only the stencil around the peak is needed, so blur just the patch that
+        # feeds it rather than every map (about 10x less work per landmark).
+        radius, reach = self._blur_radius, _STENCIL_REACH
+        blurred = _blur_valid(patches_around(maps, peak_yx, radius + reach), self.sigma, radius)
+        f = blurred.clamp_min(_LOG_FLOOR).log()  # (n, 5, 5), the peak at [2, 2]
 
-        grad_x = 0.5 * (f[:, 1, 2] - f[:, 1, 0])
-        grad_y = 0.5 * (f[:, 2, 1] - f[:, 0, 1])
-        hess_xx = f[:, 1, 2] - 2 * f[:, 1, 1] + f[:, 1, 0]
-        hess_yy = f[:, 2, 1] - 2 * f[:, 1, 1] + f[:, 0, 1]
-        hess_xy = 0.25 * (f[:, 2, 2] - f[:, 2, 0] - f[:, 0, 2] + f[:, 0, 0])
+        c = reach
+        grad_x = 0.5 * (f[:, c, c + 1] - f[:, c, c - 1])
+        grad_y = 0.5 * (f[:, c + 1, c] - f[:, c - 1, c])
+        # Curvature from points two pixels apart where the map has them (as MMPose): under noise it
+        # is the steadier estimate; one pixel apart next to the border. Exact for a clean Gaussian.
+        y, x = peak_yx[:, 0], peak_yx[:, 1]
+        far_x = ((x >= 2) & (x <= w - 3)).to(f.dtype)
+        far_y = ((y >= 2) & (y <= h - 3)).to(f.dtype)
+        hess_xx = far_x * 0.25 * (f[:, c, c + 2] - 2 * f[:, c, c] + f[:, c, c - 2]) + (1 - far_x) * (
+            f[:, c, c + 1] - 2 * f[:, c, c] + f[:, c, c - 1])
+        hess_yy = far_y * 0.25 * (f[:, c + 2, c] - 2 * f[:, c, c] + f[:, c - 2, c]) + (1 - far_y) * (
+            f[:, c + 1, c] - 2 * f[:, c, c] + f[:, c - 1, c])
+        hess_xy = 0.25 * (f[:, c + 1, c + 1] - f[:, c + 1, c - 1] - f[:, c - 1, c + 1] + f[:, c - 1, c - 1])
         det = hess_xx * hess_yy - hess_xy**2
         # Closed-form 2x2 inverse: offset = -H^-1 g.
         safe_det = torch.where(det > 0, det, torch.ones_like(det))
@@ -163,20 +167,20 @@ class HeatmapCodec:
         # (negative definite); elsewhere the plain argmax is the honest answer.
         usable = (x >= 1) & (x <= w - 2) & (y >= 1) & (y <= h - 2) & (hess_xx < 0) & (det > 0)
         usable &= torch.isfinite(offset).all(dim=1)
-        offset = offset.clamp(-_MAX_OFFSET_PX, _MAX_OFFSET_PX)
-        return torch.where(usable[:, None], offset, torch.zeros_like(offset))
-
-
-def _patches_around(maps: torch.Tensor, centre_yx: torch.Tensor, radius: int) -> torch.Tensor:
-    """(n, h, w) maps → (n, 2r+1, 2r+1) windows centred on centre_yx, zero outside the map."""
-    n, h, w = maps.shape
-    taps = torch.arange(-radius, radius + 1, device=maps.device)
-    rows = centre_yx[:, :1] + taps  # (n, P)
-    cols = centre_yx[:, 1:] + taps
-    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-    index = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]
-    values = maps.reshape(n, h * w).gather(1, index.flatten(1)).reshape(index.shape)
-    return values * inside
+        # Noise can put the argmax more than a pixel from the true maximum of a wide peak, so the step
+        # is bounded by the peak's own width (at least a pixel), beyond which the log is no quadratic.
+        bound = torch.nan_to_num(width, nan=1.0).clamp_min(1.0)[:, None]
+        offset = torch.where(usable[:, None], torch.maximum(torch.minimum(offset, bound), -bound), 0.0)
+        # Where the blur window leaves the map, a Gaussian fitted to the pixels in it (gaussian_fit.py).
+        near_border = ~((x >= radius + reach) & (x <= w - 1 - radius - reach)
+                        & (y >= radius + reach) & (y <= h - 1 - radius - reach))
+        if near_border.any():
+            chosen = near_border.nonzero().squeeze(1)
+            window, inside = patches_around(maps[chosen], peak_yx[chosen], fit_radius(self.sigma), with_mask=True)
+            fitted, converged = fit_gaussian(window, inside, self.sigma)
+            converged &= (fitted.abs() <= bound[chosen]).all(dim=1)
+            offset[chosen] = torch.where(converged[:, None], fitted.to(offset.dtype), offset[chosen])
+        return offset
 
 
 def _blur_valid(patches: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
@@ -209,7 +213,7 @@ def _peak_width(
     reading as width (a 2 % noise floor moves it by under 1 %, where the plain
     second moment grows by 40 %). NaN where there is no positive peak.
     """
-    window = _patches_around(maps, peak_yx, radius)
+    window = patches_around(maps, peak_yx, radius)
     mass = (window - _WIDTH_LEVEL * peak[:, None, None]).clamp_min(0)
     along_x, along_y = mass.sum(dim=1), mass.sum(dim=2)  # marginals (n, P)
     total = along_x.sum(dim=1)
