@@ -47,7 +47,7 @@ class Pipeline:
         self.config = config
         self.codec = codec
         self.model = model
-        self.loss: LossFunction = loss.loss  # loss(output, targets, weights) -> scalar
+        self.loss: LossFunction = _in_units(loss, config)  # loss(output, targets, weights) -> scalar
         self.loss_name = loss.__name__.rsplit(".", 1)[-1]
         self.autoregressive = head.AUTOREGRESSIVE  # fed its own previous points: teacher forcing applies
 
@@ -159,6 +159,19 @@ def loss_for(config: dict, head: ModuleType) -> ModuleType:
         raise ConfigError(f"model.loss: {name} compares {loss.OUTPUT}, but the {config['model']['head']} head "
                           f"outputs {head.OUTPUT}; use auto or a loss for {head.OUTPUT}")
     return loss
+
+
+def _in_units(loss: ModuleType, config: dict) -> LossFunction:
+    """The loss as the head's outputs reach it; points scaled to input px for a loss measured in pixels."""
+    if getattr(loss, "UNITS", None) != "input px":
+        return loss.loss
+    size = torch.tensor(config["data"]["input_size"], dtype=torch.float32)  # (width, height): x, y scale
+
+    def in_pixels(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        scale = size.to(pred.device)
+        return loss.loss(pred * scale, target * scale, weights)
+
+    return in_pixels
 
 
 def model_for(config: dict, head: ModuleType, num_landmarks: int, stride: int) -> nn.Module:

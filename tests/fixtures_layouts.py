@@ -175,3 +175,25 @@ def write_csv(path: Path, rows: list[list]) -> Path:
     with path.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     return path
+
+
+# CL-detection 2023 ------------------------------------------------------------------------------
+
+CL_DETECTION_SPACINGS = (0.1, 0.096, 0.125)  # the three machines' mm per pixel
+
+
+def write_cldetection2023(root: Path, count: int = 3, folder: str | None = "processed_images",
+                          suffix: str = ".bmp") -> dict[str, tuple[np.ndarray, float]]:
+    """train-gt.json (one entry per point: name "1".."38", point [x, y, n], scale) and images n.bmp as the
+    challenge's preprocessing exports the stack; returns image id -> (truth, spacing)."""
+    entries, truth = [], {}
+    for index in range(1, count + 1):
+        landmarks = points(38, seed=100 + index)
+        spacing = CL_DETECTION_SPACINGS[(index - 1) % len(CL_DETECTION_SPACINGS)]
+        write_image((root / folder if folder else root) / f"{index}{suffix}", seed=index)
+        for number, (x, y) in enumerate(landmarks, 1):
+            entries.append({"name": str(number), "point": [float(x), float(y), index], "scale": spacing})
+        truth[str(index)] = (landmarks, spacing)
+    (root / "train-gt.json").write_text(json.dumps({"name": "Multiple points", "type": "Multiple points",
+                                                    "points": entries, "version": {"major": 1, "minor": 0}}))
+    return truth

@@ -115,3 +115,136 @@ def test_label_noise_moves_training_labels_only(tiny_config):
     moved = np.linalg.norm(train.records[0].landmarks - clean_train.records[0].landmarks, axis=1)
     assert (moved > 0).all()
     np.testing.assert_array_equal(val.records[0].landmarks, clean_val.records[0].landmarks)
+
+
+def test_wing_gives_small_errors_a_large_gradient_and_large_ones_l1s():
+    from ceph_doctor.models.losses import coordinate_l1, coordinate_wing
+
+    def slope(loss, error_px: float) -> float:
+        pred = torch.tensor([[[error_px, 0.0]]], requires_grad=True)
+        loss(pred, torch.zeros(1, 1, 2), torch.ones(1, 1)).backward()
+        return float(pred.grad[0, 0, 0])
+
+    width = coordinate_wing.WIDTH
+    assert slope(coordinate_wing.loss, 0.1) > 4 * slope(coordinate_l1.loss, 0.1)  # w / (eps + x) ≈ 4.8 vs 1
+    assert slope(coordinate_wing.loss, 3 * width) == pytest.approx(slope(coordinate_l1.loss, 3 * width))
+    # The log part and the shifted L1 meet at w: no jump for a point crossing it.
+    below, above = (float(coordinate_wing.loss(torch.tensor([[[x, 0.0]]]), torch.zeros(1, 1, 2), torch.ones(1, 1)))
+                    for x in (width - 1e-4, width + 1e-4))
+    assert above == pytest.approx(below, abs=1e-3)
+
+
+@pytest.mark.parametrize("name, error_px, expected", [
+    ("coordinate_wing", 3.0, 10 * np.log1p(3 / 2) / 2),  # per point: w ln(1 + 3/2) on x, 0 on y; mean of 2 axes
+    ("coordinate_smooth_l1", 0.5, 0.5 * 0.5**2 / 2),
+    ("coordinate_smooth_l1", 3.0, (3.0 - 0.5) / 2),
+    ("coordinate_l1", 3.0, None),  # in [0, 1] of the image: 3 px of 64 is 3/64
+])
+def test_a_loss_in_pixels_gets_pixels_from_a_head_that_predicts_fractions(tiny_config, name, error_px, expected):
+    config = tiny_config("model.head=sequence", "model.sequence.dim=32", f"model.loss={name}")
+    pipeline = Pipeline.from_config(config, 1)
+    width, height = config["data"]["input_size"]
+    target = torch.tensor([[[0.5, 0.5]]])
+    pred = target + torch.tensor([[[error_px / width, 0.0]]])
+    value = float(pipeline.loss(pred, target, torch.ones(1, 1)))
+    assert value == pytest.approx(expected if expected is not None else error_px / width / 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["coordinate_wing", "coordinate_smooth_l1", "coordinate_mse"])
+def test_the_sequence_head_trains_under_each_coordinate_loss(tiny_config, name):
+    config = tiny_config("model.head=sequence", "model.sequence.dim=32", f"model.loss={name}")
+    pipeline = Pipeline.from_config(config, 3)
+    torch.manual_seed(0)
+    images = torch.randn(2, 1, *config["data"]["input_size"][::-1])
+    targets, weights = (torch.from_numpy(np.stack([array] * 2)) for array in
+                        pipeline.codec.encode(np.array([[10, 12], [40, 20], [30, 50]], np.float32)))
+    optimizer = torch.optim.Adam(pipeline.model.parameters(), lr=3e-3)
+    size = torch.tensor(config["data"]["input_size"], dtype=torch.float32)
+    errors_px = []  # judged in pixels, the same for every loss, whatever each loss's own scale
+    for _ in range(30):
+        output = pipeline.model(images, targets)
+        errors_px.append(float(((output.detach() - targets) * size).norm(dim=-1).mean()))
+        loss = pipeline.loss(output, targets, weights)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        assert np.isfinite(loss.item())
+    assert errors_px[-1] < 0.5 * errors_px[0]
+
+
+def test_the_integral_head_reads_a_peak_where_the_heatmap_codec_does():
+    """Soft-argmax of a sharp peak lands where the codec decodes it: one pixel convention for both heads."""
+    from ceph_doctor.codec import PointCodec
+    from ceph_doctor.models.point_heads import IntegralModel
+
+    codec = HeatmapCodec(input_size=(64, 48), stride=2, sigma=0.4)
+    truth = np.array([[10.0, 12.0], [40.0, 30.0], [3.0, 44.0]])
+    maps = torch.from_numpy(codec.encode(truth)[0])[None] * 60  # sharp: the softmax is nearly one-hot
+
+    class Maps(torch.nn.Module):  # a heatmap model whose backbone ignores the image and returns these maps
+        stride, size_multiple, head = 2, 16, torch.nn.Identity()
+        backbone = type("Fixed", (torch.nn.Module,), {"forward": lambda self, images: maps})()
+
+        def check_input_size(self, height, width):
+            pass
+
+    points = IntegralModel(Maps(), 3)(torch.zeros(1, 1, 48, 64))[0].detach().numpy()
+    expected, _ = PointCodec((64, 48)).encode(codec.decode(maps).coords[0].numpy())
+    np.testing.assert_allclose(points, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("head", ["regression", "integral"])
+def test_a_points_head_learns_the_points(tiny_config, head):
+    config = tiny_config(f"model.head={head}")
+    pipeline = Pipeline.from_config(config, 3)
+    assert pipeline.loss_name == "coordinate_l1" and not pipeline.autoregressive
+    torch.manual_seed(0)
+    images = torch.randn(2, 1, *config["data"]["input_size"][::-1])
+    targets, weights = (torch.from_numpy(np.stack([array] * 2)) for array in
+                        pipeline.codec.encode(np.array([[10, 12], [40, 20], [30, 50]], np.float32)))
+    optimizer = torch.optim.Adam(pipeline.model.parameters(), lr=3e-3)
+    size = torch.tensor(config["data"]["input_size"], dtype=torch.float32)
+    errors_px = []
+    for _ in range(80):  # a soft-argmax starts at the image centre with weak gradients: more steps than the MLP
+        output = pipeline.model(images)
+        errors_px.append(float(((output.detach() - targets) * size).norm(dim=-1).mean()))
+        loss = pipeline.loss(output, targets, weights)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert errors_px[-1] < 0.5 * errors_px[0]
+
+
+def test_a_frozen_backbone_under_a_regression_head_trains_the_head_alone(tiny_config, tmp_path):
+    """Story 5's fine-tuner: a frozen backbone, a new head regressing points; trained and recorded end to end."""
+    from ceph_doctor.store import load_run
+    from ceph_doctor.train.loop import Trainer
+    from ceph_doctor.train.recorder import Recorder
+
+    config = tiny_config("model.head=regression", "model.unfreeze_after=never", "train.max_epochs=1")
+    trainer = Trainer(config, tmp_path / "run", hooks=[Recorder(tmp_path / "run")])
+    trainer.setup()
+    backbone_before = [p.detach().clone() for p in trainer.model.backbone.parameters()]
+    head_before = [p.detach().clone() for p in trainer.model.head.parameters()]
+    trainer.fit()
+    assert all(torch.equal(a, b) for a, b in zip(backbone_before, trainer.model.backbone.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, trainer.model.head.parameters()))
+    predictions = load_run(tmp_path / "run").predictions
+    val = predictions[predictions.split == "val"]
+    assert len(val) == config["data"]["synthetic"]["val_images"] * val.landmark.nunique()
+    assert val.error_px.notna().all() and val.peak.isna().all()  # points, not heatmaps: no peak to measure
+
+
+def test_the_fine_tuner_example_builds_at_both_sizes():
+    """examples/frozen_finetune.yaml (story 5): its pretraining and fine-tuning configs validate and build
+    (training it takes minutes: `benchmarks`-sized, run by hand as its header says)."""
+    from ceph_doctor.scenarios import load_scenario
+
+    scenario = load_scenario(PACKAGE.parent / "examples" / "frozen_finetune.yaml")
+    for size in ("test", "full"):
+        config = scenario.config(size)
+        pipeline = Pipeline.from_config(config, len(config["data"]["landmarks"]))
+        assert (config["model"]["arch"], pipeline.loss_name, pipeline.autoregressive) == ("resnet", "coordinate_mse", False)
+        assert config["train"]["schedule"] == "plateau" and config["model"]["unfreeze_after"] == "never"
+        pretrain = scenario.config(size, scenario.pretrain)
+        assert Pipeline.from_config(pretrain, len(pretrain["data"]["landmarks"])).loss_name == "heatmap_mse"

@@ -15,7 +15,7 @@ from ceph_doctor.models.sampling import SCHEDULES
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int | float | bool | str | path | size | choice | int_or_never | auto_bool
+    kind: str  # int | float | bool | str | path | size | choice | int_or_never | auto_bool | fractions
     nullable: bool = False
     low: float | None = None  # inclusive bounds
     high: float | None = None
@@ -33,6 +33,8 @@ class Field:
             text = "an integer >= 0 or 'never'"
         elif self.kind == "auto_bool":
             text = "auto | true | false"
+        elif self.kind == "fractions":
+            text = "a rising list of fractions in (0, 1), e.g. [0.8, 0.95]"
         else:
             text = self.kind
             low = "(0" if self.positive else (f"[{self.low:g}" if self.low is not None else None)
@@ -56,7 +58,7 @@ def _float(low=None, high=None, nullable=False, positive=False) -> Field:
 
 SCHEMA: dict[str, Field] = {
     "seed": _int(low=0),
-    "data.source": Field("choice", choices=("synthetic", "isbi2015", "aariz", "folder")),
+    "data.source": Field("choice", choices=("synthetic", "isbi2015", "aariz", "folder", "cldetection2023")),
     "data.root": Field("path", nullable=True),
     "data.csv": Field("path", nullable=True),
     "data.train_split": Field("str", nullable=True),
@@ -91,6 +93,7 @@ SCHEMA: dict[str, Field] = {
     "model.sequence.heads": _int(positive=True, high=32),
     "model.sequence.offsets": Field("bool"),
     "model.sequence.support": Field("bool"),
+    "model.regression.hidden": _int(positive=True, high=8192),
     "model.channels": _int(positive=True, high=256),
     "model.width": Field("choice", choices=("18", "32", "48")),
     "model.pretrained": Field("path", nullable=True),
@@ -100,7 +103,10 @@ SCHEMA: dict[str, Field] = {
     "train.max_epochs": _int(positive=True),
     "train.val_interval": _int(positive=True),
     "train.warmup_epochs": _float(low=0),
-    "train.schedule": Field("choice", choices=("cosine", "constant")),
+    "train.schedule": Field("choice", choices=("cosine", "constant", "step", "one_cycle", "plateau")),
+    "train.lr_gamma": _float(positive=True, high=1),
+    "train.lr_milestones": Field("fractions"),
+    "train.plateau_patience": _int(positive=True),
     "train.grad_clip": _float(nullable=True, positive=True),
     "train.accumulate": _int(positive=True),
     "train.amp": Field("auto_bool"),
@@ -162,6 +168,12 @@ def coerce(key: str, field: Field, value: Any) -> Any:
         ):
             return [int(v) for v in value]
         raise ValueError(f"{value!r} is not [width, height] of positive integers")
+    if kind == "fractions":
+        numbers = list(value) if isinstance(value, (list, tuple)) else None
+        if (numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in numbers)
+                and all(a < b for a, b in zip(numbers, numbers[1:]))):
+            return [float(v) for v in numbers]
+        raise ValueError(f"{value!r} is not a rising list of fractions in (0, 1)")
     return _coerce_number(field, kind, value)
 
 

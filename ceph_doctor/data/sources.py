@@ -24,8 +24,8 @@ def read_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
         train, val = _synthetic(config)
     else:
         root = _root(data)
-        if source == "folder":
-            train, val = _folder(root, data, config["seed"])
+        if source in HELD_OUT:
+            train, val = _held_out(HELD_OUT[source](root, data), data["val_fraction"], config["seed"], root)
         else:
             train_split, val_split = DEFAULT_SPLITS[source]
             train = _loader(source)(root, data["train_split"] or train_split)
@@ -70,15 +70,27 @@ def _loader(source: str):
     return load_aariz
 
 
-def _folder(root: Path, data: dict, seed: int) -> tuple[LandmarkSet, LandmarkSet]:
-    """A generic folder has no split of its own: hold out a seeded random fraction."""
+def _from_folder(root: Path, data: dict) -> LandmarkSet:
     from ceph_doctor.data.folder import load_folder
 
-    everything = load_folder(root, Path(data["csv"]) if data["csv"] else None)
+    return load_folder(root, Path(data["csv"]) if data["csv"] else None)
+
+
+def _from_cldetection2023(root: Path, data: dict) -> LandmarkSet:
+    from ceph_doctor.data.cldetection2023 import load_cldetection2023
+
+    return load_cldetection2023(root)
+
+
+# Sources without a split of their own: a seeded random `data.val_fraction` of the images is held out.
+HELD_OUT = {"folder": _from_folder, "cldetection2023": _from_cldetection2023}
+
+
+def _held_out(everything: LandmarkSet, val_fraction: float, seed: int, root: Path) -> tuple[LandmarkSet, LandmarkSet]:
     if len(everything) < 2:
         raise DataError(root, f"need at least 2 annotated images to split, found {len(everything)}")
     order = np.random.default_rng(seed).permutation(len(everything))
-    val_count = min(len(everything) - 1, max(1, round(len(everything) * data["val_fraction"])))
+    val_count = min(len(everything) - 1, max(1, round(len(everything) * val_fraction)))
     pick = lambda indices: [everything.records[i] for i in sorted(indices)]  # noqa: E731
     return (
         LandmarkSet(everything.names, pick(order[val_count:]), everything.flip_pairs, everything.source),

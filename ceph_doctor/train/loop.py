@@ -23,7 +23,7 @@ from ceph_doctor.train.ema import averaged
 from ceph_doctor.train.evaluate import ValidationResult, evaluate_both_ways, evaluate_split
 from ceph_doctor.train.hooks import Hook, HookList
 from ceph_doctor.train.manifest import describe_run
-from ceph_doctor.train.optim import build_optimizer, build_scheduler
+from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
 from ceph_doctor.train.precision import precision_for
 from ceph_doctor.train.resume import ResumeState
 from ceph_doctor.train.setup import data_for
@@ -45,7 +45,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         train = config["train"]
         # The built-in hooks run after the caller's: records are written before the checkpoint that promises them.
-        self.hooks = HookList([*hooks, EarlyStopping(train["early_stopping"]["patience"]),
+        self.lr_plateau = PlateauReduction(train["plateau_patience"]) if train["schedule"] == "plateau" else None
+        self.hooks = HookList([*hooks, *([self.lr_plateau] if self.lr_plateau else []),
+                               EarlyStopping(train["early_stopping"]["patience"]),
                                Checkpointing(self.run_dir / "checkpoints", train["checkpoint_every_val"])])
         self.resume = resume
         self.prepare_progress = prepare_progress
@@ -79,6 +81,8 @@ class Trainer:
         self.accumulate = train["accumulate"]
         self.steps_per_epoch = math.ceil(len(self.data.train_loader) / self.accumulate)
         self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        if self.lr_plateau:
+            self.lr_plateau.follow(self.scheduler)
         self.precision = precision_for(self.device, train["amp"])
         self.ema = averaged(self.model, train["ema"]) if train["ema"] else None
         self.best = BestSoFar(*monitored(train["early_stopping"]["metric"], logged_val_tags(self.data)))
