@@ -154,6 +154,27 @@ def test_a_wide_peak_is_refined_further_than_a_pixel_from_its_argmax():
     assert np.linalg.norm(decoded - [30.3, 40.0]) < 0.5
 
 
+def test_degenerate_maps_near_the_border_decode_without_error():
+    """What an untrained or collapsed network outputs: the border fit must give up quietly, not raise."""
+    codec = make_codec(stride=1, sigma=2.0)
+    maps = torch.zeros(1, 10, HEATMAP_H, HEATMAP_W)
+    maps[0, 1] = 1.0  # flat
+    maps[0, 2] = 1e30  # huge
+    maps[0, 3] = -torch.rand(HEATMAP_H, HEATMAP_W, generator=torch.Generator().manual_seed(0))
+    maps[0, 4, 0, 0] = 1.0  # a single corner spike
+    maps[0, 5, :, 0] = 1.0  # a line along the edge
+    maps[0, 6, 0, :3] = torch.tensor([1.0, 1e-8, 1.0])  # two peaks either side of a hole
+    maps[0, 7, 1, 1] = 5.0
+    maps[0, 7] += 0.5 * torch.rand(HEATMAP_H, HEATMAP_W, generator=torch.Generator().manual_seed(1))
+    maps[0, 8] = torch.nan  # a diverged model
+    maps[0, 9, 2, 2], maps[0, 9, 5, 5] = torch.inf, torch.nan
+    decoded = codec.decode(maps)
+    finite = decoded.coords[0, :8]
+    assert torch.isfinite(finite).all()
+    assert ((finite[..., 0] >= -0.5) & (finite[..., 0] <= HEATMAP_W - 0.5)).all()
+    assert torch.isnan(decoded.coords[0, 8]).all()
+
+
 def test_decode_batch_shapes_and_each_item_decodes_its_own_points():
     codec = make_codec(stride=4, sigma=2.0)
     rng = np.random.default_rng(1)
@@ -207,3 +228,15 @@ def test_decode_on_cuda_matches_cpu():
     assert on_cuda.coords.device.type == "cuda"
     for cpu_value, cuda_value in zip(on_cpu, on_cuda):
         torch.testing.assert_close(cuda_value.cpu(), cpu_value, atol=1e-4, rtol=1e-4, equal_nan=True)
+
+
+def test_the_border_fit_gives_up_on_a_window_a_diverged_run_produced():
+    """A real window (a model diverging at a high lr, its map a plane rising to the edge) on which an
+    undamped Gauss-Newton step met an exactly singular system: now reported as not converged."""
+    from pathlib import Path
+
+    from ceph_doctor.codec.gaussian_fit import fit_gaussian
+
+    window, inside = np.load(Path(__file__).parent / "fixtures" / "diverged_border_window.npy")
+    offset, converged = fit_gaussian(torch.from_numpy(window)[None], torch.from_numpy(inside)[None], sigma=2.0)
+    assert not converged.item() and torch.isfinite(offset).all()

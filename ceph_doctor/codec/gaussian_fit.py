@@ -15,6 +15,7 @@ import torch
 
 FIT_RADIUS_SIGMAS = 3.0  # the window: 99 % of a target's mass, and little more of the background
 FIT_STEPS = 5  # Gauss-Newton steps from the argmax; a Gaussian converges in 3-4
+DAMPING = 1e-3  # relative to the normal matrix's diagonal: negligible for a peak, enough for a flat window
 
 
 def fit_gaussian(patches: torch.Tensor, inside: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,7 +33,8 @@ def fit_gaussian(patches: torch.Tensor, inside: torch.Tensor, sigma: float) -> t
     zeros = torch.zeros(n, device=patches.device, dtype=patches.dtype)
     amplitude = values.amax(dim=1)
     params = torch.stack([amplitude, zeros, zeros, torch.full_like(zeros, sigma), zeros], dim=1)
-    damping = 1e-9 * torch.eye(5, device=patches.device, dtype=patches.dtype)
+    identity = torch.eye(5, device=patches.device, dtype=patches.dtype)
+    failed = torch.zeros(n, dtype=torch.bool, device=patches.device)
     for _ in range(FIT_STEPS):
         a, cx, cy, s, b = params.unbind(dim=1)
         ex, ey, s2 = dx - cx[:, None], dy - cy[:, None], (s * s)[:, None]
@@ -41,12 +43,18 @@ def fit_gaussian(patches: torch.Tensor, inside: torch.Tensor, sigma: float) -> t
         ag = a[:, None] * g
         jacobian = torch.stack([g, ag * ex / s2, ag * ey / s2, ag * (ex * ex + ey * ey) / (s2 * s[:, None]),
                                 torch.ones_like(g)], dim=-1) * mask[..., None]
-        normal = torch.einsum("npi,npj->nij", jacobian, jacobian) + damping
-        step = torch.linalg.solve(normal, torch.einsum("npi,np->ni", jacobian, residual))
-        params = params + torch.nan_to_num(step, nan=0.0)
+        normal = torch.einsum("npi,npj->nij", jacobian, jacobian)
+        # Levenberg-Marquardt damping keeps a flat or one-pixel window solvable; a map the model left
+        # empty or non-finite still fails, is reported as not converged, and keeps DARK's answer.
+        normal = normal + DAMPING * torch.diag_embed(normal.diagonal(dim1=-2, dim2=-1)) + 1e-12 * identity
+        step, info = torch.linalg.solve_ex(normal, torch.einsum("npi,np->ni", jacobian, residual))
+        solved = (info == 0) & torch.isfinite(step).all(dim=1)
+        failed |= ~solved
+        params = params + torch.where(solved[:, None], step, torch.zeros_like(step))
     a, cx, cy, s, _ = params.unbind(dim=1)
     offset = torch.stack([cx, cy], dim=1)
-    converged = torch.isfinite(offset).all(dim=1) & (a > 0) & (s > 0) & (offset.abs() <= radius).all(dim=1)
+    converged = (~failed & torch.isfinite(offset).all(dim=1) & (a > 0) & (s > 0)
+                 & (offset.abs() <= radius).all(dim=1))
     return offset, converged
 
 
