@@ -187,6 +187,7 @@ def model_for(config: dict, head: ModuleType, num_landmarks: int, stride: int) -
     model = build_model(
         arch, num_landmarks, width=settings["width"], channels=settings["channels"], stride=stride,
         head=settings["head"], head_settings=settings.get(settings["head"]) or {},
+        arch_settings=settings.get(arch) or {},
     )
     width, height = config["data"]["input_size"]
     try:
@@ -194,22 +195,34 @@ def model_for(config: dict, head: ModuleType, num_landmarks: int, stride: int) -
     except ValueError as error:
         raise ConfigError(f"data.input_size: {error}") from None
     if settings["pretrained"]:
-        load_backbone(model, Path(settings["pretrained"]))
+        load_backbone(model, Path(settings["pretrained"]), arch)
     return model
 
 
-def load_backbone(model: nn.Module, path: Path) -> None:
-    """Start `model.backbone` from a checkpoint's `backbone.*` weights (the head stays fresh)."""
+def load_backbone(model: nn.Module, path: Path, arch: str | None = None) -> None:
+    """Start `model.backbone` from a checkpoint's `backbone.*` weights (the head stays fresh), or from a
+    file in a layout the architecture knows (`pretrained_backbone`, e.g. torchvision's ResNet), which
+    may leave the parts it lacks (`FRESH_IN_PRETRAINED`) fresh."""
     payload = load_checkpoint(path)
     state = payload.get("state_dict", payload)
     backbone = {key[len("backbone."):]: value for key, value in state.items() if key.startswith("backbone.")}
+    fresh: tuple[str, ...] = ()
+    module = architectures.get(arch) if arch else None
+    if not backbone and hasattr(module, "pretrained_backbone"):
+        backbone = module.pretrained_backbone(state) or {}
+        fresh = module.FRESH_IN_PRETRAINED
     if not backbone:
         raise ConfigError(f"model.pretrained: {path} holds no backbone.* weights")
     try:
-        model.backbone.load_state_dict(backbone)
-    except RuntimeError as error:
+        missing, unexpected = model.backbone.load_state_dict(backbone, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise ConfigError(f"model.pretrained: {path} does not fit this model's backbone ({first})") from None
+    missing = [key for key in missing if not any(key.startswith(prefix) for prefix in fresh)]
+    if missing or unexpected:
+        names = ", ".join((missing or unexpected)[:3])
+        problem = "lacks" if missing else "has weights this backbone does not:"
+        raise ConfigError(f"model.pretrained: {path} does not fit this model's backbone ({problem} {names})")
 
 
 # ------------------------------------------------------------ the data, with its faults

@@ -158,3 +158,70 @@ def test_resnet18_simplebaseline_is_one_file_and_trains_a_step():
     with pytest.raises(ValueError, match="not divisible by 32"):
         model.check_input_size(70, 64)
     assert load_config(None, ["model.arch=resnet"])["model"]["arch"] == "resnet"
+
+
+@pytest.mark.parametrize("depth, published", [(18, 11_689_512), (34, 21_797_672), (50, 25_557_032)])
+def test_resnet_depths_have_the_published_size(depth, published):
+    """torchvision's published parameter counts, less the ImageNet classifier (512 or 2048 → 1000)."""
+    from ceph_doctor.models.architectures.resnet import ResNetBackbone
+
+    classifier = (2048 if depth == 50 else 512) * 1000 + 1000
+    rgb = ResNetBackbone(in_channels=3, depth=depth)
+    assert sum(p.numel() for module in (rgb.stem, rgb.layers) for p in module.parameters()) == published - classifier
+
+
+def torchvision_resnet18_state(seed: int = 0) -> dict:
+    """A state dict laid out as torchvision's resnet18 (conv1, bn1, layer1-4 of two basic blocks, a
+    downsample on the first block of layers 2-4, fc), with random values: written from that layout."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+
+    def conv(name, out, inp, k):
+        state[f"{name}.weight"] = torch.randn(out, inp, k, k, generator=generator)
+
+    def bn(name, channels):
+        state.update({f"{name}.weight": torch.rand(channels, generator=generator),
+                      f"{name}.bias": torch.randn(channels, generator=generator),
+                      f"{name}.running_mean": torch.randn(channels, generator=generator),
+                      f"{name}.running_var": torch.rand(channels, generator=generator) + 0.5,
+                      f"{name}.num_batches_tracked": torch.tensor(7)})
+
+    conv("conv1", 64, 3, 7)
+    bn("bn1", 64)
+    channels = 64
+    for layer, width in enumerate((64, 128, 256, 512), 1):
+        for block in range(2):
+            prefix, inp = f"layer{layer}.{block}", channels if block == 0 else width
+            conv(f"{prefix}.conv1", width, inp, 3), bn(f"{prefix}.bn1", width)
+            conv(f"{prefix}.conv2", width, width, 3), bn(f"{prefix}.bn2", width)
+            if block == 0 and layer > 1:
+                conv(f"{prefix}.downsample.0", width, inp, 1), bn(f"{prefix}.downsample.1", width)
+        channels = width
+    state["fc.weight"], state["fc.bias"] = torch.randn(1000, 512, generator=generator), torch.zeros(1000)
+    return state
+
+
+def test_an_imagenet_resnet_in_torchvisions_layout_starts_the_backbone(tmp_path):
+    from ceph_doctor.config import load_config
+    from ceph_doctor.errors import ConfigError
+    from ceph_doctor.pipeline import Pipeline
+
+    state = torchvision_resnet18_state()
+    torch.save(state, tmp_path / "resnet18-imagenet.pth")
+    config = load_config(None, ["model.arch=resnet", "data.input_size=[64, 64]",
+                                f"model.pretrained={tmp_path / 'resnet18-imagenet.pth'}"])
+    torch.manual_seed(0)
+    fresh = Pipeline.from_config(load_config(None, ["model.arch=resnet", "data.input_size=[64, 64]"]), K).model
+    torch.manual_seed(0)
+    model = Pipeline.from_config(config, K).model
+    backbone = model.backbone
+    assert torch.equal(backbone.layers[2][0].downsample[0].weight, state["layer3.0.downsample.0.weight"])
+    assert torch.equal(backbone.layers[3][1].bn2.running_var, state["layer4.1.bn2.running_var"])
+    assert torch.equal(backbone.stem[1].bias, state["bn1.bias"])
+    # One grey channel: the RGB kernels summed, so a grey image replicated to RGB responds the same.
+    assert torch.allclose(backbone.stem[0].weight, state["conv1.weight"].sum(dim=1, keepdim=True))
+    assert torch.equal(backbone.deconvs[0].weight, fresh.backbone.deconvs[0].weight)  # not in ImageNet: fresh
+    deeper = load_config(None, ["model.arch=resnet", "model.resnet.depth=34", "data.input_size=[64, 64]",
+                                f"model.pretrained={tmp_path / 'resnet18-imagenet.pth'}"])
+    with pytest.raises(ConfigError, match="model.pretrained: .* does not fit this model's backbone"):
+        Pipeline.from_config(deeper, K)

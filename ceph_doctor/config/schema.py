@@ -94,6 +94,7 @@ SCHEMA: dict[str, Field] = {
     "model.sequence.offsets": Field("bool"),
     "model.sequence.support": Field("bool"),
     "model.regression.hidden": _int(positive=True, high=8192),
+    "model.resnet.depth": Field("choice", choices=("18", "34", "50")),
     "model.channels": _int(positive=True, high=256),
     "model.width": Field("choice", choices=("18", "32", "48")),
     "model.pretrained": Field("path", nullable=True),
@@ -124,7 +125,7 @@ SCHEMA: dict[str, Field] = {
 
 # Values with a fixed set of integers are written as choices of strings above
 # so the message can list them; these keys convert back to int after checking.
-INT_CHOICES = {"codec.stride", "model.width"}
+INT_CHOICES = {"codec.stride", "model.width", "model.resnet.depth"}
 
 
 def coerce(key: str, field: Field, value: Any) -> Any:

@@ -40,6 +40,7 @@ def build_model(
     stride: int | None = None,
     head: str = "heatmap",
     head_settings: dict | None = None,
+    arch_settings: dict | None = None,
 ) -> nn.Module:
     """Build architecture ``arch`` (a module of `models.architectures`) predicting ``num_landmarks``.
 
@@ -47,7 +48,8 @@ def build_model(
     settings it uses. ``stride`` is the output stride, one of the architecture's `STRIDES`; None (the
     default) means its `DEFAULT_STRIDE`, so ``build_model("hrnet", 19)`` works without naming it.
     ``head`` is a module of `models.heads`; ``head_settings`` its settings (the config section named
-    after it: ``model.sequence``'s dim, layers, heads, offsets, support for the sequence decoder).
+    after it: ``model.sequence``'s dim, layers, heads, offsets, support for the sequence decoder);
+    ``arch_settings`` the architecture's own, likewise (``model.resnet``'s depth).
     """
     try:
         head_module = heads.get(head)
@@ -68,7 +70,7 @@ def build_model(
         raise ModelConfigError(f"model stride for {arch} must be {allowed}, got {stride}")
     try:
         model = architecture.build(num_landmarks, in_channels=in_channels, width=width, channels=channels,
-                                   stride=stride)
+                                   stride=stride, **(arch_settings or {}))
     except ValueError as error:
         raise ModelConfigError(str(error)) from None
     return head_module.build(model, num_landmarks, head_settings or {})
