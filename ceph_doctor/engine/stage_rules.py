@@ -13,6 +13,7 @@ from ceph_doctor.engine.diagnosis import Fix
 from ceph_doctor.engine.evaluate import json_value
 from ceph_doctor.engine.expr import Expression, MissingSignal, plain, required_names
 from ceph_doctor.engine.stage_files import StageRule, load_stage_rules
+from ceph_doctor.signals.base import Signal
 
 
 @dataclass
@@ -36,19 +37,18 @@ def judge_stages(values: Mapping[str, Any], rules: Iterable[StageRule] | None = 
     verdicts = []
     for rule in sorted(load_stage_rules() if rules is None else rules, key=lambda rule: rule.order):
         verdict = _judge(rule, known)
-        known[f"sanity.passed.{rule.stage}"] = bool(verdict.passed) if verdict.passed is not None else None
+        known[_passed_name(rule)] = verdict.passed
         verdicts.append(verdict)
     return verdicts
 
 
-def _judge(rule: StageRule, values: dict[str, Any]) -> StageVerdict:
-    signals = {name: _Quoted(value) for name, value in values.items()}
-    evidence = {_short(name): json_value(values[name]) for name in rule.evidence if name in values}
-    if not required_names(rule.passes) <= values.keys():
+def _judge(rule: StageRule, known: Mapping[str, Any]) -> StageVerdict:
+    evidence = {_short(name): json_value(known[name]) for name in rule.evidence if name in known}
+    if not required_names(rule.passes) <= known.keys():
         return StageVerdict(rule.stage, rule.title, None, f"skipped: {rule.skipped or 'not measured'}", evidence)
-    passed = bool(rule.passes.holds(values))
-    values[f"sanity.passed.{rule.stage}"] = passed  # the stage's own message may say which way it went
-    signals[f"sanity.passed.{rule.stage}"] = _Quoted(passed)
+    passed = bool(rule.passes.holds(known))
+    values = {**known, _passed_name(rule): passed}  # the stage's own message may say which way it went
+    signals = {name: Signal(name, value) for name, value in values.items()}
     message = next((template for condition, template in rule.message_cases if _quietly(condition, values)),
                    rule.message).render(signals).strip()
     verdict = StageVerdict(rule.stage, rule.title, passed, message, evidence)
@@ -75,12 +75,5 @@ def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1] if name.startswith("sanity.") else name
 
 
-class _Quoted:
-    """A plain value as the message templates quote signals (value, no epoch, no unit)."""
-
-    __slots__ = ("value",)
-    epoch = None
-    unit = ""
-
-    def __init__(self, value: Any):
-        self.value = value
+def _passed_name(rule: StageRule) -> str:
+    return f"sanity.passed.{rule.stage}"

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ceph_doctor.models.input_size import require_divisible
 from ceph_doctor.models.sequence_layers import FOURIER_BANDS, DecoderLayer, Fourier, LayerCache
 
 MEMORY_STRIDE = 16  # input px per memory token: a 128 x 160 input gives 8 x 10 tokens
@@ -140,8 +141,7 @@ class SequenceModel(nn.Module):
         self.register_buffer("support_points", torch.zeros(0))
 
     def check_input_size(self, height: int, width: int) -> None:
-        if height % self.size_multiple or width % self.size_multiple:
-            raise ValueError(f"input size {height}x{width} (HxW) is not divisible by {self.size_multiple}")
+        require_divisible(height, width, self.size_multiple)
 
     def set_support(self, image: torch.Tensor, points: torch.Tensor) -> None:
         """The support example: (1, C, H, W) normalised image, (K, 2) points in [0, 1]."""

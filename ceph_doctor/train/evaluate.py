@@ -84,6 +84,7 @@ def error_by_position(result: SplitResult) -> list[float]:
         return [float(value) for value in np.nanmean(errors, axis=0)]
 
 
+@torch.no_grad()
 def evaluate_split(
     split: str,
     pipeline: Pipeline,
@@ -92,29 +93,10 @@ def evaluate_split(
     device: torch.device,
     autocast=nullcontext,
     model: nn.Module | None = None,
+    teacher_forced: bool = False,
 ) -> SplitResult:
     """`model` (default: the pipeline's) over one split. An autoregressive decoder's result is the
-    autoregressive one (as inference runs it); `evaluate_both_ways` also gives the teacher-forced one."""
-    return _evaluate(split, pipeline, loader, prepared, device, autocast, model, teacher_forced=False)
-
-
-def evaluate_both_ways(
-    split: str,
-    pipeline: Pipeline,
-    loader: DataLoader,
-    prepared: PreparedSet,
-    device: torch.device,
-    autocast=nullcontext,
-    model: nn.Module | None = None,
-) -> tuple[SplitResult, SplitResult]:
-    """(autoregressive, teacher-forced) results of an autoregressive decoder on one split."""
-    return (_evaluate(split, pipeline, loader, prepared, device, autocast, model, teacher_forced=False),
-            _evaluate(split, pipeline, loader, prepared, device, autocast, model, teacher_forced=True))
-
-
-@torch.no_grad()
-def _evaluate(split: str, pipeline: Pipeline, loader: DataLoader, prepared: PreparedSet, device: torch.device,
-              autocast, model: nn.Module | None, teacher_forced: bool) -> SplitResult:
+    autoregressive one, as inference runs it; with `teacher_forced`, the teacher-forced one."""
     model = model or pipeline.model
     was_training = model.training
     model.eval()

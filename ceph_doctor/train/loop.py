@@ -20,7 +20,7 @@ from ceph_doctor.train import distributed
 from ceph_doctor.train.best import BestSoFar, monitored
 from ceph_doctor.train.checkpointing import Checkpointing, EarlyStopping
 from ceph_doctor.train.ema import averaged
-from ceph_doctor.train.evaluate import ValidationResult, evaluate_both_ways, evaluate_split
+from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
 from ceph_doctor.train.hooks import Hook, HookList
 from ceph_doctor.train.manifest import describe_run
 from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
@@ -215,12 +215,11 @@ class Trainer:
         for split, loader, prepared in splits:
             local = loader.dataset.prepared  # this rank's shard under torch.distributed
             arguments = (split, self.pipeline, loader, local, self.device, self.precision.autocast, model)
-            if self.pipeline.autoregressive:  # the split's result is the autoregressive one, as inference runs
-                evaluated, teacher_forced = evaluate_both_ways(*arguments)
+            # The split's result is the autoregressive one, as inference runs; teacher-forced beside it.
+            result.splits[split] = self.dist.gather_split(evaluate_split(*arguments), prepared)
+            if self.pipeline.autoregressive:
+                teacher_forced = evaluate_split(*arguments, teacher_forced=True)
                 result.teacher_forced[split] = self.dist.gather_split(teacher_forced, prepared)
-            else:
-                evaluated = evaluate_split(*arguments)
-            result.splits[split] = self.dist.gather_split(evaluated, prepared)
         is_best = self.best.update(result.scalars().get(self.best.metric, math.nan), epoch)
         self.emit("on_validation_end", epoch=epoch, step=self.step, result=result, is_best=is_best, best=self.best,
                   evaluated_model=model, config=self.config,

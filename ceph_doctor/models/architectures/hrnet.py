@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ceph_doctor.models.input_size import require_divisible
+
 VALID_HRNET_WIDTHS = (18, 32, 48)
 STAGE_MODULES = (1, 4, 3)  # modules in stages 2, 3, 4
 BLOCKS_PER_BRANCH = 4
@@ -173,12 +175,7 @@ class HRNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def check_input_size(self, height: int, width: int) -> None:
-        m = self.size_multiple
-        if height % m or width % m:
-            raise ValueError(
-                f"HRNet input size {height}x{width} (HxW) is not divisible by {m}; resize or pad the images, "
-                f"e.g. to {-(-height // m) * m}x{-(-width // m) * m}"
-            )
+        require_divisible(height, width, self.size_multiple, "HRNet")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_size(x.shape[-2], x.shape[-1])

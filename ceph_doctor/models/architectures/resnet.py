@@ -17,12 +17,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ceph_doctor.models.input_size import require_divisible
+
 STRIDES = (4,)
 DEFAULT_STRIDE = 4
 DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
 WIDTHS = (64, 128, 256, 512)
 DECONV_CHANNELS = 256
 FRESH_IN_PRETRAINED = ("deconvs.",)  # what an ImageNet checkpoint does not hold
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+    """The residual path's projection where a block changes resolution or width (torchvision's `downsample`)."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                         nn.BatchNorm2d(out_channels))
 
 
 class BasicBlock(nn.Module):
@@ -35,10 +45,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = None
-        if stride != 1 or in_channels != channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(channels))
+        self.downsample = _shortcut(in_channels, channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -59,10 +66,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(out_channels))
+        self.downsample = _shortcut(in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -118,12 +122,7 @@ class ResNetPose(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def check_input_size(self, height: int, width: int) -> None:
-        m = self.size_multiple
-        if height % m or width % m:
-            raise ValueError(
-                f"ResNet input size {height}x{width} (HxW) is not divisible by {m}; resize or pad the images, "
-                f"e.g. to {-(-height // m) * m}x{-(-width // m) * m}"
-            )
+        require_divisible(height, width, self.size_multiple, "ResNet")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))

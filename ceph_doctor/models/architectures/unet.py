@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ceph_doctor.models.input_size import require_divisible
 from torch.nn import functional as F
 
 STRIDES = VALID_UNET_STRIDES = (1, 2, 4)
@@ -152,21 +154,12 @@ class UNet(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def check_input_size(self, height: int, width: int) -> None:
-        if height % self.size_multiple or width % self.size_multiple:
-            raise ValueError(
-                f"U-Net input size {height}x{width} (HxW) is not divisible by {self.size_multiple}; "
-                f"resize or pad the images, e.g. to "
-                f"{_round_up(height, self.size_multiple)}x{_round_up(width, self.size_multiple)}"
-            )
+        require_divisible(height, width, self.size_multiple, "U-Net")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_size(x.shape[-2], x.shape[-1])
         # Hand back ordinary NCHW heatmaps so callers may .view() them.
         return self.head(self.backbone(x)).contiguous()
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
 
 
 def build(num_landmarks: int, *, in_channels: int = 1, width: int = 32, channels: int = 16,
