@@ -21,6 +21,7 @@ from torch import nn
 
 from ceph_doctor.codec import HeatmapCodec, PointCodec
 from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, to_original_pixels
+from ceph_doctor.data import tta
 from ceph_doctor.data.records import LandmarkSet
 from ceph_doctor.errors import ConfigError
 from ceph_doctor.models import architectures, build_model, heads, losses
@@ -42,25 +43,35 @@ class Prediction:
 class Pipeline:
     """Codec, model, loss and decoding of one config; build it with `Pipeline.from_config`."""
 
-    def __init__(self, config: dict, codec: HeatmapCodec | PointCodec, model: nn.Module, loss: ModuleType,
-                 head: ModuleType) -> None:
+    def __init__(self, config: dict, codec: HeatmapCodec | PointCodec, model: nn.Module,
+                 loss_terms: dict[str, tuple[float, ModuleType]], head: ModuleType) -> None:
         self.config = config
         self.codec = codec
         self.model = model
-        self.loss: LossFunction = _in_units(loss, config)  # loss(output, targets, weights) -> scalar
-        self.loss_name = loss.__name__.rsplit(".", 1)[-1]
+        # name -> (weight, loss(output, targets, weights) -> scalar): `model.loss` alone, or `loss.terms`
+        self.terms = {name: (weight, _in_units(module, config)) for name, (weight, module) in loss_terms.items()}
+        self.loss_name = " + ".join(self.terms)
         self.autoregressive = head.AUTOREGRESSIVE  # fed its own previous points: teacher forcing applies
+        self.tta_views = tta.views_for(config["eval"]["tta"])  # [] = no test-time augmentation
 
     @classmethod
     def from_config(cls, config: dict, num_landmarks: int, device: torch.device | None = None) -> Pipeline:
         head = _module(heads, config["model"]["head"], "model.head")
         codec = codec_for(config, head)
         model = model_for(config, head, num_landmarks, codec.stride)
-        return cls(config, codec, model.to(device) if device is not None else model, loss_for(config, head), head)
+        return cls(config, codec, model.to(device) if device is not None else model, loss_terms_for(config, head), head)
 
     @property
     def stride(self) -> int:
         return self.codec.stride
+
+    # ---------------------------------------------------- how it is scored
+    def loss_parts(self, output: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each loss term, weighted, by name; the loss is their sum."""
+        return {name: weight * term(output, targets, weights) for name, (weight, term) in self.terms.items()}
+
+    def loss(self, output: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(self.loss_parts(output, targets, weights).values())
 
     # ---------------------------------------------------- how it trains
     def frozen_in_epoch(self, epoch: int | None) -> bool:
@@ -114,6 +125,33 @@ class Pipeline:
         points = to_original_pixels(coords.cpu().numpy(), np.asarray(scales)[:, None, :])
         return Prediction(output, points, _numpy(peak), _numpy(width))
 
+    @torch.no_grad()
+    def predict_tta(self, images: torch.Tensor, scales: np.ndarray, flip_pairs: tuple[tuple[int, int], ...], *,
+                    model: nn.Module | None = None, autocast: Callable = nullcontext) -> np.ndarray:
+        """(B, K, 2) original px: the mean over `tta_views` of each view's points, mapped back to the input."""
+        model = model or self.model
+        height, width = images.shape[-2:]
+        total = None
+        for view in self.tta_views:
+            with autocast():
+                output = model(tta.warp(images, view) if not view.plain else images)
+            coords = self.decode(output.float())[0]
+            back = tta.points_back(coords.double(), view, width, height, flip_pairs)
+            total = back if total is None else total + back
+        coords = (total / len(self.tta_views)).cpu().numpy()
+        return to_original_pixels(coords, np.asarray(scales)[:, None, :]).astype(np.float32)
+
+    def tta_flip_pairs(self, names: tuple[str, ...], source_pairs: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        """The twins a flipped view swaps back: `eval.tta.flip_pairs` by name, or the data source's own."""
+        pairs = self.config["eval"]["tta"]["flip_pairs"]
+        if pairs is None:
+            return source_pairs
+        position = {name: index for index, name in enumerate(names)}
+        unknown = [name for pair in pairs for name in pair if name not in position]
+        if unknown:
+            raise ConfigError(f"eval.tta.flip_pairs: {unknown[0]!r} is not a landmark of this data set")
+        return tuple((position[a], position[b]) for a, b in pairs)
+
 
 def _numpy(values: torch.Tensor | None) -> np.ndarray | None:
     return None if values is None else values.cpu().numpy()
@@ -151,14 +189,22 @@ def codec_for(config: dict, head: ModuleType) -> HeatmapCodec | PointCodec:
     return HeatmapCodec(size, output_stride(config), config["codec"]["sigma"])
 
 
-def loss_for(config: dict, head: ModuleType) -> ModuleType:
-    name = config["model"]["loss"]
-    name = head.DEFAULT_LOSS if name == "auto" else name
-    loss = _module(losses, name, "model.loss")
-    if loss.OUTPUT != head.OUTPUT:
-        raise ConfigError(f"model.loss: {name} compares {loss.OUTPUT}, but the {config['model']['head']} head "
-                          f"outputs {head.OUTPUT}; use auto or a loss for {head.OUTPUT}")
-    return loss
+def loss_terms_for(config: dict, head: ModuleType) -> dict[str, tuple[float, ModuleType]]:
+    """name -> (weight, loss module): `loss.terms` where set, else `model.loss` (auto: the head's own) at weight 1."""
+    terms = config["loss"]["terms"]
+    key = "loss.terms" if terms else "model.loss"
+    if not terms:
+        name = config["model"]["loss"]
+        terms = {head.DEFAULT_LOSS if name == "auto" else name: 1.0}
+    chosen = {}
+    for name, weight in terms.items():
+        loss = _module(losses, name, key)
+        if loss.OUTPUT != head.OUTPUT:
+            raise ConfigError(f"{key}: {name} compares {loss.OUTPUT}, but the {config['model']['head']} head "
+                              f"outputs {head.OUTPUT}; use a loss for {head.OUTPUT}"
+                              + (" or auto" if key == "model.loss" else ""))
+        chosen[name] = (float(weight), loss)
+    return chosen
 
 
 def _in_units(loss: ModuleType, config: dict) -> LossFunction:

@@ -11,7 +11,7 @@ from cli_helpers import assert_one_line_error, ceph_doctor
 
 from ceph_doctor.cli.compare_command import compare_command, data_overrides
 from ceph_doctor.compare import compare_checkpoints
-from ceph_doctor.compare.stats import landmark_changes
+from ceph_doctor.signals.paired import landmark_changes
 from ceph_doctor.compare.weights import weight_diff
 from ceph_doctor.config import load_config
 from ceph_doctor.errors import ConfigError, UserInputError

@@ -36,6 +36,35 @@ def test_a_loss_for_the_other_output_is_refused(tiny_config):
         tiny_config("model.loss=focal")
 
 
+def test_loss_terms_are_a_weighted_sum_each_recorded_by_name(tiny_config, tmp_path):
+    from ceph_doctor.models.losses import adaptive_wing, heatmap_mse
+    from ceph_doctor.store import load_run
+    from ceph_doctor.train.loop import Trainer
+    from ceph_doctor.train.recorder import Recorder
+
+    config = tiny_config("loss.terms={adaptive_wing: 1.0, heatmap_mse: 50}", "train.max_epochs=1")
+    pipeline = Pipeline.from_config(config, 19)
+    assert pipeline.loss_name == "adaptive_wing + heatmap_mse"
+    torch.manual_seed(0)
+    output = torch.rand(2, 19, 32, 32)
+    targets, weights = torch.rand(2, 19, 32, 32), torch.ones(2, 19)
+    expected = adaptive_wing.loss(output, targets, weights) + 50 * heatmap_mse.loss(output, targets, weights)
+    assert pipeline.loss(output, targets, weights).item() == pytest.approx(expected.item())
+    Trainer(config, tmp_path / "run", hooks=[Recorder(tmp_path / "run")]).fit()
+    scalars = load_run(tmp_path / "run").scalars.pivot_table(index="step", columns="tag", values="value")
+    parts = scalars["train/loss/adaptive_wing"] + scalars["train/loss/heatmap_mse"]
+    assert np.allclose(parts, scalars["train/loss"], rtol=1e-5)
+
+
+def test_loss_terms_are_checked_when_the_config_is_read(tiny_config):
+    with pytest.raises(ConfigError, match="loss.terms: 'wing' is not one of"):
+        tiny_config("loss.terms={wing: 1}")
+    with pytest.raises(ConfigError, match="loss.terms: .* is out of range"):
+        tiny_config("loss.terms={heatmap_mse: 0}")
+    with pytest.raises(ConfigError, match="loss.terms: coordinate_wing compares points, but the heatmap head"):
+        Pipeline.from_config(tiny_config("loss.terms={heatmap_mse: 1, coordinate_wing: 1}"), 5)
+
+
 def test_adaptive_wing_spends_its_gradient_on_the_peak():
     """Its published property: for the same small error, a foreground pixel (target near 1) gets a
     much larger gradient than a background one (target 0); squared error gives both the same."""

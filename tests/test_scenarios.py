@@ -2,8 +2,10 @@
 
 Each scenario in examples/scenarios is trained here at test size (the
 `scenario.test_size` overrides of its file), analyzed, and must produce the ids
-it names; the healthy control must get no error and no warning. Each rule is
-then checked for a scenario where it fires and one where it stays quiet.
+it names; each control (a scenario that expects nothing: the defaults, the
+sequence decoder, each part's healthy twin) must get no error and no warning.
+Each rule is then checked for a scenario where it fires and the controls,
+where it stays quiet.
 """
 
 import pytest
@@ -34,7 +36,11 @@ def test_scenario_produces_its_ids(diagnosed, name):
     assert expected <= set(diagnosed[name]), f"{name}: expected {sorted(expected)}, got {diagnosed[name]}"
 
 
-HEALTHY = ("healthy", "healthy_sequence")  # the controls: a heatmap model and a sequence decoder
+HEALTHY = tuple(sorted(name for name, scenario in SCENARIOS.items() if not scenario.expect))  # the controls
+
+
+def test_there_are_controls_for_the_heatmap_model_and_the_sequence_decoder():
+    assert {"healthy", "healthy_sequence"} <= set(HEALTHY)
 
 
 @pytest.mark.parametrize("name", HEALTHY)

@@ -15,10 +15,9 @@ from typing import Any
 
 from ceph_doctor.compare.checkpoint_file import Checkpoint, read_checkpoint
 from ceph_doctor.compare.evaluate import PairEvaluation, Progress, evaluate_pair
-from ceph_doctor.compare.stats import (
-    LandmarkChanges, Spread, landmark_changes, paired_errors, prediction_spread,
-)
+from ceph_doctor.compare.stats import Spread, prediction_spread
 from ceph_doctor.compare.weights import WeightDiff, require_common, weight_diff
+from ceph_doctor.signals.paired import LandmarkChanges, landmark_changes, paired_errors
 
 __all__ = ["Comparison", "Finding", "compare_checkpoints"]
 

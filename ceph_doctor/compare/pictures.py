@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
-from ceph_doctor.compare.stats import IMPROVED, REGRESSED
+from ceph_doctor.signals.paired import IMPROVED, REGRESSED
 from ceph_doctor.data.dataset import to_input_pixels
 from ceph_doctor.data.visualize import draw_landmarks
 

@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ceph_doctor.compare.stats import IMPROVED, REGRESSED
+from ceph_doctor.signals.paired import IMPROVED, REGRESSED
 from ceph_doctor.store.meaning import direction
 
 TERMINAL_ROWS = 30

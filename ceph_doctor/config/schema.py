@@ -15,7 +15,7 @@ from ceph_doctor.models.sampling import SCHEDULES
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int | float | bool | str | path | size | choice | int_or_never | auto_bool | fractions
+    kind: str  # int | float | bool | str | path | size | choice | int_or_never | auto_bool | fractions | weights | numbers | pairs
     nullable: bool = False
     low: float | None = None  # inclusive bounds
     high: float | None = None
@@ -35,6 +35,12 @@ class Field:
             text = "auto | true | false"
         elif self.kind == "fractions":
             text = "a rising list of fractions in (0, 1), e.g. [0.8, 0.95]"
+        elif self.kind == "weights":
+            text = "a mapping of " + " | ".join(self.choices) + " to weights > 0, e.g. {adaptive_wing: 1.0}"
+        elif self.kind == "pairs":
+            text = "a list of [name, name] pairs, e.g. [[Left eye, Right eye]]"
+        elif self.kind == "numbers":
+            text = "a list of numbers" + (f" in [{self.low:g}, {self.high:g}]" if self.low is not None else "")
         else:
             text = self.kind
             low = "(0" if self.positive else (f"[{self.low:g}" if self.low is not None else None)
@@ -99,6 +105,7 @@ SCHEMA: dict[str, Field] = {
     "model.width": Field("choice", choices=("18", "32", "48")),
     "model.pretrained": Field("path", nullable=True),
     "model.unfreeze_after": Field("int_or_never", nullable=True),
+    "loss.terms": Field("weights", nullable=True, choices=losses.names()),
     "optimizer.lr": _float(positive=True, high=10),
     "optimizer.weight_decay": _float(low=0, high=10),
     "train.max_epochs": _int(positive=True),
@@ -119,6 +126,10 @@ SCHEMA: dict[str, Field] = {
     "train.early_stopping.patience": _int(nullable=True, positive=True),
     "train.early_stopping.metric": Field("str"),
     "train.scheduled_sampling": Field("choice", nullable=True, choices=SCHEDULES),
+    "eval.tta.flip": Field("bool"),
+    "eval.tta.scales": Field("numbers", low=0.5, high=2.0),
+    "eval.tta.rotations": Field("numbers", low=-45, high=45),
+    "eval.tta.flip_pairs": Field("pairs", nullable=True),
     "faults.skip_stride_rescale": Field("bool"),
     "faults.train_label_noise": _float(low=0, high=0.5),
 }
@@ -175,7 +186,28 @@ def coerce(key: str, field: Field, value: Any) -> Any:
                 and all(a < b for a, b in zip(numbers, numbers[1:]))):
             return [float(v) for v in numbers]
         raise ValueError(f"{value!r} is not a rising list of fractions in (0, 1)")
+    if kind == "weights":
+        return _weights(field, value)
+    if kind == "pairs":
+        if isinstance(value, (list, tuple)) and all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(n, str) for n in pair)
+                for pair in value):
+            return [list(pair) for pair in value]
+        raise ValueError(f"{value!r} is not a list of [name, name] pairs")
+    if kind == "numbers":
+        if isinstance(value, (list, tuple)):
+            return [_coerce_number(Field("float", low=field.low, high=field.high), "float", v) for v in value]
+        raise ValueError(f"{value!r} is not a list of numbers")
     return _coerce_number(field, kind, value)
+
+
+def _weights(field: Field, value: Any) -> dict[str, float]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{value!r} is not a mapping of names to weights")
+    for name in value:
+        if name not in field.choices:
+            raise ValueError(f"{name!r} is not one of {', '.join(field.choices)}")
+    return {name: _coerce_number(Field("float", positive=True), "float", weight) for name, weight in value.items()}
 
 
 def _coerce_number(field: Field, kind: str, value: Any) -> int | float:

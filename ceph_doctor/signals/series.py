@@ -200,13 +200,20 @@ def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     return keys[starts], (values[low] + values[high]) / 2
 
 
+# Predictions made from the model's own by a later step (test-time augmentation), judged against it.
+DERIVED_DECODES = ("tta",)
+
+
 def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:
     frame = run.predictions
     if frame.empty or "split" not in frame:
         raise MissingInput("per-landmark predictions at each validation (the Recorder's predictions, or pred=/gt= debug lines)")
     frame = frame[frame["split"] == "val"]
-    if decode is None:
-        decode = "autoregressive" if (frame["decode"] == "autoregressive").any() else frame["decode"].iloc[0]
+    if decode is None:  # the model's own answer: as inference runs it, before test-time augmentation
+        decodes = [name for name in pd.unique(frame["decode"]) if name not in DERIVED_DECODES]
+        if not decodes:
+            raise MissingInput("validation predictions without test-time augmentation")
+        decode = "autoregressive" if "autoregressive" in decodes else decodes[0]
     return frame[frame["decode"] == decode]
 
 

@@ -4,11 +4,14 @@ Predictions are decoded (from heatmaps, or a sequence decoder's points), mapped
 back through the resize to original-image pixels, and only then compared with
 the truth: the metric sees exactly what a user of the model would get. A
 sequence decoder is measured twice on the same images: autoregressively (what
-inference runs, the split's main result) and teacher-forced.
+inference runs, the split's main result) and teacher-forced. With test-time
+augmentation (`eval.tta`) the validation images are measured a second time
+through its views, beside the plain result.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,14 +31,14 @@ class SplitResult:
     """One split at one validation: every image × landmark, and the metrics."""
 
     split: str  # "val", or "train" for the fixed training subset
-    decode: str  # "heatmap" | "autoregressive" | "teacher_forced"
+    decode: str  # "heatmap" | "autoregressive" | "teacher_forced" | "tta"
     image_ids: list[str]
     pred: np.ndarray  # (N, K, 2) original px
     true: np.ndarray  # (N, K, 2) original px, NaN = not annotated
     spacing_mm: np.ndarray  # (N,), NaN = unknown
     peak: np.ndarray | None  # (N, K) heatmap maximum (heatmap models)
     width: np.ndarray | None  # (N, K) heatmap peak width, heatmap px
-    loss: float
+    loss: float  # NaN for test-time augmentation (its averaged points have no loss)
     metrics: MetricReport
 
 
@@ -46,13 +49,14 @@ class ValidationResult:
     names: tuple[str, ...]
     splits: dict[str, SplitResult] = field(default_factory=dict)
     teacher_forced: dict[str, SplitResult] = field(default_factory=dict)  # sequence decoders
+    tta: dict[str, SplitResult] = field(default_factory=dict)  # test-time augmentation (`eval.tta`)
 
     @property
     def val(self) -> SplitResult:
         return self.splits["val"]
 
     def all_splits(self) -> list[SplitResult]:
-        return [*self.splits.values(), *self.teacher_forced.values()]
+        return [*self.splits.values(), *self.teacher_forced.values(), *self.tta.values()]
 
     def scalars(self) -> dict[str, float]:
         """`val/loss`, `val/mre_mm`, … and `train/eval_loss`, `train/mre_mm`, … for the subset.
@@ -60,11 +64,13 @@ class ValidationResult:
         For a sequence decoder these are the autoregressive results; the teacher-forced ones
         carry a `_tf` suffix (`val/loss_tf`, `val/mre_mm_tf`), the autoregressive loss is also
         `val/loss_ar`, and `val/error_by_position/NNN` is the mean error at each step of the sequence.
+        With test-time augmentation, its metrics carry a `_tta` suffix (`val/mre_mm_tta`).
         """
         values: dict[str, float] = {}
-        for suffix, results in (("", self.splits), ("_tf", self.teacher_forced)):
+        for suffix, results in (("", self.splits), ("_tf", self.teacher_forced), ("_tta", self.tta)):
             for split, result in results.items():
-                values[(f"{split}/loss" if split == "val" else f"{split}/eval_loss") + suffix] = result.loss
+                if suffix != "_tta":
+                    values[(f"{split}/loss" if split == "val" else f"{split}/eval_loss") + suffix] = result.loss
                 for name, value in result.metrics.overall.items():
                     values[f"{split}/{name}{suffix}"] = float(value)
         if self.teacher_forced and "val" in self.splits:
@@ -94,21 +100,27 @@ def evaluate_split(
     autocast=nullcontext,
     model: nn.Module | None = None,
     teacher_forced: bool = False,
+    tta: bool = False,
 ) -> SplitResult:
     """`model` (default: the pipeline's) over one split. An autoregressive decoder's result is the
-    autoregressive one, as inference runs it; with `teacher_forced`, the teacher-forced one."""
+    autoregressive one, as inference runs it; with `teacher_forced`, the teacher-forced one; with
+    `tta`, the mean over the pipeline's test-time views."""
     model = model or pipeline.model
     was_training = model.training
     model.eval()
     count, num_landmarks = len(prepared), len(prepared.names)
     pred = np.empty((count, num_landmarks, 2), np.float32)
     peak = width = None
-    loss_sum = 0.0
+    loss_sum = math.nan if tta else 0.0
+    flip_pairs = pipeline.tta_flip_pairs(prepared.names, prepared.flip_pairs) if tta else ()
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True)
         targets = batch["targets"].to(device, non_blocking=True)
         weights = batch["weights"].to(device, non_blocking=True)
         index = batch["index"].numpy()
+        if tta:
+            pred[index] = pipeline.predict_tta(images, prepared.scales[index], flip_pairs, model=model, autocast=autocast)
+            continue
         prediction = pipeline.predict(images, prepared.scales[index], model=model, autocast=autocast,
                                       teacher=targets if teacher_forced else None)
         loss_sum += pipeline.loss(prediction.output, targets, weights).item() * len(images)
@@ -120,7 +132,8 @@ def evaluate_split(
     model.train(was_training)
     return SplitResult(
         split=split,
-        decode="teacher_forced" if teacher_forced else "autoregressive" if pipeline.autoregressive else "heatmap",
+        decode="tta" if tta else "teacher_forced" if teacher_forced else "autoregressive" if pipeline.autoregressive
+        else "heatmap",
         image_ids=list(prepared.image_ids),
         pred=pred,
         true=prepared.landmarks,

@@ -156,24 +156,26 @@ class Trainer:
             images = batch["image"].to(self.device, non_blocking=True)
             targets = batch["targets"].to(self.device, non_blocking=True)
             weights = batch["weights"].to(self.device, non_blocking=True)
-            loss, step_scalars = self.training_loss(images, targets, weights)
+            parts, step_scalars = self.training_loss(images, targets, weights)
+            loss = sum(parts.values())
             self.precision.scaler.scale(loss / self.accumulate).backward()
             loss_sum += loss.detach()
             if (batch_index + 1) % self.accumulate and batch_index + 1 != len(loader):
                 continue
-            self.optimizer_step(epoch, loss.detach(), len(images), step_scalars)
+            self.optimizer_step(epoch, loss.detach(), {name: part.detach() for name, part in parts.items()},
+                                len(images), step_scalars)
         return self.dist.average(loss_sum / max(1, len(loader))).item()  # the same on every rank
 
     def training_loss(self, images: torch.Tensor, targets: torch.Tensor,
-                      weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float | torch.Tensor]]:
-        """The loss to optimise, and the step's other training scalars: for an autoregressive decoder its
-        teacher-forcing probability and teacher-forced loss (which, unlike the optimised one, stays
-        comparable while the sampling schedule moves)."""
+                      weights: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, float | torch.Tensor]]:
+        """The loss to optimise, as its named parts (their sum), and the step's other training scalars:
+        for an autoregressive decoder its teacher-forcing probability and teacher-forced loss (which,
+        unlike the optimised one, stays comparable while the sampling schedule moves)."""
         loss = self.pipeline.loss
         if not self.pipeline.autoregressive:
             with self.precision.autocast():
                 output = self.forward_model(images)
-            return loss(output, targets, weights), {}
+            return self.pipeline.loss_parts(output, targets, weights), {}
         total_steps = self.steps_per_epoch * self.config["train"]["max_epochs"]
         probability = self.pipeline.teacher_forcing_at(self.step / total_steps)
         with self.precision.autocast():
@@ -182,9 +184,10 @@ class Trainer:
                 with_teacher_forced=True,
             )
         scalars = {"train/teacher_forcing": probability, "train/loss_tf": loss(teacher_forced, targets, weights).detach()}
-        return loss(points, targets, weights), scalars
+        return self.pipeline.loss_parts(points, targets, weights), scalars
 
-    def optimizer_step(self, epoch: int, loss: torch.Tensor, batch_size: int, scalars: dict) -> None:
+    def optimizer_step(self, epoch: int, loss: torch.Tensor, loss_parts: dict[str, torch.Tensor], batch_size: int,
+                       scalars: dict) -> None:
         scaler = self.precision.scaler
         scaler.unscale_(self.optimizer)
         # Hooks see the gradients before clipping: an exploding norm is what they look for.
@@ -200,7 +203,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         self.step += 1
-        self.emit("on_step_end", step=self.step, epoch=epoch, loss=loss, loss_parts={self.pipeline.loss_name: loss},
+        self.emit("on_step_end", step=self.step, epoch=epoch, loss=loss, loss_parts=loss_parts,
                   lr=lr, grad_norm=grad_norm, batch_size=batch_size, model=self.model, scalars=scalars)
 
     # ------------------------------------------------------------ validation
@@ -220,6 +223,8 @@ class Trainer:
             if self.pipeline.autoregressive:
                 teacher_forced = evaluate_split(*arguments, teacher_forced=True)
                 result.teacher_forced[split] = self.dist.gather_split(teacher_forced, prepared)
+            if self.pipeline.tta_views and split == "val":  # the views cost a pass each: the validation images only
+                result.tta[split] = self.dist.gather_split(evaluate_split(*arguments, tta=True), prepared)
         is_best = self.best.update(result.scalars().get(self.best.metric, math.nan), epoch)
         self.emit("on_validation_end", epoch=epoch, step=self.step, result=result, is_best=is_best, best=self.best,
                   evaluated_model=model, config=self.config,
