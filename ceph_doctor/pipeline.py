@@ -25,6 +25,7 @@ from ceph_doctor.data import tta
 from ceph_doctor.data.records import LandmarkSet
 from ceph_doctor.errors import ConfigError
 from ceph_doctor.models import architectures, build_model, heads, losses
+from ceph_doctor.models.auxiliary import AuxiliaryTask, attach_auxiliary_head, auxiliary_output
 from ceph_doctor.store.checkpoint import load_checkpoint
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -53,6 +54,7 @@ class Pipeline:
         self.loss_name = " + ".join(self.terms)
         self.autoregressive = head.AUTOREGRESSIVE  # fed its own previous points: teacher forcing applies
         self.tta_views = tta.views_for(config["eval"]["tta"])  # [] = no test-time augmentation
+        self.aux = AuxiliaryTask.from_config(config)  # None = the landmarks alone
 
     @classmethod
     def from_config(cls, config: dict, num_landmarks: int, device: torch.device | None = None) -> Pipeline:
@@ -72,6 +74,14 @@ class Pipeline:
 
     def loss(self, output: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return sum(self.loss_parts(output, targets, weights).values())
+
+    def aux_targets(self, labels: torch.Tensor, label_names: tuple[str, ...]) -> torch.Tensor:
+        """(B,) the auxiliary task's label out of a batch's labels (B, L) in `label_names` order."""
+        return labels[:, label_names.index(self.aux.label)]
+
+    def aux_loss(self, model: nn.Module, labels: torch.Tensor, label_names: tuple[str, ...]) -> torch.Tensor:
+        """The auxiliary task's weighted loss on the features of `model`'s last forward pass."""
+        return self.aux.weight * self.aux.loss(auxiliary_output(model), self.aux_targets(labels, label_names))
 
     # ---------------------------------------------------- how it trains
     def frozen_in_epoch(self, epoch: int | None) -> bool:
@@ -240,6 +250,12 @@ def model_for(config: dict, head: ModuleType, num_landmarks: int, stride: int) -
         model.check_input_size(height, width)
     except ValueError as error:
         raise ConfigError(f"data.input_size: {error}") from None
+    aux = AuxiliaryTask.from_config(config)
+    if aux is not None:
+        if not hasattr(getattr(model, "backbone", None), "out_channels"):
+            raise ConfigError(f"model.aux.label: the {settings['head']} head has no pooled backbone features for a "
+                              "second task; use a heatmap, regression or integral head")
+        attach_auxiliary_head(model, aux.outputs)
     if settings["pretrained"]:
         load_backbone(model, Path(settings["pretrained"]), arch)
     return model
@@ -279,7 +295,18 @@ def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     train, val = read_splits(config)
     if config["faults"]["train_label_noise"]:
         train = jittered(train, config["faults"]["train_label_noise"], config["seed"])
+    if config["faults"]["shuffle_aux_labels"]:
+        train = misjoined_labels(train, config["seed"])
     return train, val
+
+
+def misjoined_labels(landmark_set: LandmarkSet, seed: int) -> LandmarkSet:
+    """Training images with one another's per-image labels, seeded: the deliberate fault of
+    `faults.shuffle_aux_labels`, a label table joined to the images in another order."""
+    order = np.random.default_rng((seed, 104729)).permutation(len(landmark_set))
+    records = [replace(record, labels=landmark_set.records[other].labels)
+               for record, other in zip(landmark_set.records, order)]
+    return LandmarkSet(landmark_set.names, records, landmark_set.flip_pairs, landmark_set.source)
 
 
 def jittered(landmark_set: LandmarkSet, share_of_width: float, seed: int) -> LandmarkSet:

@@ -104,11 +104,13 @@ def write_aariz(
     images: dict[str, str] | None = None,
     annotators: tuple[str, ...] = AARIZ_ANNOTATORS,
     pixel_sizes: dict[str, float] | None = None,
+    cvm_stages: dict[str, object] | None = None,
 ) -> dict[str, np.ndarray]:
     """<split>/Cephalograms + Annotations/...; `images` maps id -> suffix. Returns id -> mean truth.
 
     The junior annotator's list is written in reverse order, as a check that
-    points are matched by symbol. `pixel_sizes` writes the machine mapping CSV.
+    points are matched by symbol. `pixel_sizes` writes the machine mapping CSV;
+    `cvm_stages` (id -> stage) the CVM stage files, `{"cvm_stage": {"value": N}}`.
     """
     images = images if images is not None else {"cks2ip8fq2a0t0": ".png", "cks2ip8fq2a0j0": ".jpg", "ckt9bmp": ".bmp"}
     truth: dict[str, np.ndarray] = {}
@@ -124,6 +126,9 @@ def write_aariz(
             readings.append(landmarks)
         truth[image_id] = np.mean(readings, axis=0)
     (root / split / "Annotations" / "CVM Stages").mkdir(parents=True, exist_ok=True)
+    for image_id, stage in (cvm_stages or {}).items():
+        document = {"ceph_id": image_id, "cvm_stage": {"value": stage}}
+        (root / split / "Annotations" / "CVM Stages" / f"{image_id}.json").write_text(json.dumps(document))
     if pixel_sizes is not None:
         write_aariz_pixel_csv(root, pixel_sizes, images)
     return truth

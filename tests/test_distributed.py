@@ -167,7 +167,10 @@ def test_gathered_predictions_are_the_checkpoints(ddp_run):
         order = np.argsort(result.image_ids, kind="stable")  # rows are sorted by image id
         expected = result.pred[order].reshape(-1, 2)
         assert rows["image_id"].tolist() == np.repeat(np.asarray(result.image_ids)[order], len(data.names)).tolist()
-        np.testing.assert_allclose(rows[["pred_x", "pred_y"]].to_numpy(), expected, atol=1e-4, rtol=0)
+        # Ranks batch the images differently, so the heatmaps differ in their last bits; the near-border
+        # Gaussian fit's iterations carry that to ~0.01 px on a barely trained model's flat peaks. A wrong
+        # image order or checkpoint would be pixels off.
+        np.testing.assert_allclose(rows[["pred_x", "pred_y"]].to_numpy(), expected, atol=0.05, rtol=0)
         np.testing.assert_allclose(rows["peak"].to_numpy(), result.peak[order].ravel(), atol=1e-5, rtol=0)
         # The gathered metrics and loss are those of the whole split, not of rank 0's shard.
         loss_tag = "val/loss" if split == "val" else "train/eval_loss"

@@ -183,6 +183,10 @@ class HeatmapCodec:
             window, inside = patches_around(maps[chosen], peak_yx[chosen], fit_radius(self.sigma), with_mask=True)
             fitted, converged = fit_gaussian(window, inside, self.sigma)
             converged &= (fitted.abs() <= bound[chosen]).all(dim=1)
+            # A centre beyond the map's edge is an extrapolation the pixels cannot support (and on a
+            # flat map, one that float noise moves by pixels): keep the in-map answer there.
+            centre_x, centre_y = x[chosen] + fitted[:, 0], y[chosen] + fitted[:, 1]
+            converged &= (centre_x >= -0.5) & (centre_x <= w - 0.5) & (centre_y >= -0.5) & (centre_y <= h - 0.5)
             offset[chosen] = torch.where(converged[:, None], fitted.to(offset.dtype), offset[chosen])
         return offset
 

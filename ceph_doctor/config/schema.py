@@ -101,11 +101,15 @@ SCHEMA: dict[str, Field] = {
     "model.sequence.support": Field("bool"),
     "model.regression.hidden": _int(positive=True, high=8192),
     "model.resnet.depth": Field("choice", choices=("18", "34", "50")),
+    "model.aux.label": Field("str", nullable=True),
+    "model.aux.kind": Field("choice", choices=("classes", "value")),
+    "model.aux.classes": _int(low=2, high=1000),
     "model.channels": _int(positive=True, high=256),
     "model.width": Field("choice", choices=("18", "32", "48")),
     "model.pretrained": Field("path", nullable=True),
     "model.unfreeze_after": Field("int_or_never", nullable=True),
     "loss.terms": Field("weights", nullable=True, choices=losses.names()),
+    "loss.aux_weight": _float(low=0, high=1000),
     "optimizer.lr": _float(positive=True, high=10),
     "optimizer.weight_decay": _float(low=0, high=10),
     "train.max_epochs": _int(positive=True),
@@ -132,6 +136,7 @@ SCHEMA: dict[str, Field] = {
     "eval.tta.flip_pairs": Field("pairs", nullable=True),
     "faults.skip_stride_rescale": Field("bool"),
     "faults.train_label_noise": _float(low=0, high=0.5),
+    "faults.shuffle_aux_labels": Field("bool"),
 }
 
 # Values with a fixed set of integers are written as choices of strings above

@@ -2,6 +2,7 @@
 
     ROOT/<split>/Cephalograms/<id>.(png|jpg|jpeg|bmp)
     ROOT/<split>/Annotations/Cephalometric Landmarks/{Senior,Junior} Orthodontists/<id>.json
+    ROOT/<split>/Annotations/CVM Stages/<id>.json           {"cvm_stage": {"value": 1..6}} (optional)
     ROOT/cephalogram_machine_mappings.csv   cephalogram_id, machine, pixel_size (mm), ...
 
 Splits are `train`, `valid`, `test` (the dataset's Readme.txt); the authors'
@@ -10,6 +11,7 @@ Each JSON holds `landmarks: [{landmark_id, title, symbol, value: {x, y}}]`.
 Points are matched to AARIZ_29 by symbol or title, not by list position,
 because nothing in the format promises an order. The truth is the mean of
 the annotators that marked a point (unrounded; the authors' reader rounds up).
+Where a CVM stage file exists, the image's label `cvm_stage` holds its stage.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
 from ceph_doctor.errors import DataError
 
 ANNOTATOR_FOLDERS = ("Senior Orthodontists", "Junior Orthodontists")
+CVM_FOLDER = "CVM Stages"
+CVM_STAGES = range(1, 7)
 PIXEL_SIZE_CSV = "cephalogram_machine_mappings.csv"
 _SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "test": "test"}
 
@@ -38,9 +42,9 @@ def load_aariz(root: Path, split: str) -> LandmarkSet:
     require_dir(root, "Aariz root, holding train/, valid/, test/")
     split_dir = _child(root, _split_name(root, split), f"Aariz split '{split}'")
     image_dir = _child(split_dir, "Cephalograms", "Aariz images")
-    landmarks_dir = _child(
-        _child(split_dir, "Annotations", "Aariz annotations"), "Cephalometric Landmarks", "Aariz landmark annotations"
-    )
+    annotations_dir = _child(split_dir, "Annotations", "Aariz annotations")
+    landmarks_dir = _child(annotations_dir, "Cephalometric Landmarks", "Aariz landmark annotations")
+    cvm_dir = _find_child(annotations_dir, CVM_FOLDER)
     annotator_dirs = [d for name in ANNOTATOR_FOLDERS if (d := _find_child(landmarks_dir, name)) is not None]
     if not annotator_dirs:
         expected = " or ".join(ANNOTATOR_FOLDERS)
@@ -71,9 +75,10 @@ def load_aariz(root: Path, split: str) -> LandmarkSet:
                 # Mixing mm and pixel errors in one split would corrupt every mm metric.
                 raise DataError(csv_path, f"no row for cephalogram_id '{image_id}' (image {images[image_id]})")
             spacing = pixel_sizes[image_id]
-        records.append(
-            LandmarkRecord(image_id, _mean_of_annotators(readings), spacing_mm=spacing, image_path=images[image_id])
-        )
+        cvm_file = cvm_dir / f"{image_id}.json" if cvm_dir is not None else None
+        labels = {"cvm_stage": read_cvm_stage(cvm_file)} if cvm_file is not None and cvm_file.is_file() else {}
+        records.append(LandmarkRecord(image_id, _mean_of_annotators(readings), spacing_mm=spacing,
+                                      image_path=images[image_id], labels=labels))
 
     if unannotated:
         warnings.warn(
@@ -105,13 +110,30 @@ def read_aariz_annotation(path: Path) -> np.ndarray:
     return parse_aariz_annotation(text, path)
 
 
-def parse_aariz_annotation(text: str, path: Path) -> np.ndarray:
+def read_cvm_stage(path: Path) -> float:
+    """One image's CVM stage file: `{"cvm_stage": {"value": 1..6}}` (the stage, as a label value)."""
     try:
-        document = json.loads(text)
+        document = _json(path.read_bytes().decode("utf-8-sig"), path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(path, f"cannot read the CVM stage: {error}") from None
+    stage = document.get("cvm_stage") if isinstance(document, dict) else None
+    value = stage.get("value") if isinstance(stage, dict) else stage
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in CVM_STAGES:
+        raise DataError(path, f'expected {{"cvm_stage": {{"value": 1..6}}}}, got {str(document)[:80]}')
+    return float(value)
+
+
+def _json(text: str, path: Path):
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise DataError(path, f"invalid JSON: {error.msg} (column {error.colno})", line=error.lineno) from None
     except RecursionError:
         raise DataError(path, "invalid JSON: nested too deeply") from None
+
+
+def parse_aariz_annotation(text: str, path: Path) -> np.ndarray:
+    document = _json(text, path)
     if not isinstance(document, dict) or "landmarks" not in document:
         expected = '{"landmarks": [{"symbol": ..., "value": {"x": ..., "y": ...}}, ...]}'
         raise DataError(path, f"no 'landmarks' key; expected {expected}")

@@ -48,6 +48,8 @@ class PreparedSet:
     scales: np.ndarray  # float32 (N, 2): input px per original px, x and y
     spacing_mm: np.ndarray  # float32 (N,), NaN where unknown
     original_sizes: np.ndarray  # int (N, 2): width, height
+    label_names: tuple[str, ...] = ()  # the records' per-image labels, in the columns of `labels`
+    labels: np.ndarray | None = None  # float32 (N, L), NaN where an image lacks the label
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -63,6 +65,8 @@ class PreparedSet:
             self.scales[indices],
             self.spacing_mm[indices],
             self.original_sizes[indices],
+            self.label_names,
+            None if self.labels is None else self.labels[indices],
         )
 
 
@@ -99,7 +103,15 @@ def prepare(
             np.float32,
         ),
         original_sizes=sizes,
+        **_labels(landmark_set),
     )
+
+
+def _labels(landmark_set: LandmarkSet) -> dict:
+    names = tuple(sorted({name for record in landmark_set.records for name in record.labels}))
+    labels = np.array([[record.labels.get(name, np.nan) for name in names] for record in landmark_set.records],
+                      np.float32).reshape(len(landmark_set), len(names))
+    return {"label_names": names, "labels": labels}
 
 
 class LandmarkDataset(Dataset):
@@ -142,4 +154,5 @@ class LandmarkDataset(Dataset):
             "targets": torch.from_numpy(targets),  # heatmaps, or points for a sequence decoder
             "weights": torch.from_numpy(weights),
             "index": torch.tensor(index),
+            "labels": torch.from_numpy(prepared.labels[index]) if prepared.labels is not None else torch.zeros(0),
         }

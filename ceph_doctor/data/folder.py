@@ -8,6 +8,8 @@ One row per image x landmark, x/y in original-image pixels. `image` is a
 path relative to the root (an extension may be left out). Landmark names
 keep their first-appearance order; an image lacking a landmark gets NaN.
 `spacing_mm` (mm per pixel) is optional and may be left empty per row.
+Any other column is a per-image label (`cvm_stage`, `age`: what an auxiliary
+task predicts): a number, the same on every row of an image that gives it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def load_folder(root: Path, csv_path: Path | None = None) -> LandmarkSet:
     csv_path = _single_csv(root) if csv_path is None else Path(csv_path)
     table = parse_landmark_csv(_read_text(csv_path), csv_path)
     names = tuple(pd.unique(table["landmark"]))
+    label_columns = [column for column in table.columns if column not in (*REQUIRED_COLUMNS, SPACING_COLUMN, "line")]
     index_of = {name: k for k, name in enumerate(names)}
 
     records: list[LandmarkRecord] = []
@@ -54,12 +57,14 @@ def load_folder(root: Path, csv_path: Path | None = None) -> LandmarkSet:
         landmarks = np.full((len(names), 2), np.nan, dtype=np.float32)
         landmarks[[index_of[name] for name in rows["landmark"]]] = rows[["x", "y"]].to_numpy(np.float32)
         spacing = rows[SPACING_COLUMN].dropna()
+        labels = {name: float(given.iloc[0]) for name in label_columns if len(given := rows[name].dropna())}
         records.append(
             LandmarkRecord(
                 image_id=path.stem,
                 landmarks=landmarks,
                 spacing_mm=float(spacing.iloc[0]) if len(spacing) else None,
                 image_path=path,
+                labels=labels,
             )
         )
     if not records:
@@ -116,6 +121,16 @@ def parse_landmark_csv(text: str, csv_path: Path) -> pd.DataFrame:
         lambda row: f"spacing_mm must be a positive number of mm per pixel, got {row[SPACING_COLUMN]!r}",
     )
     table[SPACING_COLUMN] = spacing
+    # Unnamed columns (a trailing comma on every line) are not labels.
+    labels = [column for column in table.columns if column and column not in (*REQUIRED_COLUMNS, SPACING_COLUMN, "line")]
+    for column in labels:
+        values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
+        _fail_on_first(table, (table[column] != "") & ~np.isfinite(values), csv_path,
+                       lambda row: f"label '{column}' is not a finite number: {row[column]!r}")
+        first = values.groupby(table["image"]).transform("first")
+        _fail_on_first(table, values.notna() & (values != first), csv_path,
+                       lambda row: f"image '{row['image']}' has a different '{column}' on this row than on its earlier rows")
+        table[column] = values
 
     _fail_on_first(
         table, table.duplicated(["image", "landmark"]), csv_path,
@@ -126,7 +141,7 @@ def parse_landmark_csv(text: str, csv_path: Path) -> pd.DataFrame:
         table, table[SPACING_COLUMN].notna() & (table[SPACING_COLUMN] != first_spacing), csv_path,
         lambda row: f"image '{row['image']}' has a different spacing_mm on this row than on its earlier rows",
     )
-    return table[["image", "landmark", "x", "y", SPACING_COLUMN, "line"]].reset_index(drop=True)
+    return table[["image", "landmark", "x", "y", SPACING_COLUMN, *labels, "line"]].reset_index(drop=True)
 
 
 def _fail_on_first(table: pd.DataFrame, bad, csv_path: Path, problem) -> None:

@@ -27,6 +27,8 @@ class LandmarkRecord:
     spacing_mm: float | None = None
     image_path: Path | None = None
     image: np.ndarray | None = None  # uint8 grayscale, H x W
+    # Per-image labels beside the landmarks, by name (a CVM stage, an age): what an auxiliary task predicts.
+    labels: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -4,7 +4,8 @@ A seeded generator: the mean skull of synthetic_anatomy is varied per image (syn
 drawn with OpenCV into X-ray-like layers (soft tissue, skull, mandible, teeth) that add up the way
 attenuation does, then blurred, contrast-shifted and made noisy. Landmarks are found on the very
 control points that are drawn, so every landmark is visible in the pixels. Images look like ISBI ones
-(patient facing right) at 0.1 mm per pixel at 1935 x 2400, scaled with the render width.
+(patient facing right) at 0.1 mm per pixel at 1935 x 2400, scaled with the render width. Each image
+also has a cervical vertebral maturation stage (label `cvm_stage`, 1-6), drawn in the shape of C3-C5.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ceph_doctor.data.landmarks import ISBI_2015, ISBI_NATIVE_SIZE, ISBI_SPACING
 from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
 from ceph_doctor.data.synthetic_anatomy import Structure
 from ceph_doctor.data.synthetic_geometry import sample_spline
-from ceph_doctor.data.synthetic_variation import sample_skull
+from ceph_doctor.data.synthetic_variation import cvm_stage, sample_skull
 from ceph_doctor.data.visualize import draw_landmarks
 
 _FRAME_MM = (ISBI_NATIVE_SIZE[0] * ISBI_SPACING_MM, ISBI_NATIVE_SIZE[1] * ISBI_SPACING_MM)
@@ -86,7 +87,7 @@ def spacing_for_width(width: int) -> float:
 def render_cephalogram(seed: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic cephalogram: uint8 (height, width) image and float32 (19, 2) landmarks x, y in px."""
     rng = np.random.default_rng(seed)
-    skull = sample_skull(rng)
+    skull = sample_skull(rng, skeletal_maturity(seed))
     to_pixels = _head_to_pixels(skull.pose, width, height)
     landmarks = skull.landmarks @ to_pixels[:, :2].T + to_pixels[:, 2]
     # Keep every landmark inside the image with a small margin, as a radiographer centres the head.
@@ -98,6 +99,12 @@ def render_cephalogram(seed: int, width: int, height: int) -> tuple[np.ndarray, 
     layers = _draw_layers(skull.structures, to_pixels, width, height)
     image = _expose(layers, rng, width)
     return image, (landmarks + shift).astype(np.float32)
+
+
+def skeletal_maturity(seed: int) -> float:
+    """The image's skeletal maturity in [0, 1], drawn apart from the rest so that the skull and the
+    pose of an image are the same whatever the maturity stream holds."""
+    return float(np.random.default_rng([seed, 1]).uniform())
 
 
 def _head_to_pixels(pose: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -181,8 +188,10 @@ def synthetic_split(seed: int, split: str, count: int, width: int, height: int) 
     spacing = spacing_for_width(width)
     records = []
     for index in range(count):
-        image, landmarks = render_cephalogram(_image_seed(seed, split, index), width, height)
-        records.append(LandmarkRecord(f"synthetic-{split}-{index:04d}", landmarks, spacing, image=image))
+        image_seed = _image_seed(seed, split, index)
+        image, landmarks = render_cephalogram(image_seed, width, height)
+        labels = {"cvm_stage": float(cvm_stage(skeletal_maturity(image_seed)))}  # drawn in C3-C5
+        records.append(LandmarkRecord(f"synthetic-{split}-{index:04d}", landmarks, spacing, image=image, labels=labels))
     return LandmarkSet(ISBI_2015, records, flip_pairs=(), source="synthetic")
 
 

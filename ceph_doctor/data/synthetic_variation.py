@@ -31,10 +31,35 @@ class SkullSample(NamedTuple):
     pose: np.ndarray  # (2, 3) affine, head frame mm -> image frame mm
 
 
-def sample_skull(rng: np.random.Generator) -> SkullSample:
-    structures = _local_changes(dict(MEAN_STRUCTURES), rng)
+# Cervical vertebral maturation (Baccetti et al. 2005): with skeletal age the bodies of C3-C5 go from
+# wedge-shaped and wider than tall to square and then taller than wide. Maturity 0..1 sets their height
+# from 0.65x to 1.3x the mean skull's (12 mm tall, 16 mm wide); the six stages split it evenly.
+VERTEBRAE = ("c3", "c4", "c5")
+CVM_STAGES = 6
+_VERTEBRA_HEIGHT = (0.65, 1.3)
+
+
+def cvm_stage(maturity: float) -> int:
+    """The CVM stage, 1..6, of a skeletal maturity in [0, 1]."""
+    return 1 + min(CVM_STAGES - 1, int(maturity * CVM_STAGES))
+
+
+def sample_skull(rng: np.random.Generator, maturity: float = 0.5) -> SkullSample:
+    structures = _matured_vertebrae(dict(MEAN_STRUCTURES), maturity)
+    structures = _local_changes(structures, rng)
     structures = _apply_field(structures, rng)
     return SkullSample(structures, find_landmarks(structures), _sample_pose(rng))
+
+
+def _matured_vertebrae(structures: dict[str, Structure], maturity: float) -> dict[str, Structure]:
+    low, high = _VERTEBRA_HEIGHT
+    factor = low + (high - low) * maturity
+    for name in VERTEBRAE:
+        points, closed = structures[name]
+        centre = points.mean(axis=0)
+        structures[name] = Structure(np.column_stack([points[:, 0], (points[:, 1] - centre[1]) * factor + centre[1]]),
+                                     closed)
+    return structures
 
 
 def _local_changes(structures: dict[str, Structure], rng: np.random.Generator) -> dict[str, Structure]:

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from ceph_doctor.data.dataset import PreparedSet
 from ceph_doctor.metrics import MetricReport, landmark_metrics
+from ceph_doctor.models.auxiliary import auxiliary_output
 from ceph_doctor.pipeline import Pipeline
 
 
@@ -40,6 +41,7 @@ class SplitResult:
     width: np.ndarray | None  # (N, K) heatmap peak width, heatmap px
     loss: float  # NaN for test-time augmentation (its averaged points have no loss)
     metrics: MetricReport
+    aux: dict[str, float] = field(default_factory=dict)  # the auxiliary task's loss and accuracy or MAE
 
 
 @dataclass
@@ -73,6 +75,8 @@ class ValidationResult:
                     values[(f"{split}/loss" if split == "val" else f"{split}/eval_loss") + suffix] = result.loss
                 for name, value in result.metrics.overall.items():
                     values[f"{split}/{name}{suffix}"] = float(value)
+                for name, value in result.aux.items():
+                    values[f"{split}/aux/{name}{suffix}"] = value
         if self.teacher_forced and "val" in self.splits:
             values["val/loss_ar"] = self.val.loss
             for position, error in enumerate(error_by_position(self.val)):
@@ -113,6 +117,7 @@ def evaluate_split(
     peak = width = None
     loss_sum = math.nan if tta else 0.0
     flip_pairs = pipeline.tta_flip_pairs(prepared.names, prepared.flip_pairs) if tta else ()
+    aux_pred, aux_loss_sum = np.full(count, np.nan, np.float32), 0.0
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True)
         targets = batch["targets"].to(device, non_blocking=True)
@@ -125,6 +130,11 @@ def evaluate_split(
                                       teacher=targets if teacher_forced else None)
         loss_sum += pipeline.loss(prediction.output, targets, weights).item() * len(images)
         pred[index] = prediction.points
+        if pipeline.aux is not None:
+            aux_output = auxiliary_output(model)
+            aux_pred[index] = pipeline.aux.predict(aux_output)
+            aux_true = pipeline.aux_targets(batch["labels"], prepared.label_names)
+            aux_loss_sum += pipeline.aux.loss(aux_output, aux_true.to(aux_output.device)).item() * len(images)
         if prediction.peak is not None:
             if peak is None:
                 peak, width = np.empty((count, num_landmarks), np.float32), np.empty((count, num_landmarks), np.float32)
@@ -142,7 +152,13 @@ def evaluate_split(
         width=width,
         loss=loss_sum / max(1, count),
         metrics=measure(pred, prepared),
+        aux=_aux_metrics(pipeline, prepared, aux_pred, aux_loss_sum) if pipeline.aux is not None and not tta else {},
     )
+
+
+def _aux_metrics(pipeline: Pipeline, prepared: PreparedSet, pred: np.ndarray, loss_sum: float) -> dict[str, float]:
+    true = prepared.labels[:, prepared.label_names.index(pipeline.aux.label)]
+    return {"loss": loss_sum / max(1, len(prepared)), **pipeline.aux.metrics(pred, true)}
 
 
 def measure(pred: np.ndarray, prepared: PreparedSet) -> MetricReport:

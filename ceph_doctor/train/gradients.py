@@ -67,3 +67,24 @@ class UpdateRatio:
             values[f"update_ratio/{name}"] = delta / max(_norm(old), 1e-12)
         self._snapshot = None
         return values
+
+
+def task_gradients(task_losses: dict[str, torch.Tensor], shared: list[torch.Tensor]) -> dict[str, float]:
+    """What each task's loss sends into the shared parameters: `grad/shared/<task>` (its norm) and, for two
+    tasks, `grad/task_cosine` (the cosine between them: below 0, each task undoes part of the other's step).
+
+    One extra backward pass per task through the shared part, so the trainer asks for it on logged steps only.
+    """
+    shared = [p for p in shared if p.requires_grad]
+    if not shared:
+        return {}
+    flat = {}
+    for name, loss in task_losses.items():
+        grads = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True)
+        flat[name] = torch.cat([(g if g is not None else torch.zeros_like(p)).detach().float().flatten()
+                                for g, p in zip(grads, shared)])
+    values = {f"grad/shared/{name}": float(vector.norm()) for name, vector in flat.items()}
+    if len(flat) == 2:
+        first, second = flat.values()
+        values["grad/task_cosine"] = float(torch.nn.functional.cosine_similarity(first, second, dim=0, eps=1e-12))
+    return values

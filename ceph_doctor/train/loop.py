@@ -21,6 +21,7 @@ from ceph_doctor.train.best import BestSoFar, monitored
 from ceph_doctor.train.checkpointing import Checkpointing, EarlyStopping
 from ceph_doctor.train.ema import averaged
 from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
+from ceph_doctor.train.gradients import task_gradients
 from ceph_doctor.train.hooks import Hook, HookList
 from ceph_doctor.train.manifest import describe_run
 from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
@@ -72,6 +73,9 @@ class Trainer:
         self.pipeline = Pipeline.from_config(config, len(splits[0].names), self.device)
         self.model = self.pipeline.model
         self.data = data_for(config, splits, self.pipeline.codec, self.device, self.prepare_progress, self.dist)
+        if self.pipeline.aux is not None:
+            for name, prepared in (("the training data", self.data.train), ("the validation data", self.data.val)):
+                self.pipeline.aux.check_labels(prepared.label_names, prepared.labels, name)
         self.pipeline.set_support(self.data.train)
         self.sampling_generator = torch.Generator()
         self.forward_model = self.dist.wrap(self.model, config["model"]["unfreeze_after"] is not None)
@@ -157,6 +161,8 @@ class Trainer:
             targets = batch["targets"].to(self.device, non_blocking=True)
             weights = batch["weights"].to(self.device, non_blocking=True)
             parts, step_scalars = self.training_loss(images, targets, weights)
+            if self.pipeline.aux is not None:
+                self.add_aux_loss(parts, step_scalars, batch["labels"].to(self.device, non_blocking=True))
             loss = sum(parts.values())
             self.precision.scaler.scale(loss / self.accumulate).backward()
             loss_sum += loss.detach()
@@ -185,6 +191,14 @@ class Trainer:
             )
         scalars = {"train/teacher_forcing": probability, "train/loss_tf": loss(teacher_forced, targets, weights).detach()}
         return self.pipeline.loss_parts(points, targets, weights), scalars
+
+    def add_aux_loss(self, parts: dict[str, torch.Tensor], scalars: dict, labels: torch.Tensor) -> None:
+        """The auxiliary task's loss as the part `aux`; on logged steps, what each task sends into the backbone."""
+        parts["aux"] = self.pipeline.aux_loss(self.model, labels, self.data.train.label_names)
+        if (self.step + 1) % self.config["train"]["log_every"] == 0:
+            landmarks = sum(value for name, value in parts.items() if name != "aux")
+            scalars.update(task_gradients({"landmarks": landmarks, "aux": parts["aux"]},
+                                          list(self.model.backbone.parameters())))
 
     def optimizer_step(self, epoch: int, loss: torch.Tensor, loss_parts: dict[str, torch.Tensor], batch_size: int,
                        scalars: dict) -> None:
