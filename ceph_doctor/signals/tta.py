@@ -10,9 +10,11 @@ rest gain: the mean over landmarks can hide it.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
 from ceph_doctor.signals.paired import landmark_changes
+from ceph_doctor.signals.series import val_predictions
 from ceph_doctor.store.reader import Run
 
 
@@ -22,15 +24,16 @@ def tta_signals(run: Run):
     frame = run.predictions
     if frame.empty or "decode" not in frame or not (frame["decode"] == "tta").any():
         raise MissingInput("validation predictions with test-time augmentation (eval.tta) beside the plain ones")
-    frame = frame[frame["split"] == "val"]
-    augmented = frame[frame["decode"] == "tta"]
+    augmented = val_predictions(run, "tta")
     epoch = int(augmented["epoch"].max())
-    frame = frame[frame["epoch"] == epoch]
-    plain_decode = "autoregressive" if (frame["decode"] == "autoregressive").any() else "heatmap"
-    error = "error_mm" if frame["error_mm"].notna().all() else "error_px"
-    table = frame[frame["decode"].isin(["tta", plain_decode])].pivot_table(
-        index="image_id", columns=["decode", "landmark"], values=error, sort=False)
-    if plain_decode not in table.columns.get_level_values(0) or len(table) < 3:
+    augmented = augmented[augmented["epoch"] == epoch]
+    plain = val_predictions(run)  # the model's own answer, as every other diagnosis reads it
+    plain = plain[plain["epoch"] == epoch]
+    error = "error_mm" if plain["error_mm"].notna().all() else "error_px"
+    table = pd.concat([plain, augmented]).pivot_table(index="image_id", columns=["decode", "landmark"],
+                                                      values=error, sort=False)
+    plain_decode = plain["decode"].iloc[0] if len(plain) else None
+    if plain_decode is None or len(table) < 3:
         raise MissingInput("plain and test-time-augmented predictions of at least 3 validation images")
     names = list(dict.fromkeys(augmented["landmark"]))
     plain, views = table[plain_decode][names].to_numpy(), table["tta"][names].to_numpy()
