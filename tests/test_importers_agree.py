@@ -35,6 +35,7 @@ from ceph_doctor.engine import load_rules
 from ceph_doctor.engine.expr import names as expression_names
 from ceph_doctor.engine.expr import plain
 from ceph_doctor.importers import discover
+from ceph_doctor.importers.names import Logged, NameMap
 from ceph_doctor.scenarios import all_scenarios
 from ceph_doctor.store import load_run
 
@@ -175,3 +176,14 @@ def test_copy_is_read_with_the_native_epochs(agreement, fmt):
             ours = ours[ours["tag"] == tag][["step", "epoch"]].drop_duplicates().reset_index(drop=True)
             theirs = theirs[theirs["tag"] == tag][["step", "epoch"]].drop_duplicates().reset_index(drop=True)
             assert ours.astype("int64").equals(theirs.astype("int64")), (name, tag)
+
+
+def test_every_tag_a_native_run_writes_reads_back_as_itself(scenario_runs):
+    """ceph-doctor's own tags are canonical: a copy in any format keeps them, so a signal that reads one
+    by name (`train/eval_loss`, `val/sdr_2mm_tf`) finds it on the copy too."""
+    problems = []
+    for name, folder in scenario_runs.items():
+        tags = sorted(set(load_run(folder).scalars["tag"]))
+        resolved, _, _ = NameMap().resolve([Logged(tag) for tag in tags])
+        problems += [f"{name}: {key.name} → {tag}" for key, tag in resolved.items() if tag != key.name]
+    assert not problems, "\n".join(problems)

@@ -72,7 +72,7 @@ def test_training_with_a_second_task_records_its_loss_gradient_and_accuracy(tiny
     Trainer(config, tmp_path / "run", hooks=[Recorder(tmp_path / "run")]).fit()
     tags = set(load_run(tmp_path / "run").scalars["tag"])
     assert {"train/loss/heatmap_mse", "train/loss/aux", "grad/shared/landmarks", "grad/shared/aux", "grad/task_cosine",
-            "val/aux/accuracy", "val/aux/loss", "train/aux/accuracy"} <= tags
+            "val/aux/accuracy", "val/loss/aux", "train/eval_loss/aux", "train/aux/accuracy"} <= tags
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pth")["state_dict"]
     assert any(key.startswith("aux_head.") for key in state) and any(key.startswith("backbone.") for key in state)
 

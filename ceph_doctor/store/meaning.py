@@ -191,10 +191,13 @@ def tag(meaning: Meaning, split: str | None) -> str | None:
     if quantity == "sigma":
         return "codec/sigma"
     if quantity == "loss":
-        base = f"{split}/loss"
+        # A training name that also says evaluation (`train/eval_loss`, `train_eval_loss_tf`) is the loss of
+        # an evaluation pass over training images, not the batch loss the optimiser saw.
+        evaluated = split == "train" and any(word in SPLIT_SPELLINGS["val"] for word in meaning.subject)
+        base = f"{split}/eval_loss" if evaluated else f"{split}/loss"
         if meaning.decode:
             return f"{base}_{meaning.decode}"
-        parts = [word for word in meaning.subject if word not in ("tf",)]
+        parts = [word for word in meaning.subject if word != "tf" and not (evaluated and word in SPLIT_SPELLINGS["val"])]
         return base + (f"/{'_'.join(parts)}" if parts else "")
     if meaning.subject or quantity is None:
         return f"{split}/{rest}"
@@ -206,9 +209,9 @@ def tag(meaning: Meaning, split: str | None) -> str | None:
     if quantity == "sd" and meaning.unit in ("mm", "px"):
         return f"{split}/sd_{meaning.unit}{suffix}"
     if quantity == "pck" and meaning.unit in (None, "%"):
-        return f"{split}/pck@{meaning.threshold}" if meaning.threshold else f"{split}/pck"
+        return (f"{split}/pck@{meaning.threshold}" if meaning.threshold else f"{split}/pck") + suffix
     if quantity == "sdr" and meaning.threshold and meaning.unit in ("mm", None):
-        return f"{split}/sdr_{float(meaning.threshold):g}mm"
+        return f"{split}/sdr_{float(meaning.threshold):g}mm{suffix}"
     if quantity in ("nme", "epe", "auc") and meaning.unit is None:
         return f"{split}/{quantity}{suffix}"
     return f"{split}/{rest}"

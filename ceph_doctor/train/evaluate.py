@@ -71,12 +71,16 @@ class ValidationResult:
         values: dict[str, float] = {}
         for suffix, results in (("", self.splits), ("_tf", self.teacher_forced), ("_tta", self.tta)):
             for split, result in results.items():
+                loss = f"{split}/loss" if split == "val" else f"{split}/eval_loss"
                 if suffix != "_tta":
-                    values[(f"{split}/loss" if split == "val" else f"{split}/eval_loss") + suffix] = result.loss
+                    values[loss + suffix] = result.loss
                 for name, value in result.metrics.overall.items():
                     values[f"{split}/{name}{suffix}"] = float(value)
+                if suffix:  # the auxiliary task is judged on the plain pass alone
+                    continue
                 for name, value in result.aux.items():
-                    values[f"{split}/aux/{name}{suffix}"] = value
+                    # Its loss is a part of the split's loss (`val/loss/aux`), as the grammar of names reads it.
+                    values[f"{loss}/aux" if name == "loss" else f"{split}/aux/{name}"] = value
         if self.teacher_forced and "val" in self.splits:
             values["val/loss_ar"] = self.val.loss
             for position, error in enumerate(error_by_position(self.val)):
