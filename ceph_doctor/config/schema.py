@@ -88,6 +88,7 @@ SCHEMA: dict[str, Field] = {
     "augment.brightness": _float(low=0, high=1),
     "augment.contrast": _float(low=0, high=1),
     "augment.flip": Field("bool"),
+    "augment.braces": _float(low=0, high=1),
     "codec.sigma": _float(positive=True, high=64),
     "codec.stride": Field("choice", choices=("1", "2", "4"), nullable=True),
     # The registries' choices: one module each in models/architectures, models/heads, models/losses.

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ceph_doctor.data.braces import IncisorTips, draw_braces
+
 
 @dataclass(frozen=True)
 class AugmentSettings:
@@ -20,6 +22,7 @@ class AugmentSettings:
     brightness: float = 0.15
     contrast: float = 0.20
     flip: bool = False
+    braces: float = 0.0  # the share of training images given synthetic braces (data/braces.py)
 
     @classmethod
     def from_config(cls, section: dict) -> "AugmentSettings":
@@ -43,9 +46,14 @@ def augment(
     rng: np.random.Generator,
     settings: AugmentSettings,
     flip_pairs: tuple[tuple[int, int], ...] = (),
+    incisors: IncisorTips | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return an augmented copy of a uint8 image and its (K, 2) landmarks (NaN stays NaN)."""
     height, width = image.shape
+    # Drawn first, on the upright image, so the warp below moves them with the teeth; without braces the
+    # generator is not touched, so runs without them augment exactly as before.
+    if settings.braces > 0 and incisors is not None and rng.random() < settings.braces:
+        image = draw_braces(image, landmarks, incisors, rng)
     matrix = random_affine(rng, width, height, settings)
     image = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     landmarks = landmarks @ matrix[:, :2].T + matrix[:, 2]

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from ceph_doctor.codec import HeatmapCodec, PointCodec
 from ceph_doctor.data.augment import AugmentSettings, augment
+from ceph_doctor.data.braces import incisor_tips_or_refuse
 from ceph_doctor.data.records import LandmarkSet
 
 # Fixed normalisation: X-ray intensities are all on one scale, and a constant
@@ -133,6 +134,8 @@ class LandmarkDataset(Dataset):
         self.augment_settings = augment_settings
         self.seed = seed
         self.epoch = 0
+        braces = augment_settings is not None and augment_settings.braces > 0
+        self.incisors = incisor_tips_or_refuse(prepared.names) if braces else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -146,7 +149,7 @@ class LandmarkDataset(Dataset):
         points = to_input_pixels(prepared.landmarks[index], prepared.scales[index])
         if self.augment_settings is not None:
             rng = np.random.default_rng((self.seed, self.epoch, index))
-            image, points = augment(image, points, rng, self.augment_settings, prepared.flip_pairs)
+            image, points = augment(image, points, rng, self.augment_settings, prepared.flip_pairs, self.incisors)
         targets, weights = self.codec.encode(points)
         pixels = torch.from_numpy(image).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
         return {
