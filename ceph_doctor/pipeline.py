@@ -20,12 +20,13 @@ import torch
 from torch import nn
 
 from ceph_doctor.codec import HeatmapCodec, PointCodec
-from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, to_original_pixels
+from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, to_input_pixels, to_original_pixels
 from ceph_doctor.data import tta
 from ceph_doctor.data.records import LandmarkSet
 from ceph_doctor.errors import ConfigError
 from ceph_doctor.models import architectures, build_model, heads, losses
 from ceph_doctor.models.auxiliary import AuxiliaryTask, attach_auxiliary_head, auxiliary_output
+from ceph_doctor.models.refiner import Refinement, attach_refiner, refine, refinement_loss
 from ceph_doctor.store.checkpoint import load_checkpoint
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -55,6 +56,7 @@ class Pipeline:
         self.autoregressive = head.AUTOREGRESSIVE  # fed its own previous points: teacher forcing applies
         self.tta_views = tta.views_for(config["eval"]["tta"])  # [] = no test-time augmentation
         self.aux = AuxiliaryTask.from_config(config)  # None = the landmarks alone
+        self.refinement = Refinement.from_config(config)  # None = one stage
 
     @classmethod
     def from_config(cls, config: dict, num_landmarks: int, device: torch.device | None = None) -> Pipeline:
@@ -83,6 +85,17 @@ class Pipeline:
         """The auxiliary task's weighted loss on the features of `model`'s last forward pass."""
         return self.aux.weight * self.aux.loss(auxiliary_output(model), self.aux_targets(labels, label_names))
 
+    def refinement_loss(self, model: nn.Module, sharper: torch.Tensor, points: torch.Tensor,
+                        generator: torch.Generator, names: tuple[str, ...]) -> torch.Tensor:
+        """Stage 2's loss on windows of the sharper images around the true points (input px), seeded."""
+        swapped = self.config["faults"]["refine_swapped_pairs"]
+        if swapped:  # the deliberate bug: stage 2's targets in another landmark order
+            order = list(range(points.shape[1]))
+            for a, b in name_pairs(swapped, names, "faults.refine_swapped_pairs"):
+                order[a], order[b] = b, a
+            points = points[:, order]
+        return refinement_loss(model.refiner, sharper, points, self.refinement, generator)
+
     # ---------------------------------------------------- how it trains
     def frozen_in_epoch(self, epoch: int | None) -> bool:
         """Whether `model.unfreeze_after` keeps the backbone frozen in `epoch` (None: after any warm-up)."""
@@ -93,6 +106,23 @@ class Pipeline:
 
     def freeze_backbone(self, frozen: bool) -> None:
         self.model.backbone.requires_grad_(not frozen)
+
+    def train_mode(self, epoch: int) -> tuple[bool, bool]:
+        """Put the model in training mode for `epoch`, its frozen parts frozen (BatchNorm statistics too);
+        returns whether stage 1 and a refinement stage train in it."""
+        frozen = self.frozen_in_epoch(epoch)
+        self.freeze_backbone(frozen)
+        self.model.train()
+        if frozen:
+            self.model.backbone.eval()
+        refinement = self.refinement
+        stage_one = refinement is None or refinement.trains_stage_one(epoch)
+        if not stage_one:  # `model.refine.after_epoch`: stage 2 trains on a fixed stage 1
+            for name, parameter in self.model.named_parameters():
+                parameter.requires_grad_(name.startswith("refiner."))
+            self.model.eval()
+            self.model.refiner.train()
+        return stage_one, refinement is not None and refinement.trains_stage_two(epoch)
 
     def teacher_forcing_at(self, progress: float) -> float:
         """The probability of feeding the true previous point at training progress `progress` (0 → 1)."""
@@ -151,16 +181,31 @@ class Pipeline:
         coords = (total / len(self.tta_views)).cpu().numpy()
         return to_original_pixels(coords, np.asarray(scales)[:, None, :]).astype(np.float32)
 
+    @torch.no_grad()
+    def predict_refined(self, sharper: torch.Tensor, points: np.ndarray, scales: np.ndarray, *,
+                        model: nn.Module | None = None, autocast: Callable = nullcontext) -> np.ndarray:
+        """(B, K, 2) original px: stage 2 on windows of the sharper images around stage 1's `points`
+        (original px)."""
+        model = model or self.model
+        scales = np.asarray(scales)[:, None, :]
+        centres = torch.from_numpy(to_input_pixels(points, scales)).to(sharper.device)
+        with autocast():
+            refined = refine(model.refiner, sharper, centres, self.refinement)
+        return to_original_pixels(refined.float().cpu().numpy(), scales).astype(np.float32)
+
     def tta_flip_pairs(self, names: tuple[str, ...], source_pairs: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
         """The twins a flipped view swaps back: `eval.tta.flip_pairs` by name, or the data source's own."""
         pairs = self.config["eval"]["tta"]["flip_pairs"]
-        if pairs is None:
-            return source_pairs
-        position = {name: index for index, name in enumerate(names)}
-        unknown = [name for pair in pairs for name in pair if name not in position]
-        if unknown:
-            raise ConfigError(f"eval.tta.flip_pairs: {unknown[0]!r} is not a landmark of this data set")
-        return tuple((position[a], position[b]) for a, b in pairs)
+        return source_pairs if pairs is None else name_pairs(pairs, names, "eval.tta.flip_pairs")
+
+
+def name_pairs(pairs: list[list[str]], names: tuple[str, ...], key: str) -> tuple[tuple[int, int], ...]:
+    """Pairs of landmark names as pairs of their indices in `names`; an unknown name is refused in one line."""
+    position = {name: index for index, name in enumerate(names)}
+    unknown = [name for pair in pairs for name in pair if name not in position]
+    if unknown:
+        raise ConfigError(f"{key}: {unknown[0]!r} is not a landmark of this data set")
+    return tuple((position[a], position[b]) for a, b in pairs)
 
 
 def _numpy(values: torch.Tensor | None) -> np.ndarray | None:
@@ -256,6 +301,9 @@ def model_for(config: dict, head: ModuleType, num_landmarks: int, stride: int) -
             raise ConfigError(f"model.aux.label: the {settings['head']} head has no pooled backbone features for a "
                               "second task; use a heatmap, regression or integral head")
         attach_auxiliary_head(model, aux.outputs)
+    refinement = Refinement.from_config(config)
+    if refinement is not None:
+        attach_refiner(model, num_landmarks, refinement)
     if settings["pretrained"]:
         load_backbone(model, Path(settings["pretrained"]), arch)
     return model

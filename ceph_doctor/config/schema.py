@@ -105,6 +105,12 @@ SCHEMA: dict[str, Field] = {
     "model.aux.label": Field("str", nullable=True),
     "model.aux.kind": Field("choice", choices=("classes", "value")),
     "model.aux.classes": _int(low=2, high=1000),
+    "model.refine.enabled": Field("bool"),
+    "model.refine.scale": _int(low=1, high=8),
+    "model.refine.crop": _int(low=8, high=256),
+    "model.refine.jitter": _float(low=0, high=64),
+    "model.refine.channels": _int(positive=True, high=256),
+    "model.refine.after_epoch": _int(low=1, nullable=True),
     "model.channels": _int(positive=True, high=256),
     "model.width": Field("choice", choices=("18", "32", "48")),
     "model.pretrained": Field("path", nullable=True),
@@ -138,6 +144,7 @@ SCHEMA: dict[str, Field] = {
     "faults.skip_stride_rescale": Field("bool"),
     "faults.train_label_noise": _float(low=0, high=0.5),
     "faults.shuffle_aux_labels": Field("bool"),
+    "faults.refine_swapped_pairs": Field("pairs", nullable=True),
 }
 
 # Values with a fixed set of integers are written as choices of strings above

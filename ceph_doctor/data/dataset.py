@@ -51,6 +51,7 @@ class PreparedSet:
     original_sizes: np.ndarray  # int (N, 2): width, height
     label_names: tuple[str, ...] = ()  # the records' per-image labels, in the columns of `labels`
     labels: np.ndarray | None = None  # float32 (N, L), NaN where an image lacks the label
+    sharper: np.ndarray | None = None  # uint8 (N, H', W'): the images at a refinement stage's resolution
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -68,6 +69,7 @@ class PreparedSet:
             self.original_sizes[indices],
             self.label_names,
             None if self.labels is None else self.labels[indices],
+            None if self.sharper is None else self.sharper[indices],
         )
 
 
@@ -76,11 +78,14 @@ def prepare(
     input_size: tuple[int, int],
     read_image: Callable,
     progress: Callable[[int], None] | None = None,
+    sharper_scale: int | None = None,
 ) -> PreparedSet:
-    """Read (or take) each record's image and resize it to `input_size` (width, height)."""
+    """Read (or take) each record's image and resize it to `input_size` (width, height); with
+    `sharper_scale`, also to that many times the input size (for a refinement stage)."""
     width, height = input_size
     count = len(landmark_set)
     images = np.empty((count, height, width), np.uint8)
+    sharper = None if not sharper_scale else np.empty((count, height * sharper_scale, width * sharper_scale), np.uint8)
     scales = np.empty((count, 2), np.float32)
     sizes = np.empty((count, 2), np.int64)
     for index, record in enumerate(landmark_set.records):
@@ -88,6 +93,10 @@ def prepare(
         original_height, original_width = image.shape[:2]
         interpolation = cv2.INTER_AREA if original_width > width else cv2.INTER_LINEAR
         images[index] = cv2.resize(image, (width, height), interpolation=interpolation)
+        if sharper is not None:
+            sharp_width, sharp_height = width * sharper_scale, height * sharper_scale
+            interpolation = cv2.INTER_AREA if original_width > sharp_width else cv2.INTER_LINEAR
+            sharper[index] = cv2.resize(image, (sharp_width, sharp_height), interpolation=interpolation)
         scales[index] = (width / original_width, height / original_height)
         sizes[index] = (original_width, original_height)
         if progress is not None:
@@ -105,6 +114,7 @@ def prepare(
         ),
         original_sizes=sizes,
         **_labels(landmark_set),
+        sharper=sharper,
     )
 
 
@@ -150,12 +160,32 @@ class LandmarkDataset(Dataset):
         if self.augment_settings is not None:
             rng = np.random.default_rng((self.seed, self.epoch, index))
             image, points = augment(image, points, rng, self.augment_settings, prepared.flip_pairs, self.incisors)
+        item = {}
+        if prepared.sharper is not None:  # the same augmentation at the refinement resolution: the same key
+            item["sharper"] = self._sharper(index)
+            item["points"] = torch.from_numpy(points.astype(np.float32))  # input px, NaN = not annotated
         targets, weights = self.codec.encode(points)
-        pixels = torch.from_numpy(image).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
-        return {
-            "image": pixels.unsqueeze(0),
+        return item | {
+            "image": normalised(image),
             "targets": torch.from_numpy(targets),  # heatmaps, or points for a sequence decoder
             "weights": torch.from_numpy(weights),
             "index": torch.tensor(index),
             "labels": torch.from_numpy(prepared.labels[index]) if prepared.labels is not None else torch.zeros(0),
         }
+
+    def _sharper(self, index: int) -> torch.Tensor:
+        prepared = self.prepared
+        image = prepared.sharper[index]
+        if self.augment_settings is not None:
+            # The warp is about the image's centre and its shift a share of its size, so one random draw
+            # is the same transform at either resolution (pixel centres aligned).
+            scale = prepared.scales[index] * (image.shape[1] / prepared.images.shape[2])
+            points = to_input_pixels(prepared.landmarks[index], scale)
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            image, _ = augment(image, points, rng, self.augment_settings, prepared.flip_pairs, self.incisors)
+        return normalised(image)
+
+
+def normalised(image: np.ndarray) -> torch.Tensor:
+    """(1, H, W) float network input of a uint8 image."""
+    return torch.from_numpy(image).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD).unsqueeze(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ceph_doctor.signals import curves, heatmaps, optimisation, predictions, sequence, tasks, tta  # noqa: F401 (registers)
+from ceph_doctor.signals import curves, derived, heatmaps, optimisation, predictions, sequence, tasks  # noqa: F401 (registers)
 from ceph_doctor.signals.base import REGISTRY, MissingInput, Signal, SignalSet
 from ceph_doctor.store.monitor import epoch_label
 from ceph_doctor.store.reader import Run

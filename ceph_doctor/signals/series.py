@@ -200,8 +200,9 @@ def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     return keys[starts], (values[low] + values[high]) / 2
 
 
-# Predictions made from the model's own by a later step (test-time augmentation), judged against it.
-DERIVED_DECODES = ("tta",)
+# Predictions made from the model's own by a later step (test-time augmentation, a refinement stage),
+# judged against it.
+DERIVED_DECODES = ("tta", "refined")
 
 
 def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:
@@ -209,10 +210,10 @@ def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:
     if frame.empty or "split" not in frame:
         raise MissingInput("per-landmark predictions at each validation (the Recorder's predictions, or pred=/gt= debug lines)")
     frame = frame[frame["split"] == "val"]
-    if decode is None:  # the model's own answer: as inference runs it, before test-time augmentation
+    if decode is None:  # the model's own answer: as inference runs it, before test-time augmentation or refinement
         decodes = [name for name in pd.unique(frame["decode"]) if name not in DERIVED_DECODES]
         if not decodes:
-            raise MissingInput("validation predictions without test-time augmentation")
+            raise MissingInput("validation predictions without test-time augmentation or refinement")
         decode = "autoregressive" if "autoregressive" in decodes else decodes[0]
     return frame[frame["decode"] == decode]
 

@@ -6,7 +6,8 @@ the truth: the metric sees exactly what a user of the model would get. A
 sequence decoder is measured twice on the same images: autoregressively (what
 inference runs, the split's main result) and teacher-forced. With test-time
 augmentation (`eval.tta`) the validation images are measured a second time
-through its views, beside the plain result.
+through its views, and with a refinement stage (`model.refine`) a second time
+after it, each beside the plain result.
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ class SplitResult:
     """One split at one validation: every image × landmark, and the metrics."""
 
     split: str  # "val", or "train" for the fixed training subset
-    decode: str  # "heatmap" | "autoregressive" | "teacher_forced" | "tta"
+    decode: str  # "heatmap" | "autoregressive" | "teacher_forced" | "tta" | "refined"
     image_ids: list[str]
     pred: np.ndarray  # (N, K, 2) original px
     true: np.ndarray  # (N, K, 2) original px, NaN = not annotated
     spacing_mm: np.ndarray  # (N,), NaN = unknown
     peak: np.ndarray | None  # (N, K) heatmap maximum (heatmap models)
     width: np.ndarray | None  # (N, K) heatmap peak width, heatmap px
-    loss: float  # NaN for test-time augmentation (its averaged points have no loss)
+    loss: float  # NaN for test-time augmentation and refinement (points made after the model's output)
     metrics: MetricReport
     aux: dict[str, float] = field(default_factory=dict)  # the auxiliary task's loss and accuracy or MAE
 
@@ -52,13 +53,14 @@ class ValidationResult:
     splits: dict[str, SplitResult] = field(default_factory=dict)
     teacher_forced: dict[str, SplitResult] = field(default_factory=dict)  # sequence decoders
     tta: dict[str, SplitResult] = field(default_factory=dict)  # test-time augmentation (`eval.tta`)
+    refined: dict[str, SplitResult] = field(default_factory=dict)  # after a refinement stage (`model.refine`)
 
     @property
     def val(self) -> SplitResult:
         return self.splits["val"]
 
     def all_splits(self) -> list[SplitResult]:
-        return [*self.splits.values(), *self.teacher_forced.values(), *self.tta.values()]
+        return [*self.splits.values(), *self.teacher_forced.values(), *self.tta.values(), *self.refined.values()]
 
     def scalars(self) -> dict[str, float]:
         """`val/loss`, `val/mre_mm`, … and `train/eval_loss`, `train/mre_mm`, … for the subset.
@@ -66,13 +68,15 @@ class ValidationResult:
         For a sequence decoder these are the autoregressive results; the teacher-forced ones
         carry a `_tf` suffix (`val/loss_tf`, `val/mre_mm_tf`), the autoregressive loss is also
         `val/loss_ar`, and `val/error_by_position/NNN` is the mean error at each step of the sequence.
-        With test-time augmentation, its metrics carry a `_tta` suffix (`val/mre_mm_tta`).
+        With test-time augmentation, its metrics carry a `_tta` suffix (`val/mre_mm_tta`); after a
+        refinement stage, `_refined`.
         """
         values: dict[str, float] = {}
-        for suffix, results in (("", self.splits), ("_tf", self.teacher_forced), ("_tta", self.tta)):
+        for suffix, results in (("", self.splits), ("_tf", self.teacher_forced), ("_tta", self.tta),
+                                ("_refined", self.refined)):
             for split, result in results.items():
                 loss = f"{split}/loss" if split == "val" else f"{split}/eval_loss"
-                if suffix != "_tta":
+                if suffix in ("", "_tf"):
                     values[loss + suffix] = result.loss
                 for name, value in result.metrics.overall.items():
                     values[f"{split}/{name}{suffix}"] = float(value)
@@ -109,17 +113,19 @@ def evaluate_split(
     model: nn.Module | None = None,
     teacher_forced: bool = False,
     tta: bool = False,
+    refined: bool = False,
 ) -> SplitResult:
     """`model` (default: the pipeline's) over one split. An autoregressive decoder's result is the
     autoregressive one, as inference runs it; with `teacher_forced`, the teacher-forced one; with
-    `tta`, the mean over the pipeline's test-time views."""
+    `tta`, the mean over the pipeline's test-time views; with `refined`, stage 2's answer on windows
+    around stage 1's."""
     model = model or pipeline.model
     was_training = model.training
     model.eval()
     count, num_landmarks = len(prepared), len(prepared.names)
     pred = np.empty((count, num_landmarks, 2), np.float32)
     peak = width = None
-    loss_sum = math.nan if tta else 0.0
+    loss_sum = math.nan if tta or refined else 0.0
     flip_pairs = pipeline.tta_flip_pairs(prepared.names, prepared.flip_pairs) if tta else ()
     aux_pred, aux_loss_sum = np.full(count, np.nan, np.float32), 0.0
     for batch in loader:
@@ -132,6 +138,10 @@ def evaluate_split(
             continue
         prediction = pipeline.predict(images, prepared.scales[index], model=model, autocast=autocast,
                                       teacher=targets if teacher_forced else None)
+        if refined:
+            pred[index] = pipeline.predict_refined(batch["sharper"].to(device, non_blocking=True), prediction.points,
+                                                   prepared.scales[index], model=model, autocast=autocast)
+            continue
         loss_sum += pipeline.loss(prediction.output, targets, weights).item() * len(images)
         pred[index] = prediction.points
         if pipeline.aux is not None:
@@ -146,8 +156,8 @@ def evaluate_split(
     model.train(was_training)
     return SplitResult(
         split=split,
-        decode="tta" if tta else "teacher_forced" if teacher_forced else "autoregressive" if pipeline.autoregressive
-        else "heatmap",
+        decode="tta" if tta else "refined" if refined else "teacher_forced" if teacher_forced
+        else "autoregressive" if pipeline.autoregressive else "heatmap",
         image_ids=list(prepared.image_ids),
         pred=pred,
         true=prepared.landmarks,
@@ -156,7 +166,8 @@ def evaluate_split(
         width=width,
         loss=loss_sum / max(1, count),
         metrics=measure(pred, prepared),
-        aux=_aux_metrics(pipeline, prepared, aux_pred, aux_loss_sum) if pipeline.aux is not None and not tta else {},
+        aux=_aux_metrics(pipeline, prepared, aux_pred, aux_loss_sum)
+        if pipeline.aux is not None and not (tta or refined) else {},
     )
 
 

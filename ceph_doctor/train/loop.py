@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ceph_doctor.errors import ConfigError
 from ceph_doctor.pipeline import Pipeline, load_splits, resolve_device
 from ceph_doctor.train import distributed
 from ceph_doctor.train.best import BestSoFar, monitored
@@ -77,7 +78,11 @@ class Trainer:
             for name, prepared in (("the training data", self.data.train), ("the validation data", self.data.val)):
                 self.pipeline.aux.check_labels(prepared.label_names, prepared.labels, name)
         self.pipeline.set_support(self.data.train)
+        if self.pipeline.refinement is not None and self.dist.world_size > 1:
+            # Stage 2 runs outside the wrapped model's forward, where DDP would not average its gradients.
+            raise ConfigError("model.refine: two-stage refinement trains in one process; run it without torchrun")
         self.sampling_generator = torch.Generator()
+        self.window_generator = torch.Generator()  # where stage 2's training windows fall
         self.forward_model = self.dist.wrap(self.model, config["model"]["unfreeze_after"] is not None)
         if train["compile"]:
             self.forward_model = torch.compile(self.forward_model)
@@ -147,22 +152,24 @@ class Trainer:
 
     def train_one_epoch(self, epoch: int) -> float:
         """One pass over the training data; returns the mean loss (NaN once it diverged)."""
-        frozen = self.pipeline.frozen_in_epoch(epoch)
-        self.pipeline.freeze_backbone(frozen)
-        self.model.train()
-        if frozen:
-            self.model.backbone.eval()  # frozen means frozen: BatchNorm statistics too
+        stage_one, stage_two = self.pipeline.train_mode(epoch)
         self.data.set_epoch(epoch, self.config["seed"])
         self.sampling_generator.manual_seed(self.config["seed"] * 100_003 + epoch)  # resume repeats the coins
+        self.window_generator.manual_seed(self.config["seed"] * 100_003 + epoch)
         loader = self.data.train_loader
         loss_sum = torch.zeros((), device=self.device)
         for batch_index, batch in enumerate(loader):
             images = batch["image"].to(self.device, non_blocking=True)
             targets = batch["targets"].to(self.device, non_blocking=True)
             weights = batch["weights"].to(self.device, non_blocking=True)
-            parts, step_scalars = self.training_loss(images, targets, weights)
-            if self.pipeline.aux is not None:
+            with torch.set_grad_enabled(stage_one):  # a frozen stage 1's loss is still recorded
+                parts, step_scalars = self.training_loss(images, targets, weights)
+            if self.pipeline.aux is not None and stage_one:
                 self.add_aux_loss(parts, step_scalars, batch["labels"].to(self.device, non_blocking=True))
+            if stage_two:
+                parts["refine"] = self.pipeline.refinement_loss(
+                    self.model, batch["sharper"].to(self.device, non_blocking=True),
+                    batch["points"].to(self.device, non_blocking=True), self.window_generator, self.data.names)
             loss = sum(parts.values())
             self.precision.scaler.scale(loss / self.accumulate).backward()
             loss_sum += loss.detach()
@@ -239,6 +246,8 @@ class Trainer:
                 result.teacher_forced[split] = self.dist.gather_split(teacher_forced, prepared)
             if self.pipeline.tta_views and split == "val":  # the views cost a pass each: the validation images only
                 result.tta[split] = self.dist.gather_split(evaluate_split(*arguments, tta=True), prepared)
+            if self.pipeline.refinement is not None and split == "val":
+                result.refined[split] = evaluate_split(*arguments, refined=True)
         is_best = self.best.update(result.scalars().get(self.best.metric, math.nan), epoch)
         self.emit("on_validation_end", epoch=epoch, step=self.step, result=result, is_best=is_best, best=self.best,
                   evaluated_model=model, config=self.config,

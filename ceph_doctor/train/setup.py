@@ -55,8 +55,10 @@ def data_for(
     """`splits` (training, validation; `pipeline.load_splits`) prepared at input size, and their loaders."""
     train_set, val_set = splits
     size = tuple(config["data"]["input_size"])
-    train = prepare(train_set, size, read_grayscale, progress)
-    val = prepare(val_set, size, read_grayscale, progress)
+    refine = config["model"]["refine"]
+    sharper = refine["scale"] if refine["enabled"] else None  # a refinement stage's windows come from these
+    train = prepare(train_set, size, read_grayscale, progress, sharper)
+    val = prepare(val_set, size, read_grayscale, progress, sharper)
     # An evenly spaced subset, so it does not depend on the order of a folder listing's head.
     subset_size = min(config["data"]["train_subset"], len(train))
     step = len(train) / subset_size if subset_size else 1

@@ -1,0 +1,61 @@
+"""Signals of the steps that remake the model's own prediction: test-time augmentation (`eval.tta`) and a
+refinement stage (`model.refine`). Each is judged landmark by landmark against the plain prediction.
+
+The same validation images are predicted plain and through the later step, so each image is its own
+pair; a landmark is hurt where the paired test of `signals/paired.py` finds it worse after the step
+(signed-rank test over images, false-discovery control across landmarks). A step can hurt the landmarks
+it gets wrong while the rest gain: the mean over landmarks hides it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.paired import landmark_changes
+from ceph_doctor.signals.series import val_predictions
+from ceph_doctor.store.reader import Run
+
+_NAMES = ("hurt", "hurt_count", "helped_count", "worst_rise", "overall_change", "landmark_count")
+
+
+@signal_family("tta", provides=tuple(f"tta.{name}" for name in _NAMES))
+def tta_signals(run: Run):
+    yield from changes_after(run, "tta", "tta", "test-time augmentation (eval.tta)", "the test-time views")
+
+
+@signal_family("refine", provides=tuple(f"refine.{name}" for name in _NAMES))
+def refine_signals(run: Run):
+    yield from changes_after(run, "refined", "refine", "a refinement stage (model.refine)", "refinement")
+
+
+def changes_after(run: Run, decode: str, family: str, step: str, by: str):
+    """The `family.*` signals of the predictions recorded as `decode` against the plain ones."""
+    frame = run.predictions
+    if frame.empty or "decode" not in frame or not (frame["decode"] == decode).any():
+        raise MissingInput(f"validation predictions after {step} beside the plain ones")
+    remade = val_predictions(run, decode)
+    epoch = int(remade["epoch"].max())
+    remade = remade[remade["epoch"] == epoch]
+    plain = val_predictions(run)  # the model's own answer, as every other diagnosis reads it
+    plain = plain[plain["epoch"] == epoch]
+    error = "error_mm" if plain["error_mm"].notna().all() else "error_px"
+    table = pd.concat([plain, remade]).pivot_table(index="image_id", columns=["decode", "landmark"],
+                                                   values=error, sort=False)
+    plain_decode = plain["decode"].iloc[0] if len(plain) else None
+    if plain_decode is None or len(table) < 3:
+        raise MissingInput(f"plain predictions and those after {step} of at least 3 validation images")
+    names = list(dict.fromkeys(remade["landmark"]))
+    before, after = table[plain_decode][names].to_numpy(), table[decode][names].to_numpy()
+    changes = landmark_changes(before, after, names, error.removeprefix("error_"))
+    rise = changes.table["relative"]
+    hurt = changes.regressed
+    yield Signal(f"{family}.hurt", hurt, "", epoch, f"landmarks {by} makes worse than the plain prediction")
+    yield Signal(f"{family}.hurt_count", len(hurt), "landmarks", epoch)
+    yield Signal(f"{family}.helped_count", len(changes.improved), "landmarks", epoch)
+    yield Signal(f"{family}.worst_rise", float(rise[hurt].max()) if hurt else float(np.nanmax(rise.to_numpy(), initial=0.0)),
+                 "ratio", epoch, f"the largest relative rise of a landmark's mean error with {by}")
+    yield Signal(f"{family}.overall_change", float(changes.overall["relative"]), "ratio", epoch,
+                 f"relative change of the mean error over all landmarks with {by}")
+    yield Signal(f"{family}.landmark_count", len(names), "landmarks", epoch)
