@@ -92,3 +92,27 @@ def test_sequence_decoder_records_both_modes(tmp_path):
     assert by_mode["autoregressive"] == pytest.approx(3 * 2**0.5)
     assert by_mode["teacher_forced"] == pytest.approx(2**0.5)
     assert len(run.predictions) == 2 * 2 * 2 * 3
+
+
+def test_the_whole_models_update_ratio_weighs_each_module_by_its_weights():
+    """A tiny module that moves by half its size (a head started near zero) barely moves the whole model."""
+    import torch
+    from torch import nn
+
+    from ceph_doctor.train.gradients import UpdateRatio
+
+    model = nn.Sequential()
+    model.add_module("backbone", nn.Linear(100, 100, bias=False))
+    model.add_module("head", nn.Linear(2, 1, bias=False))
+    with torch.no_grad():
+        model.backbone.weight.fill_(1.0)
+        model.head.weight.fill_(0.001)
+    ratio = UpdateRatio()
+    ratio.before(model)
+    with torch.no_grad():
+        model.backbone.weight.add_(0.001)  # 0.1 % of its size
+        model.head.weight.add_(0.0005)  # 50 % of its size
+    values = ratio.after(model)
+    assert values["update_ratio/backbone"] == pytest.approx(1e-3, rel=1e-4)
+    assert values["update_ratio/head"] == pytest.approx(0.5, rel=1e-4)
+    assert values["update_ratio/all"] == pytest.approx(1e-3, rel=1e-3)

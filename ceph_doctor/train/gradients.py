@@ -6,6 +6,7 @@ resolution at which a frozen or starved part of a network shows up.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,13 +59,17 @@ class UpdateRatio:
     def after(self, model: nn.Module) -> dict[str, float]:
         if self._snapshot is None:
             return {}
-        values = {}
+        values, deltas, sizes = {}, [], []
         for name, params in top_level_groups(model).items():
             old = self._snapshot.get(name)
             if old is None:
                 continue
-            delta = _norm([new.detach() - prev for new, prev in zip(params, old)])
-            values[f"update_ratio/{name}"] = delta / max(_norm(old), 1e-12)
+            delta, size = _norm([new.detach() - prev for new, prev in zip(params, old)]), _norm(old)
+            values[f"update_ratio/{name}"] = delta / max(size, 1e-12)
+            deltas.append(delta)
+            sizes.append(size)
+        if deltas:  # the whole model's step against the whole model's weights
+            values["update_ratio/all"] = float(np.hypot.reduce(deltas)) / max(float(np.hypot.reduce(sizes)), 1e-12)
         self._snapshot = None
         return values
 
