@@ -112,8 +112,7 @@ def training_windows(points: torch.Tensor, refinement: Refinement, generator: to
     """Window centres (B, K, 2) input px for training: the truth moved by a seeded random error, kept
     within reach; where a landmark is not annotated (NaN), any centre (its loss is masked)."""
     noise = torch.randn(points.shape, generator=generator).to(points.device) * refinement.jitter
-    centres = torch.nan_to_num(points) + noise.clamp(-refinement.reach, refinement.reach)
-    return centres
+    return torch.nan_to_num(points) + noise.clamp(-refinement.reach, refinement.reach)
 
 
 def refinement_loss(refiner: nn.Module, images: torch.Tensor, points: torch.Tensor, refinement: Refinement,
