@@ -187,3 +187,20 @@ def test_every_tag_a_native_run_writes_reads_back_as_itself(scenario_runs):
         resolved, _, _ = NameMap().resolve([Logged(tag) for tag in tags])
         problems += [f"{name}: {key.name} → {tag}" for key, tag in resolved.items() if tag != key.name]
     assert not problems, "\n".join(problems)
+
+
+def test_a_part_the_run_does_not_have_is_not_listed_as_not_checked(scenario_runs, tmp_path):
+    """The plain U-Net has no sequence decoder, second task, views or refinement stage: their rules are not for
+    it, so "not checked" does not list them; a CSV copy of the same run cannot know that and still does."""
+    rules = load_rules()
+    native = load_run(scenario_runs["healthy"])
+    parts = ("sequence.", "tasks.", "tta.", "refine.")
+    listed = {item.signal for item in analyze_run(native, rules).not_checked}
+    assert not [name for name in listed if name.startswith(parts)], listed
+    write_csv(native, tmp_path / "copy")
+    runs, _ = discover(tmp_path / "copy")
+    copied = {item.signal for item in analyze_run(runs[0], rules).not_checked}
+    assert any(name.startswith("sequence.") for name in copied)
+    # Where the part is on, its rules are still checked or said to be unchecked.
+    tta_run = load_run(scenario_runs["healthy_tta"])
+    assert "tta.hurt_count" in analyze_run(tta_run, rules).signals.values

@@ -36,7 +36,8 @@ def diagnose(signals: SignalSet, rules: Iterable[Rule]) -> tuple[list[Diagnosis]
             except MissingSignal as error:  # read outside its exists() guard
                 missing = [error.name]
         for name in missing:
-            not_checked.setdefault(name, NotChecked(signal=name, needs=_needs(signals, name)))
+            if name.split(".", 1)[0] not in signals.inapplicable:  # a part the run does not have
+                not_checked.setdefault(name, NotChecked(signal=name, needs=_needs(signals, name)))
         if fired:
             diagnoses.append(_diagnosis(rule, signals, values))
     diagnoses.sort(key=lambda diagnosis: (SEVERITIES.index(diagnosis.severity), diagnosis.id))

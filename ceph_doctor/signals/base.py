@@ -3,7 +3,9 @@
 A signal function takes a `Run` (see `ceph_doctor.store.reader.Run`) and returns
 `Signal`s. It never judges and never prints: rules (rules/*.yaml) do the judging.
 When a run lacks what a signal needs, the function raises `MissingInput` with a
-sentence saying what to log, and the report lists it under "not checked".
+sentence saying what to log, and the report lists it under "not checked"; when the
+run's own config switches off the part a family judges (a heatmap run has no
+sequence decoder), `NotApplicable`, and its rules are simply not for this run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,23 @@ class MissingInput(Exception):
     """A signal cannot be computed from this run; the message says what to log."""
 
 
+class NotApplicable(MissingInput):
+    """The run has no such part (its own config says so): nothing to log, nothing to check."""
+
+
+def switched_off(run: Run, key: str, is_off: Callable[[Any], bool]) -> bool:
+    """Whether ceph-doctor's own config of this run sets the dotted `key` to a value `is_off` accepts.
+    Other tools' runs carry no complete config: for them a part is never known to be off."""
+    if run.source != "ceph-doctor":
+        return False
+    value: Any = run.manifest.get("config") or {}
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return is_off(value)
+
+
 SignalFunction = Callable[[Run], Iterable[Signal]]
 
 
@@ -42,6 +61,8 @@ class SignalSet:
     values: dict[str, Signal] = field(default_factory=dict)
     # family name → what to log to make it checkable
     missing: dict[str, str] = field(default_factory=dict)
+    # family name → why it does not apply to this run (the part is switched off)
+    inapplicable: dict[str, str] = field(default_factory=dict)
     # how this run names a point in training: epoch 15, or a validation and its iteration
     when: Callable[[int], str] | None = None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
 from ceph_doctor.signals.paired import landmark_changes
 from ceph_doctor.signals.series import val_predictions
 from ceph_doctor.store.reader import Run
@@ -22,11 +22,15 @@ _NAMES = ("hurt", "hurt_count", "helped_count", "worst_rise", "overall_change", 
 
 @signal_family("tta", provides=tuple(f"tta.{name}" for name in _NAMES))
 def tta_signals(run: Run):
+    if switched_off(run, "eval.tta", lambda tta: not (tta.get("flip") or tta.get("scales") or tta.get("rotations"))):
+        raise NotApplicable("the run has no test-time augmentation (eval.tta)")
     yield from changes_after(run, "tta", "tta", "test-time augmentation (eval.tta)", "the test-time views")
 
 
 @signal_family("refine", provides=tuple(f"refine.{name}" for name in _NAMES))
 def refine_signals(run: Run):
+    if switched_off(run, "model.refine.enabled", lambda enabled: not enabled):
+        raise NotApplicable("the model has no refinement stage (model.refine)")
     yield from changes_after(run, "refined", "refine", "a refinement stage (model.refine)", "refinement")
 
 

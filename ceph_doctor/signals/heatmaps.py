@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
 from ceph_doctor.signals.series import Curve, by_epoch, val_predictions
 from ceph_doctor.store.reader import Run
 
@@ -23,6 +23,8 @@ PEAK_TAGS = ("val/heatmap_peak", "train/heatmap_peak")
               "heatmap.validations"),
 )
 def heatmap_signals(run: Run):
+    if switched_off(run, "model.head", lambda head: head != "heatmap"):
+        raise NotApplicable("the model's head outputs points, not heatmaps (model.head)")
     peaks, widths = recorded_peaks(run)
     if peaks is None:
         raise MissingInput("heatmap peak values per validation (the Recorder's predictions, or a logged heatmap "

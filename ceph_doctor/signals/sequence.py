@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
 from ceph_doctor.signals.series import Curve, by_epoch
 from ceph_doctor.store.reader import Run
 
@@ -17,6 +17,8 @@ POSITION_PREFIX = "val/error_by_position/"
               "sequence.error_growth"),
 )
 def sequence_signals(run: Run):
+    if switched_off(run, "model.head", lambda head: head != "sequence"):
+        raise NotApplicable("the model is not a sequence decoder (model.head)")
     # A sequence model's plain validation loss, computed with the labels given, is teacher-forced
     # (Hugging Face's eval_loss beside an eval_ar_loss); ceph-doctor's own runs name both.
     free = by_epoch(run, "val/loss_ar")

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
 from ceph_doctor.signals.series import by_step
 from ceph_doctor.store.reader import Run
 
 
 @signal_family("tasks", provides=("tasks.aux_share", "tasks.cosine", "tasks.steps", "tasks.aux_label"))
 def task_signals(run: Run):
+    if switched_off(run, "model.aux.label", lambda label: label is None):
+        raise NotApplicable("the model has no second task (model.aux.label)")
     aux, landmarks = by_step(run, "grad/shared/aux"), by_step(run, "grad/shared/landmarks")
     if len(aux) < 4 or len(landmarks) < 4:
         raise MissingInput("what each task sends into the shared backbone (grad/shared/<task>) on several steps")
