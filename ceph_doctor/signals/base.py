@@ -33,17 +33,24 @@ class NotApplicable(MissingInput):
     """The run has no such part (its own config says so): nothing to log, nothing to check."""
 
 
-def switched_off(run: Run, key: str, is_off: Callable[[Any], bool]) -> bool:
-    """Whether ceph-doctor's own config of this run sets the dotted `key` to a value `is_off` accepts.
-    Other tools' runs carry no complete config: for them a part is never known to be off."""
-    if run.source != "ceph-doctor":
-        return False
-    value: Any = run.manifest.get("config") or {}
+_UNSET = object()
+
+
+def own_setting(run: Run, key: str) -> Any:
+    """The dotted `key` of the config ceph-doctor recorded for this run, or `_UNSET` where it has none
+    (other tools' runs carry no complete config; older runs lack newer keys)."""
+    value: Any = (run.manifest.get("config") or {}) if run.source == "ceph-doctor" else {}
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
-            return False
+            return _UNSET
         value = value[part]
-    return is_off(value)
+    return value
+
+
+def switched_off(run: Run, key: str, is_off: Callable[[Any], bool]) -> bool:
+    """Whether this run's own config sets `key` to a value `is_off` accepts; never known for other tools' runs."""
+    value = own_setting(run, key)
+    return value is not _UNSET and is_off(value)
 
 
 SignalFunction = Callable[[Run], Iterable[Signal]]

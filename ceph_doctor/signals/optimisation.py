@@ -48,7 +48,8 @@ def parameter_signals(run: Run):
     ‖Δw‖/‖w‖ (ceph-doctor's recorder), and each module's gradient norm (any logger)."""
     last_epoch = run.last_epoch
     fraction = by_step(run, "params/trainable_frac")
-    ratios = {module: run_median(run, f"update_ratio/{module}") for module in ("backbone", "head")}
+    module_steps = {module: by_step(run, f"update_ratio/{module}").finite() for module in ("backbone", "head")}
+    ratios = {module: float(np.median(curve.values)) if len(curve) else None for module, curve in module_steps.items()}
     grads = {module: next((value for name in names if (value := run_median(run, f"grad/norm/{name}")) is not None),
                           None) for module, names in (("backbone", BACKBONE_NAMES), ("head", HEAD_NAMES))}
     if fraction.empty and not any(v is not None for v in (*ratios.values(), *grads.values())):
@@ -67,8 +68,7 @@ def parameter_signals(run: Run):
     # 13% in its first steps at MMPose's lr, while the backbone moves 0.4%); the larger module median
     # stands in where only modules are logged.
     whole = by_step(run, "update_ratio/all").finite()
-    modules = [by_step(run, f"update_ratio/{module}").finite() for module in ratios if ratios[module] is not None]
-    curves = [whole] if len(whole) else modules
+    curves = [whole] if len(whole) else [curve for curve in module_steps.values() if len(curve)]
     if curves:
         yield Signal("params.update_ratio", max(float(np.median(curve.values)) for curve in curves), "ratio",
                      last_epoch, "median ‖Δw‖/‖w‖ per step of the whole model, or of its larger module "

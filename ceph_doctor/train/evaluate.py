@@ -113,18 +113,19 @@ def evaluate_split(
     model: nn.Module | None = None,
     teacher_forced: bool = False,
     tta: bool = False,
-    refined: bool = False,
+    refine_from: SplitResult | None = None,
 ) -> SplitResult:
     """`model` (default: the pipeline's) over one split. An autoregressive decoder's result is the
     autoregressive one, as inference runs it; with `teacher_forced`, the teacher-forced one; with
-    `tta`, the mean over the pipeline's test-time views; with `refined`, stage 2's answer on windows
-    around stage 1's."""
+    `tta`, the mean over the pipeline's test-time views; with `refine_from` (stage 1's result on this
+    split), stage 2's answer on windows around stage 1's points."""
     model = model or pipeline.model
     was_training = model.training
     model.eval()
     count, num_landmarks = len(prepared), len(prepared.names)
     pred = np.empty((count, num_landmarks, 2), np.float32)
     peak = width = None
+    refined = refine_from is not None
     loss_sum = math.nan if tta or refined else 0.0
     flip_pairs = pipeline.tta_flip_pairs(prepared.names, prepared.flip_pairs) if tta else ()
     aux_pred, aux_loss_sum = np.full(count, np.nan, np.float32), 0.0
@@ -136,12 +137,13 @@ def evaluate_split(
         if tta:
             pred[index] = pipeline.predict_tta(images, prepared.scales[index], flip_pairs, model=model, autocast=autocast)
             continue
+        if refined:  # stage 1 has answered already: only stage 2 runs
+            pred[index] = pipeline.predict_refined(batch["sharper"].to(device, non_blocking=True),
+                                                   refine_from.pred[index], prepared.scales[index], model=model,
+                                                   autocast=autocast)
+            continue
         prediction = pipeline.predict(images, prepared.scales[index], model=model, autocast=autocast,
                                       teacher=targets if teacher_forced else None)
-        if refined:
-            pred[index] = pipeline.predict_refined(batch["sharper"].to(device, non_blocking=True), prediction.points,
-                                                   prepared.scales[index], model=model, autocast=autocast)
-            continue
         loss_sum += pipeline.loss(prediction.output, targets, weights).item() * len(images)
         pred[index] = prediction.points
         if pipeline.aux is not None:

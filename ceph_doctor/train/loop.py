@@ -246,8 +246,8 @@ class Trainer:
                 result.teacher_forced[split] = self.dist.gather_split(teacher_forced, prepared)
             if self.pipeline.tta_views and split == "val":  # the views cost a pass each: the validation images only
                 result.tta[split] = self.dist.gather_split(evaluate_split(*arguments, tta=True), prepared)
-            if self.pipeline.refinement is not None and split == "val":
-                result.refined[split] = evaluate_split(*arguments, refined=True)
+            if self.pipeline.refinement is not None and split == "val":  # one process: local is the whole split
+                result.refined[split] = evaluate_split(*arguments, refine_from=result.splits[split])
         is_best = self.best.update(result.scalars().get(self.best.metric, math.nan), epoch)
         self.emit("on_validation_end", epoch=epoch, step=self.step, result=result, is_best=is_best, best=self.best,
                   evaluated_model=model, config=self.config,

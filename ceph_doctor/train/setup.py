@@ -17,6 +17,7 @@ from ceph_doctor.data.augment import AugmentSettings
 from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
 from ceph_doctor.data.image_io import read_grayscale
 from ceph_doctor.data.records import LandmarkSet
+from ceph_doctor.models.refiner import Refinement
 from ceph_doctor.train.distributed import SingleProcess
 
 
@@ -55,8 +56,8 @@ def data_for(
     """`splits` (training, validation; `pipeline.load_splits`) prepared at input size, and their loaders."""
     train_set, val_set = splits
     size = tuple(config["data"]["input_size"])
-    refine = config["model"]["refine"]
-    sharper = refine["scale"] if refine["enabled"] else None  # a refinement stage's windows come from these
+    refinement = Refinement.from_config(config)
+    sharper = refinement.scale if refinement else None  # a refinement stage's windows come from these
     train = prepare(train_set, size, read_grayscale, progress, sharper)
     val = prepare(val_set, size, read_grayscale, progress, sharper)
     # An evenly spaced subset, so it does not depend on the order of a folder listing's head.
