@@ -9,6 +9,8 @@ plus a `scenario:` section, which `ceph-doctor train --config` ignores:
       pretrain: {data.landmarks: [...]}          # optional first run; its best checkpoint
                                                  # becomes model.pretrained of the main run
       test_size: {train.max_epochs: 6, ...}      # overrides that shrink it for the test suite
+      parts: [augment.flip, ...]                 # an ablation scenario (examples/ablations): the parts
+      hurts: augment.flip                        # ablated, and the one that must be found hurting
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ceph_doctor.config import load_config
 from ceph_doctor.errors import ConfigError
 
 SCENARIO_FOLDER = Path(__file__).resolve().parent.parent / "examples" / "scenarios"
+ABLATION_FOLDER = SCENARIO_FOLDER.parent / "ablations"
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Scenario:
     description: str
     pretrain: dict = field(default_factory=dict)
     test_size: dict = field(default_factory=dict)
+    parts: list[str] | None = None
+    hurts: str | None = None
 
     def config(self, size: str = "full", extra: dict | None = None) -> dict:
         overrides = {**(self.test_size if size == "test" else {}), **(extra or {})}
@@ -55,6 +60,8 @@ def load_scenario(path: str | Path) -> Scenario:
         description=str(meta.get("description", "")),
         pretrain=dict(meta.get("pretrain") or {}),
         test_size=dict(meta.get("test_size") or {}),
+        parts=list(meta["parts"]) if meta.get("parts") else None,
+        hurts=meta.get("hurts"),
     )
 
 

@@ -98,6 +98,50 @@ def compare(
     compare_command(a, b, data or [], out, set_ or [])
 
 
+@app.command(
+    epilog="Example: ceph-doctor ablate --config examples/many_part_pipeline.yaml --parts augment.flip,model.refine "
+    "--seeds 2 --jobs 2 --format html --report ablation.html",
+)
+def ablate(
+    config: Optional[Path] = CONFIG,
+    set_: Optional[List[str]] = SET,
+    parts: Optional[str] = typer.Option(
+        None, "--parts", help="Comma-separated parts to ablate (default: every built-in part the config has on), "
+        "e.g. augment.flip,model.refine,eval.tta.",
+    ),
+    part: Optional[List[str]] = typer.Option(
+        None, "--part", help="A part of your own: NAME=KEY=VALUE[,KEY=VALUE] switches it off (repeatable).",
+    ),
+    mode: str = typer.Option("leave-one-out", "--mode", help="leave-one-out (each part switched off from the full "
+                             "config) | add-one-in (each switched on from a baseline with all off)."),
+    seeds: int = typer.Option(2, "--seeds", min=1, help="Trainings of the reference config, one per seed: they "
+                              "measure seed noise."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Train this many variants at once, as local processes."),
+    launcher: str = typer.Option("local", "--launcher", help="local | submitit (Slurm, or local when there is none)."),
+    slurm: Optional[List[str]] = typer.Option(
+        None, "--slurm", help="A submitit parameter, e.g. --slurm slurm_partition=gpu --slurm timeout_min=120 (repeatable).",
+    ),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per training (default: the "
+                                          "cores / --jobs), fixed in the plan: a training's numbers depend on it."),
+    print_commands: bool = typer.Option(False, "--print-commands", help="Write the plan and print one `ceph-doctor "
+                                        "train` line per variant still to train, for any scheduler; train nothing."),
+    collect: Optional[Path] = typer.Option(None, "--collect", help="Train nothing: judge the finished runs of this "
+                                           "ablation folder, whoever trained them."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The ablation folder (default: ablations/<config name>). "
+                                       "Run again with the same arguments to train only what is missing."),
+    output_format: str = typer.Option("text", "--format", "-f", help="text | md | html | json"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the md/html/json report here."),
+    rules: Optional[List[Path]] = typer.Option(None, "--rules", help="A folder of extra ablation rule files."),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on diagnoses at or above: error | warning | never."),
+) -> None:
+    """Which part is at fault: train the pipeline without each part (or with each alone), judge each part's effect
+    per landmark against seed noise, and say which part hurts or costs time for nothing."""
+    from ceph_doctor.cli.ablate_command import run_ablate
+
+    raise typer.Exit(run_ablate(config, set_ or [], out, parts, part or [], mode, seeds, jobs, launcher, threads,
+                                print_commands, collect, output_format, report, rules or [], fail_on, slurm or []))
+
+
 @app.command(epilog="Example: ceph-doctor samples --out samples/ --count 8")
 def samples(
     out: Path = typer.Option(..., "--out", help="Folder for the PNG files."),

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from ceph_doctor.engine.rules import Rule, load_rules
+from ceph_doctor.engine.rules import ABLATION_PACK, Rule, load_rules
 from ceph_doctor.errors import UserInputError
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -36,7 +36,7 @@ RULES_DIRS = typer.Option(
 @rules_app.command("list", epilog="Example: ceph-doctor rules list --rules my_rules/")
 def list_rules(rules_dirs: Optional[List[Path]] = RULES_DIRS) -> None:
     """Show every rule: id, severity, title and the file it comes from."""
-    rules = load_rules(rules_dirs or [])
+    rules = every_rule(rules_dirs)
     table = Table(title=f"{len(rules)} diagnosis rules", title_justify="left")
     table.add_column("id", style="bold", no_wrap=True)
     table.add_column("severity", no_wrap=True)
@@ -54,12 +54,17 @@ def explain(
     rules_dirs: Optional[List[Path]] = RULES_DIRS,
 ) -> None:
     """Explain one rule: what it means, why it matters, how to fix it, its condition and its config fixes."""
-    rules = {rule.id: rule for rule in load_rules(rules_dirs or [])}
+    rules = {rule.id: rule for rule in every_rule(rules_dirs)}
     if rule_id not in rules:
         close = difflib.get_close_matches(rule_id, list(rules), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserInputError(f"unknown rule id {rule_id!r}; {hint}valid ids: {', '.join(rules) or '(none loaded)'}")
     Console().print(Markdown(explanation(rules[rule_id])))
+
+
+def every_rule(rules_dirs: Optional[List[Path]]) -> list[Rule]:
+    """The rules judged on runs (with the user's), then those judged on an ablation's parts."""
+    return [*load_rules(rules_dirs or []), *load_rules(pack=ABLATION_PACK)]
 
 
 def explanation(rule: Rule) -> str:
@@ -102,5 +107,6 @@ def _value(value: object) -> str:
 
 def _source(rule: Rule) -> str:
     if rule.builtin:
-        return f"built-in: {Path(rule.source).name}"
+        path = Path(rule.source)
+        return f"built-in: {path.parent.name + '/' if path.parent.name == ABLATION_PACK else ''}{path.name}"
     return f"{rule.source} (replaces built-in)" if rule.overrides else rule.source

@@ -202,14 +202,21 @@ def _stored_values(c) -> Section:
 
 
 def print_report(comparison, console: Console) -> None:
-    for section in sections(comparison):
+    print_sections(sections(comparison), console)
+
+
+def print_sections(parts: list[Section], console: Console, full_tables: bool = False) -> None:
+    """Each section as a rule, a table and its lines; long tables cut at TERMINAL_ROWS unless `full_tables`
+    (a per-landmark table is always whole: the landmark left out would be the one asked about)."""
+    for section in parts:
         console.rule(f"[bold]{section.title}", align="left")
         if section.headers:
             table = Table(show_edge=False, header_style="bold")
             for index, header in enumerate(section.headers):
                 cells = [row[index] for row in section.rows]
                 table.add_column(header, justify="right" if cells and all(map(_numeric, cells)) else "left")
-            shown = section.rows if section.title.startswith("Per landmark") else section.rows[:TERMINAL_ROWS]
+            whole = full_tables or section.title.startswith("Per landmark")
+            shown = section.rows if whole else section.rows[:TERMINAL_ROWS]
             for row, style in zip(shown, section.styles or [None] * len(shown)):
                 table.add_row(*row, style=style)
             console.print(table)

@@ -64,6 +64,7 @@ def _float(low=None, high=None, nullable=False, positive=False) -> Field:
 
 SCHEMA: dict[str, Field] = {
     "seed": _int(low=0),
+    "data.seed": _int(low=0, nullable=True),
     "data.source": Field("choice", choices=("synthetic", "isbi2015", "aariz", "folder", "cldetection2023")),
     "data.root": Field("path", nullable=True),
     "data.csv": Field("path", nullable=True),
@@ -88,6 +89,7 @@ SCHEMA: dict[str, Field] = {
     "augment.brightness": _float(low=0, high=1),
     "augment.contrast": _float(low=0, high=1),
     "augment.flip": Field("bool"),
+    "augment.flip_pairs": Field("pairs", nullable=True),
     "augment.braces": _float(low=0, high=1),
     "codec.sigma": _float(positive=True, high=64),
     "codec.stride": Field("choice", choices=("1", "2", "4"), nullable=True),
@@ -132,6 +134,7 @@ SCHEMA: dict[str, Field] = {
     "train.ema": _float(nullable=True, low=0, high=0.99999),
     "train.compile": Field("bool"),
     "train.device": Field("str"),
+    "train.threads": _int(positive=True, nullable=True),
     "train.log_every": _int(positive=True),
     "train.checkpoint_every_val": Field("bool"),
     "train.early_stopping.patience": _int(nullable=True, positive=True),

@@ -25,7 +25,7 @@ def read_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     else:
         root = _root(data)
         if source in HELD_OUT:
-            train, val = _held_out(HELD_OUT[source](root, data), data["val_fraction"], config["seed"], root)
+            train, val = _held_out(HELD_OUT[source](root, data), data["val_fraction"], data_seed(config), root)
         else:
             train_split, val_split = DEFAULT_SPLITS[source]
             train = _loader(source)(root, data["train_split"] or train_split)
@@ -39,12 +39,19 @@ def read_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     return train, val
 
 
+def data_seed(config: dict) -> int:
+    """The seed of the data itself: `data.seed`, else the run's `seed`. Apart, so that runs of one
+    config under several training seeds (an ablation's seed-noise repeats) see the same images."""
+    seed = config["data"].get("seed")
+    return config["seed"] if seed is None else seed
+
+
 def _synthetic(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     from ceph_doctor.data.synthetic import synthetic_split
 
     settings = config["data"]["synthetic"]
     width, height = settings["render_size"]
-    seed = config["seed"]
+    seed = data_seed(config)
     return (
         synthetic_split(seed, "train", settings["train_images"], width, height),
         synthetic_split(seed, "val", settings["val_images"], width, height),

@@ -42,6 +42,7 @@ from ceph_doctor.engine.rule_schema import (  # noqa: F401 (RuleError is part of
 )
 
 BUILTIN_PACKAGE = "ceph_doctor.rules"  # the top-level rules/ folder, mapped in pyproject.toml
+ABLATION_PACK = "ablate"  # rules/ablate/: judged on an ablation's parts (`ceph-doctor ablate`), not on one run
 REQUIRED_FIELDS = ("id", "severity", "title", "when", "message", "evidence", "fixes", "docs")
 OPTIONAL_FIELDS = ("epoch", "landmarks", "requires", "explains")
 DOC_FIELDS = ("what", "why", "fix")
@@ -86,16 +87,17 @@ class Rule:
             raise RuleError(self.source, "when", f"{error} in {self.when.source!r}") from None
 
 
-def load_rules(extra_dirs: Iterable[str | Path] = ()) -> list[Rule]:
+def load_rules(extra_dirs: Iterable[str | Path] = (), pack: str = "") -> list[Rule]:
     """The built-in rule pack plus the rules in `extra_dirs` (folders of *.yaml, or single files), by id.
 
     A user rule with the id of a built-in one replaces it (its `overrides` names the built-in
     file), so a team can retune a threshold without forking the pack. Two rules with one id
-    inside the built-in pack, or anywhere among the user folders, are an error.
+    inside the built-in pack, or anywhere among the user folders, are an error. `pack` names a
+    sub-folder of the built-in pack judged on something other than one run (`ABLATION_PACK`).
     """
     if isinstance(extra_dirs, (str, Path)):
         extra_dirs = [extra_dirs]  # one folder given bare: not a sequence of one-letter paths
-    builtin = _by_id(_builtin_rules())
+    builtin = _by_id(_builtin_rules(pack))
     user = _by_id([rule for folder in extra_dirs for rule in _folder_rules(Path(folder))])
     for rule_id, rule in user.items():
         if rule_id in builtin:
@@ -134,8 +136,8 @@ def _is_rule_file(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) and not name.startswith(".")
 
 
-@functools.lru_cache(maxsize=1)
-def _builtin_rules() -> tuple[Rule, ...]:
+@functools.lru_cache(maxsize=None)
+def _builtin_rules(pack: str = "") -> tuple[Rule, ...]:
     # Parsed once per process: the pack ships with the package and does not change under it.
     try:
         folder: Any = resources.files(BUILTIN_PACKAGE)
@@ -144,6 +146,8 @@ def _builtin_rules() -> tuple[Rule, ...]:
         folder = Path(__file__).resolve().parents[2] / "rules"
         if not folder.is_dir():
             return ()
+    if pack:
+        folder = folder.joinpath(pack)
     entries = sorted((entry for entry in folder.iterdir() if _is_rule_file(entry.name)), key=lambda entry: entry.name)
     return tuple(parse_rule(entry.read_text(encoding="utf-8"), str(entry), builtin=True) for entry in entries)
 

@@ -67,6 +67,8 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         config, train = self.config, self.config["train"]
+        if train.get("threads"):  # before the first operation: CPU results depend on the thread count
+            torch.set_num_threads(train["threads"])
         seed_everything(config["seed"])
         self.dist = distributed.context(train["device"])
         self.device = self.dist.device or resolve_device(train["device"])

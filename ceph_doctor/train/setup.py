@@ -6,7 +6,7 @@ decoding) is `ceph_doctor.pipeline`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -18,6 +18,7 @@ from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
 from ceph_doctor.data.image_io import read_grayscale
 from ceph_doctor.data.records import LandmarkSet
 from ceph_doctor.models.refiner import Refinement
+from ceph_doctor.pipeline import name_pairs
 from ceph_doctor.train.distributed import SingleProcess
 
 
@@ -60,6 +61,8 @@ def data_for(
     sharper = refinement.scale if refinement else None  # a refinement stage's windows come from these
     train = prepare(train_set, size, read_grayscale, progress, sharper)
     val = prepare(val_set, size, read_grayscale, progress, sharper)
+    if config["augment"].get("flip_pairs") is not None:  # the twins a training flip swaps, by name
+        train = replace(train, flip_pairs=name_pairs(config["augment"]["flip_pairs"], train.names, "augment.flip_pairs"))
     # An evenly spaced subset, so it does not depend on the order of a folder listing's head.
     subset_size = min(config["data"]["train_subset"], len(train))
     step = len(train) / subset_size if subset_size else 1
