@@ -174,7 +174,8 @@ def test_a_killed_ablation_trains_only_what_is_missing(tmp_path):
     assert len(printed.stdout.splitlines()) == len(states) - len(finished_before)
     assert all(f"--name {name}" not in printed.stdout for name in finished_before)
 
-    again = run_ablation(load_config(None, ABLATION_TINY), folder, TWO_PARTS, seeds=2, threads=1)
+    # Resumed with another --jobs and no --threads: the plan's thread count stands, so it is the same plan.
+    again = run_ablation(load_config(None, ABLATION_TINY), folder, TWO_PARTS, seeds=2, jobs=2)
     assert set(again.launched.trained) == set(states) - finished_before
     assert first.stat().st_mtime_ns == stamp
     assert all(plan.state(v) == "finished" for v in plan.variants) and not again.result.missing
@@ -189,8 +190,9 @@ def scenario_ablations(tmp_path_factory):
     outcomes = {}
     for path in sorted(ABLATION_FOLDER.glob("*.yaml")):
         scenario = load_scenario(path)
+        # Two threads pinned: a CPU training's numbers depend on the count, and the default is cores / jobs.
         outcomes[scenario.name] = (scenario, run_ablation(scenario.config("test"), out / scenario.name,
-                                                          scenario.parts, seeds=2))
+                                                          scenario.parts, seeds=2, threads=2))
     return outcomes
 
 

@@ -168,9 +168,12 @@ def test_gathered_predictions_are_the_checkpoints(ddp_run):
         expected = result.pred[order].reshape(-1, 2)
         assert rows["image_id"].tolist() == np.repeat(np.asarray(result.image_ids)[order], len(data.names)).tolist()
         # Ranks batch the images differently, so the heatmaps differ in their last bits; the near-border
-        # Gaussian fit's iterations carry that to ~0.01 px on a barely trained model's flat peaks. A wrong
-        # image order or checkpoint would be pixels off.
-        np.testing.assert_allclose(rows[["pred_x", "pred_y"]].to_numpy(), expected, atol=0.05, rtol=0)
+        # Gaussian fit's iterations carry that to ~0.001 px on a barely trained model's flat peaks, and on a
+        # peak flat enough to sit between two pixels, to a fraction of a pixel (0.2 px on one of 266
+        # coordinates with numpy 2.4 / scipy 1.17). A wrong image order or checkpoint would move every point
+        # by pixels.
+        difference = np.abs(rows[["pred_x", "pred_y"]].to_numpy() - expected)
+        assert np.quantile(difference, 0.99) < 0.01 and difference.max() < 0.5, np.sort(difference.ravel())[-5:]
         np.testing.assert_allclose(rows["peak"].to_numpy(), result.peak[order].ravel(), atol=1e-5, rtol=0)
         # The gathered metrics and loss are those of the whole split, not of rank 0's shard.
         loss_tag = "val/loss" if split == "val" else "train/eval_loss"

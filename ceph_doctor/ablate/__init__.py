@@ -18,7 +18,7 @@ from typing import Iterable
 from ceph_doctor.ablate.effects import AblationResult, measure
 from ceph_doctor.ablate.launch import Launched, Progress, launch
 from ceph_doctor.ablate.parts import Part, choose_parts
-from ceph_doctor.ablate.plan import Plan, make_plan, read_plan, write_plan
+from ceph_doctor.ablate.plan import PLAN_FILE, Plan, make_plan, read_plan, write_plan
 from ceph_doctor.ablate.verdict import PartVerdict, judge
 
 __all__ = ["Outcome", "collect", "plan_ablation", "run_ablation"]
@@ -35,8 +35,11 @@ class Outcome:
 def plan_ablation(config: dict, folder: Path, parts: Iterable[str] | None = None, extra_parts: Iterable[Part] = (),
                   mode: str = "leave-one-out", seeds: int = 2, threads: int | None = None, jobs: int = 1) -> Plan:
     """The plan, written to `folder` (or the same plan found there: a resumed ablation)."""
+    folder = Path(folder)
     chosen, notes = choose_parts(config, None if parts is None else list(parts), list(extra_parts))
-    plan = make_plan(Path(folder), config, chosen, mode, seeds, threads, jobs)
+    if threads is None and (folder / PLAN_FILE).is_file():
+        threads = read_plan(folder).threads  # resumed with another --jobs: the plan's thread count stands
+    plan = make_plan(folder, config, chosen, mode, seeds, threads, jobs)
     write_plan(plan)
     plan.notes = notes
     return plan
