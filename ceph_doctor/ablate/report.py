@@ -21,7 +21,7 @@ from rich.console import Console
 from ceph_doctor.ablate.effects import HELPS, HURTS, AblationResult
 from ceph_doctor.ablate.verdict import PartVerdict
 from ceph_doctor.atomic import atomic_write_bytes
-from ceph_doctor.compare.report import Section, number, print_sections
+from ceph_doctor.compare.report import Section, markdown_sections, number, print_sections
 from ceph_doctor.engine.evaluate import json_value
 from ceph_doctor.report.document import fix_text, templates_dir
 from ceph_doctor.report.html import data_uri
@@ -168,14 +168,7 @@ def print_report(result: AblationResult, verdicts: list[PartVerdict], console: C
 
 def markdown(result: AblationResult, verdicts: list[PartVerdict], figure_ref=None) -> str:
     text = [f"# Ablation: which part is at fault ({result.plan.folder.name})", ""]
-    for section in sections(result, verdicts):
-        text += [f"## {section.title}", ""]
-        if section.headers:
-            text.append("| " + " | ".join(section.headers) + " |")
-            text.append("|" + "---|" * len(section.headers))
-            text += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in section.rows]
-            text.append("")
-        text += [*(f"- {line}" for line in section.lines), ""] if section.lines else []
+    text += markdown_sections(sections(result, verdicts))
     for name, title, png in pictures(verdicts, result.unit) if figure_ref else []:
         text += [f"## {title}", "", f"![{title}]({figure_ref(name, png)})", ""]
     return "\n".join(text)

@@ -230,6 +230,20 @@ def _numeric(cell: str) -> bool:
     return cell[:1] in set("0123456789+-−–∞") and not cell.startswith("--")
 
 
+def markdown_sections(parts: list[Section]) -> list[str]:
+    """Each section as a level-2 heading, a Markdown table and a list of its lines."""
+    text: list[str] = []
+    for section in parts:
+        text += [f"## {section.title}", ""]
+        if section.headers:
+            text.append("| " + " | ".join(section.headers) + " |")
+            text.append("|" + "---|" * len(section.headers))
+            text += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in section.rows]
+            text.append("")
+        text += [*(f"- {line}" for line in section.lines), ""] if section.lines else []
+    return text
+
+
 def write_report(comparison, out: Path, pictures: list[tuple[str, str]]) -> Path:
     """summary.md with every section and picture, and the per-landmark and per-tensor tables as CSV."""
     out.mkdir(parents=True, exist_ok=True)
@@ -238,14 +252,7 @@ def write_report(comparison, out: Path, pictures: list[tuple[str, str]]) -> Path
     if comparison.weights.compared:
         comparison.weights.tensors.to_csv(out / "weights.csv", index=False)
     text = [f"# {comparison.a.path.name} (A) against {comparison.b.path.name} (B)", ""]
-    for section in sections(comparison):
-        text += [f"## {section.title}", ""]
-        if section.headers:
-            text.append("| " + " | ".join(section.headers) + " |")
-            text.append("|" + "---|" * len(section.headers))
-            text += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in section.rows]
-            text.append("")
-        text += [*(f"- {line}" for line in section.lines), ""] if section.lines else []
+    text += markdown_sections(sections(comparison))
     for name, title in pictures:
         text += [f"## {title}", "", f"![{title}]({name})", ""]
     path = out / "summary.md"
