@@ -130,12 +130,11 @@ def write_plan(plan: Plan) -> None:
     """The plan and every variant's config, unless the folder holds this very plan already (a resumed
     ablation); a folder holding another plan is refused rather than mixed with it."""
     path = plan.folder / PLAN_FILE
-    described = plan.describe()
+    described = json.loads(json.dumps(plan.describe()))  # as it reads back: tuples are lists
     if path.is_file():
-        stored = read_plan(plan.folder)
-        stored_description = stored.describe()
-        if stored_description != json.loads(json.dumps(described)):
-            differs = [key for key in described if json.loads(json.dumps(described[key])) != stored_description.get(key)]
+        stored = read_plan(plan.folder).describe()
+        if stored != described:
+            differs = [key for key in described if described[key] != stored.get(key)]
             raise ConfigError(f"{plan.folder}: holds an ablation of another plan (it differs in {', '.join(differs)}); "
                               "run it with the same arguments to resume it, or give another --out")
     plan.folder.mkdir(parents=True, exist_ok=True)
