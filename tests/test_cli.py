@@ -50,17 +50,28 @@ def test_existing_run_is_not_overwritten(tmp_path):
     assert_one_line_error(ceph_doctor("train", "--out", str(tmp_path), "--name", "taken"), "--resume")
 
 
+@pytest.mark.parametrize("name", ["nested/run", "..", "a\\b"])
+def test_a_run_name_is_one_folder(tmp_path, name):
+    assert_one_line_error(ceph_doctor("train", "--out", str(tmp_path / "runs"), "--name", name), "--name", "--out")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = ceph_doctor("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"ceph-doctor {version('ceph-doctor')}"
+
+
 def test_usage_error_exit_code():
     result = ceph_doctor("train", "--no-such-option")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert_one_line_error(result, "--no-such-option", "train --help")
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["samples"]])
 def test_help_ends_with_an_example(command):
     result = ceph_doctor(*command, "--help")
-    assert result.returncode == 0
-    if command:
-        assert "Example: ceph-doctor" in result.stdout
+    assert result.returncode == 0 and "Example: ceph-doctor" in result.stdout
 
 
 def test_train_on_a_real_layout_end_to_end(tmp_path):
@@ -72,6 +83,7 @@ def test_train_on_a_real_layout_end_to_end(tmp_path):
         "--out", str(tmp_path), "--name", "isbi",
     )
     assert result.returncode == 0, result.stderr
+    assert f"next: ceph-doctor analyze {tmp_path / 'isbi'}" in result.stderr  # what to do with the run
     run = load_run(tmp_path / "isbi")
     assert run.manifest["pixel_spacing_mm"] == pytest.approx(0.1)
     assert len(run.predictions) == 1 * (2 + 5) * 19

@@ -91,3 +91,11 @@ def test_future_schema_version_is_refused_clearly(tmp_path):
 def test_not_a_run(tmp_path):
     with pytest.raises(RunFormatError, match="not a ceph-doctor run"):
         load_run(tmp_path)
+
+
+def test_whole_file_writes_get_the_mode_of_any_new_file(tmp_path):
+    from ceph_doctor.atomic import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "report.html", b"<html></html>")
+    (tmp_path / "plain.html").write_bytes(b"<html></html>")
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == (tmp_path / "plain.html").stat().st_mode & 0o777

@@ -21,7 +21,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="Example: ceph-doctor train --name first && ceph-doctor analyze runs/first",
 )
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"ceph-doctor {version('ceph-doctor')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                  help="Print the version and exit."),
+) -> None:
+    """Train landmark detectors, record what happens per landmark, and diagnose what went wrong."""
+
 
 CONFIG = typer.Option(None, "--config", "-c", help="YAML config file (canonical keys; defaults fill the rest).")
 SET = typer.Option(None, "--set", "-s", help="Override one key, e.g. --set optimizer.lr=1e-4 (repeatable).")
@@ -172,7 +189,12 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(ExitCode.BAD_INPUT)
     except typer.TyperException as error:  # usage errors: unknown option, missing argument
-        error.show()
+        context = getattr(error, "ctx", None)
+        if context is None or not hasattr(error, "format_message"):
+            error.show()
+        else:  # one line, like every other bad input, with where to look
+            err_console.print(f"error: {error.format_message()} (see: {context.command_path} --help)",
+                              markup=False, highlight=False, soft_wrap=True)
         sys.exit(ExitCode.BAD_INPUT)
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")

@@ -18,6 +18,9 @@ console = Console(stderr=True)
 def resolve_run_dir(config: dict, out: Path, name: str | None) -> Path:
     if name is None:
         name = f"{config['model']['arch']}-{config['data']['source']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # A name is one folder: "a/b" would silently nest runs, ".." would leave --out.
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise UserInputError(f"--name {name!r}: a run name is one folder name; choose the parent folder with --out")
     run_dir = out / name
     if (run_dir / "manifest.json").exists():
         raise UserInputError(f"{run_dir}: a run already exists here; pass --resume {run_dir} or another --name")
