@@ -24,6 +24,7 @@ app = typer.Typer(
     epilog="Example: ceph-doctor train --name first && ceph-doctor analyze runs/first",
 )
 
+
 def _print_version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -37,7 +38,7 @@ def _options(
     _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                   help="Print the version and exit."),
 ) -> None:
-    """Train landmark detectors, record what happens per landmark, and diagnose what went wrong."""
+    """Options of ceph-doctor itself, before any command (the help text is the app's own)."""
 
 
 CONFIG = typer.Option(None, "--config", "-c", help="YAML config file (canonical keys; defaults fill the rest).")
