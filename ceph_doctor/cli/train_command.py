@@ -60,7 +60,10 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
             prepare_progress=lambda n: bar.advance(task, n),
         )
         trainer.setup()
-    return trainer.fit().status
+    status = trainer.fit().status
+    # Unwrapped, so the line copies whole however long the path.
+    console.print(f"next: ceph-doctor analyze {run_dir}", markup=False, highlight=False, soft_wrap=True)
+    return status
 
 
 def write_samples(config_path: Path | None, overrides: list[str], out: Path, count: int) -> list[Path]:

@@ -77,7 +77,6 @@ class ProgressHook(Hook):
             self.console.print(final_table(self.history, best))
         why = f" ({stop_reason})" if stop_reason else ""
         self.console.print(f"[bold]{status}[/]{why}: run written to {run_dir}", highlight=False)
-        self.console.print(f"next: ceph-doctor analyze {run_dir}", markup=False, highlight=False, soft_wrap=True)
 
 
 def final_table(history: list[dict[str, float]], best) -> Table:
