@@ -49,7 +49,8 @@ def analyze_run(run: Run, rules) -> RunReport:
 
     signals = compute_signals(run)
     diagnoses, not_checked = diagnose(signals, rules)
-    return RunReport(str(run.path), run.source, diagnoses, not_checked, run=run, signals=signals)
+    return RunReport(str(run.path), run.source, diagnoses, not_checked, run=run, signals=signals,
+                     unseen_parts=sorted(set(signals.unseen.values())))
 
 
 def analyze_paths(

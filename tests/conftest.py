@@ -1,6 +1,9 @@
+import os
+
 import pytest
 
 from ceph_doctor.config import load_config
+from shared_work import do_once, shared_folder
 
 # Tiny but real: 64x64 inputs, a handful of synthetic images, a narrow U-Net.
 TINY = [
@@ -25,10 +28,69 @@ def tiny_config():
     return make
 
 
+WORKER_THREADS = 1
+_process_threads: list[int] = []  # the thread count every test starts with, set once per process
+
+
+def pytest_configure(config):
+    import torch
+
+    # Parallel workers (pytest-xdist, on by default in pyproject.toml) train with one CPU thread each: two
+    # workers with torch's default of a thread per core would fight over the cores, and one thread gives
+    # the same numbers on every machine, whatever its core count.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(WORKER_THREADS)
+    _process_threads.append(torch.get_num_threads())
+
+
+@pytest.fixture(autouse=True)
+def _thread_count_restored():
+    """A training that pins train.threads changes the process's thread count; the next test gets it back."""
+    yield
+    import torch
+
+    if torch.get_num_threads() != _process_threads[0]:
+        torch.set_num_threads(_process_threads[0])
+
+
 @pytest.fixture(scope="session")
-def scenario_runs(tmp_path_factory):
-    """Every failure scenario of examples/scenarios trained once at test size: name → run directory."""
+def scenario_run(tmp_path_factory):
+    """`scenario_run(*names)`: the failure scenarios of examples/scenarios with those names (all of them when
+    none is named) trained at test size, once in the session and across the parallel workers too (they share
+    the trainings): name → run directory."""
     from ceph_doctor.scenarios import all_scenarios, run_scenario
 
-    out = tmp_path_factory.mktemp("scenarios")
-    return {scenario.name: run_scenario(scenario, out, size="test") for scenario in all_scenarios()}
+    scenarios = {scenario.name: scenario for scenario in all_scenarios()}
+    out = shared_folder(tmp_path_factory, "scenarios")
+
+    def trained(*names: str) -> dict:
+        names = names or tuple(scenarios)
+        do_once(out, names, lambda name: run_scenario(scenarios[name], out, size="test"))
+        return {name: out / name for name in names}
+
+    return trained
+
+
+@pytest.fixture(scope="session")
+def scenario_runs(scenario_run):
+    """Every failure scenario trained at test size (see `scenario_run`): name → run directory."""
+    return scenario_run()
+
+
+@pytest.fixture(scope="session")
+def ablation_outcome(tmp_path_factory):
+    """`ablation_outcome(name)`: the ablation scenario examples/ablations/NAME.yaml, trained once at test size
+    (once across the parallel workers too) and judged: (scenario, Outcome)."""
+    from ceph_doctor.ablate import collect, run_ablation
+    from ceph_doctor.scenarios import ABLATION_FOLDER, load_scenario
+
+    out = shared_folder(tmp_path_factory, "ablations")
+
+    def outcome(name: str):
+        scenario = load_scenario(ABLATION_FOLDER / f"{name}.yaml")
+        # Two threads pinned: a CPU training's numbers depend on the count, and the default is cores / jobs.
+        do_once(out, [name], lambda _: run_ablation(scenario.config("test"), out / name, scenario.parts,
+                                                    seeds=2, threads=2))
+        return scenario, collect(out / name)
+
+    return outcome

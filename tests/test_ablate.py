@@ -17,10 +17,9 @@ from ceph_doctor.ablate import plan_ablation, run_ablation
 from ceph_doctor.ablate.effects import HELPS, HURTS, WITHIN_NOISE, RunAnswer, part_effect, seed_noise
 from ceph_doctor.ablate.parts import BUILTIN_PARTS, choose_parts, parse_part
 from ceph_doctor.ablate.plan import read_plan
-from ceph_doctor.ablate.report import json_text, to_json, write_html, write_markdown
+from ceph_doctor.ablate.report import to_json
 from ceph_doctor.config import load_config
 from ceph_doctor.errors import ConfigError
-from ceph_doctor.scenarios import ABLATION_FOLDER, load_scenario
 
 from conftest import TINY
 
@@ -179,58 +178,6 @@ def test_a_killed_ablation_trains_only_what_is_missing(tmp_path):
     assert set(again.launched.trained) == set(states) - finished_before
     assert first.stat().st_mtime_ns == stamp
     assert all(plan.state(v) == "finished" for v in plan.variants) and not again.result.missing
-
-
-# -- a part that really hurts, and the healthy control ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def scenario_ablations(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ablations")
-    outcomes = {}
-    for path in sorted(ABLATION_FOLDER.glob("*.yaml")):
-        scenario = load_scenario(path)
-        # Two threads pinned: a CPU training's numbers depend on the count, and the default is cores / jobs.
-        outcomes[scenario.name] = (scenario, run_ablation(scenario.config("test"), out / scenario.name,
-                                                          scenario.parts, seeds=2, threads=2))
-    return outcomes
-
-
-def test_the_part_that_hurts_is_named_with_its_landmarks_and_uncertainty(scenario_ablations):
-    scenario, outcome = scenario_ablations["rotation_from_coco"]
-    fired = {v.effect.part: [d.id for d in v.diagnoses] for v in outcome.verdicts}
-    assert "part-hurts" in fired[scenario.hurts]
-    assert all("part-hurts" not in ids for part, ids in fired.items() if part != scenario.hurts)
-    hurting = next(v for v in outcome.verdicts if v.effect.part == scenario.hurts)
-    diagnosis = next(d for d in hurting.diagnoses if d.id == "part-hurts")
-    assert diagnosis.landmarks == hurting.effect.hurt and diagnosis.landmarks
-    assert hurting.effect.overall["effect"] > hurting.effect.overall["band"] > 0
-    assert f"±{hurting.effect.overall['band']:.2f}" in diagnosis.message
-    assert diagnosis.fixes[0].key == "augment.rotate_deg" and diagnosis.fixes[0].value == 0
-
-
-def test_on_the_healthy_pipeline_no_part_hurts(scenario_ablations):
-    _, outcome = scenario_ablations["healthy"]
-    assert outcome.verdicts and all(not v.effect.hurt and v.effect.overall["verdict"] != HURTS
-                                    for v in outcome.verdicts)
-    assert not [d for v in outcome.verdicts for d in v.diagnoses if d.id == "part-hurts"]
-
-
-def test_the_report_in_every_format(scenario_ablations, tmp_path):
-    _, outcome = scenario_ablations["rotation_from_coco"]
-    document = json.loads(json_text(outcome.result, outcome.verdicts))
-    assert document["schema"] == 1
-    assert {part["name"] for part in document["parts"]} == {"augment.rotate", "augment.brightness"}
-    markdown = write_markdown(outcome.result, outcome.verdicts, tmp_path / "ablation.md").read_text()
-    assert "part-hurts" in markdown and (tmp_path / "ablation-effect_map.png").is_file()
-    page = write_html(outcome.result, outcome.verdicts, tmp_path / "ablation.html").read_text()
-    assert "data:image/png;base64," in page and "augment.rotate" in page
-    collected = cli("ablate", "--collect", str(outcome.plan.folder), "--format", "json")
-    assert collected.returncode == 0 and _table_of(json.loads(collected.stdout)) == _table_of(document)
-
-
-def _table_of(document: dict) -> list:
-    return [(part["name"], part["effect"], part["hurt"]) for part in document["parts"]]
 
 
 # -- bad input --------------------------------------------------------------------------------------

@@ -208,24 +208,30 @@ def test_data_options_only_choose_images(checkpoints):
         compare_checkpoints(path, path, [("data.input_size", [32, 32])])
 
 
-def test_findings_up_to_each_checkpoints_epoch(checkpoints, monkeypatch):
+def test_each_side_is_judged_on_its_run_as_it_stood_at_the_checkpoint(checkpoints, monkeypatch):
+    """What an analysis at that epoch would have said: the run cut at the checkpoint's epoch is judged (a
+    checkpoint at the best epoch is not "overfitting from" its own epoch). The scenarios show it on a real
+    overfitted run (test_what_users_read.py); here, that each side sees only its own part of the run."""
     import ceph_doctor.analyze
     from ceph_doctor.compare import engine_findings
     from ceph_doctor.compare.checkpoint_file import read_checkpoint
     from ceph_doctor.engine.diagnosis import Diagnosis, RunReport
 
-    diagnoses = [Diagnosis("lr-too-high", "warning", "", epoch=1), Diagnosis("overfitting", "error", "", epoch=3),
-                 Diagnosis("sparse-validation", "info", "", epoch=None)]
-    monkeypatch.setattr(ceph_doctor.analyze, "analyze_paths",
-                        lambda paths: [RunReport(str(paths[0]), "ceph-doctor", diagnoses, [])])
+    judged = []
+
+    def analyze_run(run, rules):
+        judged.append((run.last_epoch, int(run.predictions["epoch"].max())))
+        return RunReport(str(run.path), "ceph-doctor", [Diagnosis("x", "info", "", epoch=run.last_epoch)], [])
+
+    monkeypatch.setattr(ceph_doctor.analyze, "analyze_run", analyze_run)
     sides = {"A": read_checkpoint(checkpoints / "epoch_0002.pth"), "B": read_checkpoint(checkpoints / "epoch_0003.pth")}
     findings = engine_findings(sides)
-    assert [f.id for f in findings["A"]] == ["lr-too-high", "sparse-validation"]
-    assert [f.id for f in findings["B"]] == ["lr-too-high", "overfitting", "sparse-validation"]
+    assert judged == [(2, 2), (3, 3)]
+    assert [(f.id, f.epoch) for f in findings["A"]] == [("x", 2)] and [f.epoch for f in findings["B"]] == [3]
 
-    def broken(paths):
+    def broken(run, rules):
         raise RuntimeError("engine half-written")
 
-    monkeypatch.setattr(ceph_doctor.analyze, "analyze_paths", broken)
+    monkeypatch.setattr(ceph_doctor.analyze, "analyze_run", broken)
     assert engine_findings(sides) == {"A": "diagnosis unavailable (RuntimeError: engine half-written)",
                                       "B": "diagnosis unavailable (RuntimeError: engine half-written)"}

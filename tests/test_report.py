@@ -70,12 +70,18 @@ def test_json_has_the_design_shape(tiny_run):
     document = json.loads(render_json(reports))
     assert document["schema"] == 1 and len(document["runs"]) == 2
     run = document["runs"][0]
-    assert set(run) == {"path", "source", "monitor", "diagnoses", "not_checked"}
+    assert set(run) == {"path", "source", "monitor", "diagnoses", "plan", "not_checked", "parts_not_seen"}
     assert [d["severity"] for d in run["diagnoses"]] == ["error", "warning", "info"]
     for diagnosis in run["diagnoses"]:
-        assert set(diagnosis) == {"id", "severity", "message", "epoch", "landmarks", "evidence", "fixes", "explains"}
+        assert set(diagnosis) == {"id", "severity", "message", "epoch", "landmarks", "evidence", "units", "fixes",
+                                  "explains"}
         for fix in diagnosis["fixes"]:
             assert set(fix) == {"key", "op", "value", "reason"} and fix["op"] in {"set", "multiply", "enable"}
+    # The treatment plan: one step per key, from the run's config (lr 0.001 by default) to the new value.
+    assert [(step["key"], step["current"], step["new"], step["set"]) for step in run["plan"]] == [
+        ("optimizer.lr", 0.001, 0.0002, "--set optimizer.lr=0.0002"), ("codec.sigma", 2.0, 3, "--set codec.sigma=3")]
+    assert run["plan"][0]["asked_by"] == [{"id": "prediction-collapse",
+                                           "reason": "a smaller step keeps the heatmaps apart"}]
     evidence = run["diagnoses"][0]["evidence"]
     assert evidence == {
         "collapse.spread_ratio": pytest.approx(0.05), "collapse.first": None, "collapse.where": [1.5, 2.0],
@@ -93,8 +99,8 @@ def test_html_is_one_self_contained_escaped_file(tiny_run, tmp_path):
     assert "<link" not in html and "url(" not in html and "@import" not in html
     images = re.findall(r'<img src="data:image/png;base64,', html)
     assert len(images) >= 5
-    for marker in ("prediction-collapse", "optimizer.lr × 0.2", "a smaller step keeps the heatmaps apart",
-                   "exposure-bias.gap", "Not checked"):
+    for marker in ("prediction-collapse", "Treatment plan", "0.001 → 0.0002", "--set optimizer.lr=0.0002",
+                   "a smaller step keeps the heatmaps apart", "exposure-bias.gap", "Not checked"):
         assert marker in html
     assert list(tmp_path.iterdir()) == [out]  # nothing beside it
 
@@ -109,7 +115,7 @@ def test_markdown_writes_the_figures_it_references(tiny_run, tmp_path):
     assert {p.name for p in (tmp_path / "my report_figures").iterdir()} == {Path(r).name for r in references}
     rendered = MarkdownIt("commonmark").render(text)
     assert "<script>" not in rendered and "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
-    assert "<code>optimizer.lr × 0.2</code>" in rendered
+    assert "<code>--set optimizer.lr=0.0002</code>" in rendered and "0.001 → 0.0002" in rendered
 
 
 def test_figures_are_skipped_when_their_data_is_missing(tiny_run, tmp_path):
@@ -145,8 +151,8 @@ def test_terminal_prints_ids_fixes_and_what_was_not_checked(tiny_run):
     render_terminal([RunReport(str(tiny_run.path), "ceph-doctor", bad, [NotChecked("x.y", "log z")], run=tiny_run)],
                     console)
     text = console.export_text()
-    for marker in ("prediction-collapse", "landmark-regression", "val-plateau", "optimizer.lr × 0.2",
-                   "codec.sigma = 3", "wider targets", "not checked", "x.y", "log z", EVIL, "[bold]Gonion[/bold]"):
+    for marker in ("prediction-collapse", "landmark-regression", "val-plateau", "treatment plan", "0.001 → 0.0002",
+                   "--set codec.sigma=3", "wider targets", "not checked", "x.y", "log z", EVIL, "[bold]Gonion[/bold]"):
         assert marker in text
     assert text.index("prediction-collapse") < text.index("landmark-regression") < text.index("val-plateau")
 
@@ -182,3 +188,33 @@ def test_templates_ship_inside_the_wheel():
     # The package list is explicit (package-dir needs it): a sub-package left out is missing from the wheel.
     missing = set(find_namespace_packages(where=str(ROOT), include=["ceph_doctor*"])) - set(setuptools["packages"])
     assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_every_landmark_of_every_dataset_gets_its_own_colour():
+    from ceph_doctor.report.drawing import landmark_colours
+
+    for count in (19, 29, 38):  # ISBI 2015, Aariz, CL-detection 2023
+        assert len(set(landmark_colours(count))) == count
+
+
+def test_diagnoses_are_named_in_the_legend_not_written_over_each_other():
+    from matplotlib.figure import Figure
+
+    from ceph_doctor.report.figures import _mark_epochs
+
+    ax = Figure().subplots()
+    ax.plot([1, 2, 3, 4], [4, 3, 2, 3], label="val/mre_mm")
+    close = [Diagnosis("overfitting", "warning", "…", epoch=2), Diagnosis("val-plateau", "warning", "…", epoch=3)]
+    _mark_epochs(ax, 2, close)
+    labels = ax.get_legend_handles_labels()[1]
+    assert "overfitting (from epoch 2)" in labels and "val-plateau (from epoch 3)" in labels
+    assert not ax.texts  # nothing written on the plot itself
+
+
+def test_a_single_validation_is_not_called_healthy(tiny_run):
+    one = copy.copy(tiny_run)
+    one.scalars = tiny_run.scalars[tiny_run.scalars["epoch"] <= 1].reset_index(drop=True)
+    console = Console(record=True, width=120, color_system=None)
+    render_terminal([RunReport(str(one.path), "ceph-doctor", [], [], run=one)], console)
+    text = console.export_text()
+    assert "not judged" in text and "validated 1 time" in text and "no problems found" not in text

@@ -1,5 +1,6 @@
-"""Fixes shown in the user's idiom: the MMEngine config line for an MMEngine work dir, and
-`key: current → new` for other imported runs whose config records the current value."""
+"""The treatment plan in the user's idiom: the MMEngine config line for an MMEngine work dir, Lightning's
+Trainer argument for a Lightning folder, `--set` for ceph-doctor's own runs, and `current → new` wherever the
+run's config records the current value."""
 
 from __future__ import annotations
 
@@ -37,27 +38,36 @@ def terminal_text(reports) -> str:
     return console.file.getvalue()
 
 
+def how(report_) -> list[str]:
+    return [row.how for row in document_runs([report_], figure_ref=None)[0].plan]
+
+
 def test_mmengine_fixes_show_the_config_line_everywhere(tmp_path):
     mm = report("mmengine", {"optimizer": {"lr": 10.0}})
-    entry = document_runs([mm], figure_ref=None)[0].diagnoses[0]
-    assert entry.fix_idioms == [LINE, "optim_wrapper = dict(clip_grad=dict(max_norm=1.0))", ""]
+    assert how(mm) == [LINE, "optim_wrapper = dict(clip_grad=dict(max_norm=1.0))", ""]
     assert LINE in terminal_text([mm])
     markdown = render_markdown([mm], tmp_path / "report.md").read_text()
-    assert "in your config" in markdown and "dict(lr=0.1)" in markdown
-    assert markdown.count("in your config") == 2  # no line for a key MMEngine has no spelling of
+    assert "dict(lr=0.1)" in markdown and "10 → 0.1" in markdown
+    assert markdown.count("optim_wrapper") == 2  # no line for a key MMEngine has no spelling of
     html = render_html([mm], tmp_path / "report.html").read_text()
     assert "<code>optim_wrapper = dict(optimizer=dict(lr=0.1))</code>" in html
 
 
+def changes(report_) -> list[str]:
+    return [row.change for row in document_runs([report_], figure_ref=None)[0].plan]
+
+
 def test_other_imported_sources_show_current_to_new_when_known():
     csv = report("csv", {"optimizer": {"lr": 0.5}})
-    assert document_runs([csv], figure_ref=None)[0].diagnoses[0].fix_idioms == ["optimizer.lr: 0.5 → 0.005", "", ""]
-    assert "optimizer.lr: 0.5 → 0.005" in terminal_text([csv])
+    assert changes(csv) == ["0.5 → 0.005", "off → 1", "? → 16"] and how(csv) == ["", "", ""]
+    assert "0.5 → 0.005" in terminal_text([csv])
     unknown = report("tensorboard", {})
-    assert document_runs([unknown], figure_ref=None)[0].diagnoses[0].fix_idioms == ["", "", ""]
-    assert "in your config" not in terminal_text([unknown])
+    assert changes(unknown) == ["× 0.01", "off → 1", "? → 16"] and how(unknown) == ["", "", ""]
+    assert "--set" not in terminal_text([unknown])  # another tool's run is not trained with ceph-doctor's options
     native = report("ceph-doctor", {"optimizer": {"lr": 0.5}})
-    assert document_runs([native], figure_ref=None)[0].diagnoses[0].fix_idioms == ["", "", ""]
+    # Completed with today's defaults, as --emit-config writes it: a key already so is no step of the plan.
+    assert how(native) == ["--set optimizer.lr=0.005", "--set train.grad_clip=1"]
+    assert document_runs([native], figure_ref=None)[0].plan_unchanged == ["model.channels is already 16 (diverged)"]
 
 
 def test_json_shape_is_unchanged():
@@ -78,5 +88,5 @@ def test_lightning_runs_show_the_trainer_argument(tmp_path):
     assert run.manifest["framework"] == {"name": "lightning"}
     fixes = [Fix("train.max_epochs", "multiply", 0.5, "shorter"), Fix("optimizer.lr", "multiply", 0.1, "smaller")]
     diagnosis = Diagnosis("overfitting", "warning", "…", fixes=fixes)
-    entry = document_runs([RunReport(str(run.path), run.source, [diagnosis], [], run=run)], figure_ref=None)
-    assert entry[0].diagnoses[0].fix_idioms == ["Trainer(max_epochs=20)", "configure_optimizers(): lr=0.0002"]
+    assert how(RunReport(str(run.path), run.source, [diagnosis], [], run=run)) == [
+        "Trainer(max_epochs=20)", "configure_optimizers(): lr=0.0002"]

@@ -31,7 +31,7 @@ def part_signals(effect: PartEffect, unit: str, noise_measured: bool) -> SignalS
         Signal("part.name", effect.part),
         Signal("part.unit", unit),
         Signal("part.effect", float(overall["effect"]), unit, description="mean radial error with the part − without"),
-        Signal("part.effect_share", float(share), "ratio"),
+        Signal("part.effect_share", float(share), "change"),
         Signal("part.noise", float(overall["band"]), unit, description="the seed-noise band of that difference"),
         Signal("part.noise_measured", bool(noise_measured)),
         Signal("part.hurts_overall", overall["verdict"] == HURTS),
@@ -41,7 +41,7 @@ def part_signals(effect: PartEffect, unit: str, noise_measured: bool) -> SignalS
         Signal("part.helped_count", len(effect.helped), "landmarks"),
         Signal("part.worst_effect", float(worst), unit),
         Signal("part.landmark_count", len(table), "landmarks"),
-        Signal("part.time_cost", float(effect.cost.relative), "ratio", description="extra time per epoch with the part"),
+        Signal("part.time_cost", float(effect.cost.relative), "change", description="extra time per epoch with the part"),
         Signal("part.costs_time", bool(effect.cost.costs_time)),
     ]
     return SignalSet(values={signal.name: signal for signal in values})

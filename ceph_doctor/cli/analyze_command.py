@@ -8,6 +8,7 @@ from rich.console import Console
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, RunReport
 from ceph_doctor.errors import UserInputError
+from ceph_doctor.numbers import plural
 
 FORMATS = ("text", "md", "html", "json")
 FAIL_ON = ("error", "warning", "never")
@@ -90,12 +91,14 @@ def write_fixed_config(reports: list[RunReport], path: Path) -> None:
     config = report.run.config if report.run is not None else None
     if not config:
         raise UserInputError(f"{report.path}: the run carries no config to patch")
-    fixed, changes = repaired_config(config, report.diagnoses)
+    fixed, plan = repaired_config(config, report.diagnoses)
+    changes = plan.lines()
     emit_config(path, fixed, changes)
     console = Console(stderr=True)
-    console.print(f"config with {len(changes)} change(s) written to {path}")
+    console.print(f"config with {len(changes)} {plural(len(changes), 'changes')} written to {path}; train it with: "
+                  f"ceph-doctor train --config {path}", markup=False, highlight=False, soft_wrap=True)
     for line in changes:
-        console.print(f"  {line}", highlight=False)
+        console.print(f"  {line}", markup=False, highlight=False)
 
 
 def exit_code(reports: list[RunReport], fail_on: str) -> int:

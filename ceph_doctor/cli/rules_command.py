@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
 
-from ceph_doctor.engine.rules import ABLATION_PACK, Rule, load_rules
 from ceph_doctor.errors import UserInputError
+
+if TYPE_CHECKING:  # the rule engine is loaded by the commands that read rules, not by `ceph-doctor --help`
+    from ceph_doctor.engine.rules import Rule
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 OP_SYMBOLS = {"set": "=", "multiply": "×", "enable": "enable →"}
@@ -59,18 +60,25 @@ def explain(
         close = difflib.get_close_matches(rule_id, list(rules), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserInputError(f"unknown rule id {rule_id!r}; {hint}valid ids: {', '.join(rules) or '(none loaded)'}")
+    from rich.markdown import Markdown
+
     Console().print(Markdown(explanation(rules[rule_id])))
 
 
 def every_rule(rules_dirs: Optional[List[Path]]) -> list[Rule]:
     """The rules judged on runs (with the user's), then those judged on an ablation's parts."""
+    from ceph_doctor.engine.rules import ABLATION_PACK, load_rules
+
     return [*load_rules(rules_dirs or []), *load_rules(pack=ABLATION_PACK)]
 
 
 def explanation(rule: Rule) -> str:
     """The rule's docs and machinery as one markdown document."""
+    conditions = rule.fix_conditions or (None,) * len(rule.fixes)
     fixes = [
-        f"- `{fix.key}` {OP_SYMBOLS.get(fix.op, fix.op)} `{_value(fix.value)}` — {fix.reason}" for fix in rule.fixes
+        f"- `{fix.key}` {OP_SYMBOLS.get(fix.op, fix.op)} `{_value(fix.value)}` — {fix.reason}"
+        + (f" (only when `{condition.source.strip()}`)" if condition is not None else "")
+        for fix, condition in zip(rule.fixes, conditions)
     ] or ["- (no config change: see the docs above)"]
     needs = ", ".join(f"`{name}`" for name in rule.required_signals) or "(none)"
     evidence = ", ".join(f"`{name}`" for name in rule.evidence) or "(none)"
@@ -106,6 +114,8 @@ def _value(value: object) -> str:
 
 
 def _source(rule: Rule) -> str:
+    from ceph_doctor.engine.rules import ABLATION_PACK
+
     if rule.builtin:
         path = Path(rule.source)
         return f"built-in: {path.parent.name + '/' if path.parent.name == ABLATION_PACK else ''}{path.name}"

@@ -40,15 +40,15 @@ def resumed_config(run_dir: Path, overrides: list[str]) -> dict:
 
 
 def run_training(config_path: Path | None, overrides: list[str], out: Path, name: str | None, resume: Path | None) -> str:
-    from ceph_doctor.train.loop import Trainer
-    from ceph_doctor.train.progress import ProgressHook
-    from ceph_doctor.train.recorder import Recorder
-
     if resume is not None:
         config, run_dir = resumed_config(resume, overrides), resume
     else:
         config = load_config(config_path, overrides)
         run_dir = resolve_run_dir(config, out, name)
+    # Only now: a config that cannot run is refused without paying for torch's import.
+    from ceph_doctor.train.loop import Trainer
+    from ceph_doctor.train.progress import ProgressHook
+    from ceph_doctor.train.recorder import Recorder
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("preparing images", total=None)

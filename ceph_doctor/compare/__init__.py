@@ -70,32 +70,29 @@ def run_directory(checkpoint_path: Path) -> Path | None:
 
 
 def engine_findings(sides: dict[str, Checkpoint]) -> dict[str, list[Finding] | str]:
-    """The diagnosis engine's findings on each side's run, keeping those whose onset is at or before its epoch."""
+    """The diagnosis engine's findings on each side's run as it stood when the checkpoint was saved: what an
+    analysis at that epoch would have said (a checkpoint at the best epoch has not overfitted yet)."""
     findings: dict[str, list[Finding] | str] = {}
-    analysed: dict[Path, Any] = {}
     for label, checkpoint in sides.items():
         run = run_directory(checkpoint.path)
         if run is None:
             continue
-        if run not in analysed:
-            analysed[run] = _analyse(run)
-        report = analysed[run]
+        report = _analyse(run, checkpoint.epoch)
         if isinstance(report, str):
             findings[label] = report
             continue
-        epoch = checkpoint.epoch
-        findings[label] = [
-            Finding(d.id, d.severity, d.epoch) for d in report.diagnoses
-            if epoch is None or d.epoch is None or d.epoch <= epoch
-        ]
+        findings[label] = [Finding(d.id, d.severity, d.epoch) for d in report.diagnoses]
     return findings
 
 
-def _analyse(run: Path):
+def _analyse(run: Path, epoch: int | None):
     try:
-        from ceph_doctor.analyze import analyze_paths
+        from ceph_doctor.analyze import analyze_run
+        from ceph_doctor.engine import load_rules
+        from ceph_doctor.store.reader import load_run
 
-        return analyze_paths([run])[0]
+        recorded = load_run(run)
+        return analyze_run(recorded if epoch is None else recorded.until(epoch), load_rules())
     # The engine is optional here: whatever stops it, the comparison itself still stands.
     except Exception as error:  # noqa: BLE001
         return f"diagnosis unavailable ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"

@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ceph_doctor.numbers import plural
 from ceph_doctor.signals.paired import IMPROVED, REGRESSED
 from ceph_doctor.store.meaning import direction
 
@@ -80,8 +81,9 @@ def _summary(c) -> Section:
             f"{overall['images']} images)."
         )
         regressed, improved = c.changes.regressed, c.changes.improved
-        lines.append(f"{len(regressed)} landmarks regressed, {len(improved)} improved, "
-                     f"{len(c.changes.table) - len(regressed) - len(improved)} show no evidence of change "
+        unchanged = len(c.changes.table) - len(regressed) - len(improved)
+        lines.append(f"{len(regressed)} {plural(len(regressed), 'landmarks')} regressed, {len(improved)} improved, "
+                     f"{unchanged} {'shows' if unchanged == 1 else 'show'} no evidence of change "
                      "(Benjamini–Hochberg, 5 % false discoveries).")
         table = c.changes.table
         for verdict, names in ((REGRESSED, regressed), (IMPROVED, improved)):

@@ -22,8 +22,9 @@ def draw_landmarks(
     min_width: int = 0,
 ) -> np.ndarray:
     """A BGR copy of a grayscale `image` with truth as filled dots (numbered from 1) and,
-    if given, predictions as crosses joined to their truth by a line. An image narrower
-    than `min_width` is enlarged first, so the numbers stay legible on small renders."""
+    if given, predictions as crosses joined to their truth by a line, with a key below saying so.
+    An image narrower than `min_width` is enlarged first, so the numbers stay legible on small renders.
+    Numbers are placed beside their dot where they cover no number placed before them."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     zoom = max(1.0, min_width / canvas.shape[1])
     if zoom > 1.0:
@@ -34,6 +35,7 @@ def draw_landmarks(
     scale = max(canvas.shape[:2]) / 400.0
     radius = max(2, round(3 * scale))
     font = 0.35 * max(scale, 0.8)
+    placed: list[tuple[int, int, int, int]] = []
     for index, point in enumerate(landmarks):
         if not np.isfinite(point).all():
             continue
@@ -45,6 +47,38 @@ def draw_landmarks(
             cv2.drawMarker(canvas, guess, colour, cv2.MARKER_CROSS, radius * 3, max(1, radius // 2), cv2.LINE_AA)
         cv2.circle(canvas, centre, radius, colour, -1, cv2.LINE_AA)
         if numbered:
-            cv2.putText(canvas, str(index + 1), (centre[0] + radius + 1, centre[1] - radius),
-                        cv2.FONT_HERSHEY_SIMPLEX, font, colour, 1, cv2.LINE_AA)
-    return canvas
+            _label(canvas, str(index + 1), centre, radius, font, colour, placed)
+    return _with_key(canvas, font, predictions is not None) if predictions is not None else canvas
+
+
+def _label(canvas: np.ndarray, text: str, centre: tuple[int, int], radius: int, font: float, colour,
+           placed: list[tuple[int, int, int, int]]) -> None:
+    """The number beside its dot, at the first of eight places that overlaps no number drawn before."""
+    (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+    gap = radius + 1
+    offsets = [(gap, -gap), (gap, gap + height), (-gap - width, -gap), (-gap - width, gap + height),
+               (-width // 2, -gap - 2), (-width // 2, gap + height + 2), (gap + width, -gap), (-gap - 2 * width, -gap)]
+    for dx, dy in offsets:
+        box = (centre[0] + dx, centre[1] + dy - height, centre[0] + dx + width, centre[1] + dy)
+        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            break
+    placed.append(box)
+    origin = (box[0], box[3])
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), 3, cv2.LINE_AA)  # outline
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font, colour, 1, cv2.LINE_AA)
+
+
+def _with_key(canvas: np.ndarray, font: float, predictions: bool) -> np.ndarray:
+    """A strip under the picture saying what its marks are."""
+    height = int(28 * max(font / 0.35, 1.0))
+    strip = np.full((height, canvas.shape[1], 3), 255, np.uint8)
+    y = height // 2
+    cv2.circle(strip, (12, y), 5, (60, 60, 60), -1, cv2.LINE_AA)
+    cv2.putText(strip, "truth (numbered)", (22, y + 5), cv2.FONT_HERSHEY_SIMPLEX, max(font, 0.4), (40, 40, 40), 1,
+                cv2.LINE_AA)
+    if predictions:
+        x = 22 + cv2.getTextSize("truth (numbered)", cv2.FONT_HERSHEY_SIMPLEX, max(font, 0.4), 1)[0][0] + 24
+        cv2.drawMarker(strip, (x, y), (60, 60, 60), cv2.MARKER_CROSS, 12, 2, cv2.LINE_AA)
+        cv2.putText(strip, "prediction, joined to its truth", (x + 12, y + 5), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(font, 0.4), (40, 40, 40), 1, cv2.LINE_AA)
+    return np.vstack([canvas, strip])

@@ -2,8 +2,8 @@
 
     rules = load_rules(extra_dirs)                      # rules.py: the YAML rule files, schema-checked
     diagnoses, not_checked = diagnose(signals, rules)   # evaluate.py: conditions, messages, evidence
-    config, changes = apply_fixes(config, [f for d in diagnoses for f in d.fixes])   # fixes.py
-    emit_config("patched.yaml", config, changes)
+    config, plan = repaired_config(run.config, diagnoses)   # plan.py: one change per key, applied
+    emit_config("patched.yaml", config, plan.lines())                # fixes.py
 
 The condition language of `when:` lives in expr.py. The overfit check's verdicts are stage rules
 (`rules/sanity/`, read by stage_files.py and judged in order by stage_rules.py).
@@ -12,7 +12,8 @@ The condition language of `when:` lives in expr.py. The overfit check's verdicts
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, NotChecked, RunReport
 from ceph_doctor.engine.evaluate import diagnose
 from ceph_doctor.engine.expr import ExpressionError, MissingSignal
-from ceph_doctor.engine.fixes import apply_fixes, emit_config, planned_change, repaired_config
+from ceph_doctor.engine.fixes import emit_config, planned_change
+from ceph_doctor.engine.plan import TreatmentPlan, apply_fixes, plan_of, repaired_config, treatment_plan
 from ceph_doctor.engine.rules import Rule, RuleError, load_rules
 
 __all__ = [
@@ -25,10 +26,13 @@ __all__ = [
     "Rule",
     "RuleError",
     "RunReport",
+    "TreatmentPlan",
     "apply_fixes",
     "diagnose",
     "emit_config",
+    "plan_of",
     "planned_change",
     "repaired_config",
+    "treatment_plan",
     "load_rules",
 ]

@@ -25,6 +25,7 @@ class Diagnosis:
     landmarks: list[str] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     fixes: list[Fix] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)  # evidence name → its unit (`ceph_doctor.numbers`)
     title: str = ""
     # Diagnoses this one explains (a diverged run's missed early stop): shown folded under it, and
     # not counted on their own (exit code, summary counts).
@@ -54,7 +55,10 @@ class RunReport:
     not_checked: list[NotChecked]
     run: Any = None  # the Run, for figures
     signals: Any = None  # the SignalSet
-
+    # Parts another tool's logs show no trace of ("a sequence decoder"): their checks do not apply.
+    unseen_parts: list[str] = field(default_factory=list)
+    # What is derived from the report once, however many formats show it (its plan, its figures).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     def to_json(self) -> dict[str, Any]:
         monitor = getattr(self.run, "monitor", None)
         best = self.signals.values.get("metric.best") if self.signals is not None else None
@@ -67,4 +71,5 @@ class RunReport:
             },
             "diagnoses": [d.to_json() for d in sorted(self.diagnoses, key=lambda d: SEVERITIES.index(d.severity))],
             "not_checked": [asdict(n) for n in self.not_checked],
+            "parts_not_seen": list(self.unseen_parts),
         }

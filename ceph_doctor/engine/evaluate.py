@@ -7,7 +7,6 @@ signals this run lacks is not guessed at: it becomes a "not checked" entry sayin
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, NotChecked
@@ -21,9 +20,13 @@ if TYPE_CHECKING:
 def diagnose(signals: SignalSet, rules: Iterable[Rule]) -> tuple[list[Diagnosis], list[NotChecked]]:
     """Each rule judged on `signals`: the diagnoses that fire, and what could not be checked.
 
-    Diagnoses are sorted by severity (error first), then id. "Not checked" holds one entry per
-    missing signal, however many rules needed it, with the `needs` text of its family.
+    Diagnoses come most important first: by severity (error first), then root causes before what they
+    cause (a rule that explains more of the others comes first), then by onset (the earliest first), then
+    id. A treatment plan takes the first diagnosis asking for a key as the one that decides it. "Not
+    checked" holds one entry per missing signal, however many rules needed it, with the `needs` text of
+    its family.
     """
+    rules = list(rules)
     values = {name: plain(signal.value) for name, signal in signals.values.items()}
     diagnoses: list[Diagnosis] = []
     not_checked: dict[str, NotChecked] = {}
@@ -36,12 +39,17 @@ def diagnose(signals: SignalSet, rules: Iterable[Rule]) -> tuple[list[Diagnosis]
             except MissingSignal as error:  # read outside its exists() guard
                 missing = [error.name]
         for name in missing:
-            if name.split(".", 1)[0] not in signals.inapplicable:  # a part the run does not have
+            family = name.split(".", 1)[0]
+            # A part the run does not have (its config says so), or of which its logs show no trace: said once
+            # as a part not seen (RunReport.unseen_parts), not as a signal to log.
+            if family not in signals.inapplicable and family not in signals.unseen:
                 not_checked.setdefault(name, NotChecked(signal=name, needs=_needs(signals, name)))
         if fired:
             diagnoses.append(_diagnosis(rule, signals, values))
-    diagnoses.sort(key=lambda diagnosis: (SEVERITIES.index(diagnosis.severity), diagnosis.id))
     explains = {rule.id: rule.explains for rule in rules}
+    reach = {rule_id: len(_explained_by(rule_id, explains)) for rule_id in explains}
+    diagnoses.sort(key=lambda d: (SEVERITIES.index(d.severity), -reach.get(d.id, 0),
+                                  math.inf if d.epoch is None else d.epoch, d.id))
     return fold_explained(diagnoses, explains), sorted(not_checked.values(), key=lambda entry: entry.signal)
 
 
@@ -68,9 +76,21 @@ def fold_explained(diagnoses: list[Diagnosis], explains: Mapping[str, Iterable[s
     return kept
 
 
+def _explained_by(rule_id: str, explains: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every id `rule_id` explains, directly or through the ids it explains (the graph has no cycles)."""
+    found: set[str] = set()
+    pending = list(explains.get(rule_id, ()))
+    while pending:
+        other = pending.pop()
+        if other not in found:
+            found.add(other)
+            pending.extend(explains.get(other, ()))
+    return found
+
+
 def _needs(signals: SignalSet, name: str) -> str:
     family = name.split(".", 1)[0]
-    return signals.missing.get(family) or f"no '{family}' measurement produced {name} for this run"
+    return signals.missing.get(family) or f"{family} records from which {name} can be measured (these gave none)"
 
 
 def _diagnosis(rule: Rule, signals: SignalSet, values: Mapping[str, Any]) -> Diagnosis:
@@ -84,7 +104,8 @@ def _diagnosis(rule: Rule, signals: SignalSet, values: Mapping[str, Any]) -> Dia
         epoch=epoch,
         landmarks=landmarks,
         evidence={name: json_value(values[name]) for name in rule.evidence if name in values},
-        fixes=[replace(fix) for fix in rule.fixes],  # copies: a renderer may annotate them
+        units={name: signals.values[name].unit for name in rule.evidence if name in values and signals.values[name].unit},
+        fixes=rule.fixes_for(values),
     )
 
 

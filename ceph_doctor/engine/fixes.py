@@ -8,7 +8,8 @@ Three operations, all on keys of `config.schema.SCHEMA`:
 - `enable`: a true/false or nullable key is switched on: to the value given, else to `True`
   for a boolean, else to the key's usual on-value in `ENABLE_DEFAULTS`.
 
-`apply_fixes` closes the loop: diagnoses → patched config → `ceph-doctor train --config FILE`.
+`engine/plan.py` merges the fixes of a run's diagnoses into one change per key and applies them; this module
+validates a fix and computes what it does to one value (`planned_change`), and writes the patched config.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Iterable
 import yaml
 
 from ceph_doctor.atomic import atomic_write_bytes
-from ceph_doctor.config import flatten, get_value, load_config, patched, set_value
+from ceph_doctor.config import get_value
 from ceph_doctor.config.schema import SCHEMA, Field, coerce
 from ceph_doctor.engine.diagnosis import Fix
 from ceph_doctor.engine.expr import is_number
@@ -45,7 +46,7 @@ def checked_fix_value(key: str, op: str, value: Any = UNSET) -> Any:
         if field.kind not in ("int", "float"):
             raise ValueError(f"multiply needs a numeric key; {key} holds {field.describe()}")
         if value is UNSET or not is_number(value) or not _finite(value) or value <= 0:
-            raise ValueError(f"multiply needs a positive factor, e.g. value: 0.2 (found {_shown(value)})")
+            raise ValueError(f"multiply needs a positive factor, e.g. value: 0.2 (found {shown_value(value)})")
         return float(value)
     if op == "enable":
         if field.kind != "bool" and not field.nullable:
@@ -55,7 +56,7 @@ def checked_fix_value(key: str, op: str, value: Any = UNSET) -> Any:
         if value is UNSET:
             raise ValueError(f"enable on {key} needs a value: it has no default on-value")
         if value is None or value is False:
-            raise ValueError(f"enable needs an on-value, not {_shown(value)}")
+            raise ValueError(f"enable needs an on-value, not {shown_value(value)}")
     elif value is UNSET:
         raise ValueError(f"set needs a value ({field.describe()})")
     try:
@@ -78,51 +79,9 @@ def _number_text(text: str) -> Any:
         return text
 
 
-def apply_fixes(config: dict, fixes: Iterable[Fix]) -> tuple[dict, list[str]]:
-    """A validated copy of `config` with `fixes` applied, and one line per changed key.
-
-    Several fixes on one key combine deterministically: identical fixes count once (two
-    diagnoses asking for "lr × 0.2" mean one × 0.2, with both reasons); distinct `multiply`
-    factors compose (× 0.5 then × 0.4 is × 0.2); a `set` or `enable` wins over every
-    `multiply` on the key; among several, the first in the order given wins — callers pass
-    fixes in diagnosis order, so the most severe diagnosis decides. Lines follow the order in
-    which keys first appear, e.g. `optimizer.lr: 0.002 → 0.0004 (×0.2: reason)`.
-    """
-    groups: dict[str, list[Fix]] = {}
-    for fix in fixes:
-        if fix.op not in FIX_OPS:
-            raise ValueError(f"unknown fix op {fix.op!r}")
-        groups.setdefault(fix.key, []).append(fix)
-    changes: dict[str, Any] = {}
-    lines: list[str] = []
-    for key, group in groups.items():
-        group = _merged_duplicates(group)
-        current = _current(config, key)
-        setters = [fix for fix in group if fix.op != "multiply"]
-        if setters:
-            chosen = setters[0]
-            new = chosen.value
-            detail = f"{chosen.op}: {chosen.reason}"
-            ignored = [_describe(fix) for fix in group if fix is not chosen]
-            if ignored:
-                detail += f"; instead of {', '.join(ignored)}"
-        else:
-            factor = math.prod(fix.value for fix in group)
-            if not is_number(current):
-                lines.append(f"{key}: {_shown(current)} cannot be multiplied; skipped (×{factor:g}: {_reasons(group)})")
-                continue
-            new = _scaled(SCHEMA[key], current, factor)
-            steps = " ".join(f"×{fix.value:g}" for fix in group)
-            detail = f"{steps}{f' = ×{factor:g}' if len(group) > 1 else ''}: {_reasons(group)}"
-        changes[key] = new
-        note = "; already so" if new == current and type(new) is type(current) else ""
-        lines.append(f"{key}: {_shown(current)} → {_shown(new)} ({detail}{note})")
-    return patched(config, changes), lines
-
-
 def planned_change(fix: Fix, config: dict) -> tuple[Any, Any]:
-    """(current, new): what applying `fix` alone to `config` changes, by the same arithmetic as
-    `apply_fixes` (rounding, the key's range). `current` is None where the config lacks the key;
+    """(current, new): what applying `fix` alone to `config` changes (rounding, the key's range kept): the one
+    place a fix's arithmetic is done, for the plan, the reports and every framework's config line. `current` is None where the config lacks the key;
     `new` is None where a factor has no current value to scale."""
     current = _current(config or {}, fix.key)
     if fix.op == "multiply":
@@ -132,33 +91,12 @@ def planned_change(fix: Fix, config: dict) -> tuple[Any, Any]:
     return current, fix.value
 
 
-def _merged_duplicates(group: list[Fix]) -> list[Fix]:
-    merged: dict[tuple, Fix] = {}
-    for fix in group:
-        identity = (fix.op, repr(fix.value))
-        if identity in merged:
-            first = merged[identity]
-            if fix.reason not in first.reason.split("; "):
-                merged[identity] = Fix(first.key, first.op, first.value, f"{first.reason}; {fix.reason}")
-        else:
-            merged[identity] = fix
-    return list(merged.values())
-
-
 def describe_fix(fix: Fix) -> str:
     """A fix in words a user can type: "set codec.sigma=2.0", "multiply optimizer.lr by 0.1"."""
     if fix.op == "multiply":
         return f"multiply {fix.key} by {fix.value:g}"
     plain = isinstance(fix.value, (int, float, str)) and not isinstance(fix.value, bool)
-    return f"set {fix.key}={fix.value if plain else _shown(fix.value)}"  # as --set takes it
-
-
-def _describe(fix: Fix) -> str:
-    return f"×{fix.value:g}" if fix.op == "multiply" else f"{fix.op} {_shown(fix.value)}"
-
-
-def _reasons(group: list[Fix]) -> str:
-    return "; ".join(dict.fromkeys(fix.reason for fix in group))
+    return f"set {fix.key}={fix.value if plain else shown_value(fix.value)}"  # as --set takes it
 
 
 def _current(config: dict, key: str) -> Any:
@@ -179,14 +117,22 @@ def _scaled(field: Field, current: float, factor: float) -> int | float:
     return min(max(value, low), high)
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any, quoted: bool = True) -> str:
+    """A config value as YAML and `--set` spell it: null, true, 0.004, [128, 160]; text quoted unless
+    `quoted` is false (a `--set key=value` takes it bare)."""
     if value is UNSET:
         return "nothing"
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, (float, str)) else str(value)
+    if isinstance(value, str):
+        return repr(value) if quoted else value
+    if isinstance(value, float):  # exact (0.0004, not 4e-4 rounded), and 2 rather than 2.0
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown_value(item, quoted) for item in value) + "]"
+    return str(value)
 
 
 class _ConfigDumper(yaml.SafeDumper):
@@ -218,11 +164,3 @@ def emit_config(path: str | Path, config: dict, changes: Iterable[str] = ()) -> 
     text = text.replace("→", "->").replace("×", "x").encode("ascii", "replace").decode("ascii")
     atomic_write_bytes(path, text.encode("ascii"))
     return path
-
-
-def repaired_config(run_config: dict, diagnoses: Iterable) -> tuple[dict, list[str]]:
-    """A run's config, completed with today's defaults and validated, with every diagnosis's fixes applied."""
-    config = load_config()
-    for key, value in flatten(run_config).items():
-        set_value(config, key, value, origin="the run's config")
-    return apply_fixes(config, [fix for diagnosis in diagnoses for fix in diagnosis.fixes])

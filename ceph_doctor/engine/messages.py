@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable, Iterable, Mapping
 
 from ceph_doctor.engine.expr import ExpressionError, Name, parse, plain
+from ceph_doctor.numbers import is_number, quantity, significant
 
 BUILTIN_PLACEHOLDERS = ("epoch", "landmarks")
 EVIDENCE_DIGITS = 4  # significant digits kept in the evidence: enough to read, short enough to diff
@@ -21,8 +22,10 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
 class MessageTemplate:
-    """A rule's message: text with `{signal.name}`, `{signal.name:.2f}`, `{signal.name@epoch}`
-    (the epoch a signal refers to), `{signal.name@unit}`, `{signal.name@when}`, `{epoch}` and
+    """A rule's message: text with `{signal.name}` (the value as its unit reads: +21%, 0.02×, 3.2 mm,
+    5 validations; see `ceph_doctor.numbers`), `{signal.name:.2f}` (a format spec of one's own),
+    `{signal.name@epoch}` (the epoch a signal refers to), `{signal.name@unit}`, `{signal.name@when}`,
+    `{signal.name|step|steps}` (the word for the value's count: "step" for 1), `{epoch}` and
     `{landmarks}`; `[[ … ]]` encloses a clause said only when every value in it is known.
 
     Substitution is done here, one placeholder at a time, with `format(value, spec)`; the text
@@ -79,12 +82,19 @@ class MessageTemplate:
                 else:
                     out.append("n/a")
                 continue
+            if attribute == "plural":  # spec holds the two words
+                signal = signals.get(name)
+                count = plain(getattr(signal, "value", None))
+                out.append(spec[0] if count == 1 else spec[1])
+                continue
+            unit = ""
             if name in builtins:
                 value = builtins[name]
             else:
                 signal = signals.get(name)
                 value = getattr(signal, attribute, None) if signal is not None else None
-            out.append(_formatted(value, spec))
+                unit = getattr(signal, "unit", "") if attribute == "value" else ""
+            out.append(_formatted(value, spec, unit))
         return "".join(out)
 
     def __str__(self) -> str:
@@ -128,19 +138,21 @@ def _known(part: tuple, signals: Mapping[str, Any], builtins: dict) -> bool:
     if name in builtins:
         return builtins[name] not in (None, [])
     signal = signals.get(name)
-    value = plain(getattr(signal, "value" if attribute == "when" else attribute, None)) if signal is not None else None
+    read = "value" if attribute in ("when", "plural") else attribute
+    value = plain(getattr(signal, read, None)) if signal is not None else None
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _placeholder(body: str, start: int) -> tuple[str, str, str]:
+def _placeholder(body: str, start: int) -> tuple[str, str, Any]:
     where = f"{{{body}}} at column {start + 1}"
+    if "|" in body:  # {count|one|many}: the word that agrees with a count
+        name, *words = (piece.strip() for piece in body.split("|"))
+        if len(words) != 2 or not all(words) or name in BUILTIN_PLACEHOLDERS or not _is_name(name):
+            raise ValueError(f"{where}: write {{signal.name|singular|plural}}, e.g. {{x.steps|step|steps}}")
+        return name, "plural", tuple(words)
     reference, _, spec = body.partition(":")
     name, _, attribute = reference.strip().partition("@")
-    try:
-        valid = name in BUILTIN_PLACEHOLDERS or isinstance(parse(name).tree, Name)
-    except ExpressionError:
-        valid = False
-    if not valid:
+    if not (name in BUILTIN_PLACEHOLDERS or _is_name(name)):
         raise ValueError(f"{where}: quote a signal name, {{epoch}} or {{landmarks}}")
     if attribute not in ("", "epoch", "unit", "when") or (attribute and name in BUILTIN_PLACEHOLDERS):
         raise ValueError(f"{where}: after '@' write epoch, unit or when, e.g. {{metric.best@epoch}}")
@@ -152,6 +164,13 @@ def _placeholder(body: str, start: int) -> tuple[str, str, str]:
     return name, attribute or "value", spec
 
 
+def _is_name(text: str) -> bool:
+    try:
+        return isinstance(parse(text).tree, Name)
+    except ExpressionError:
+        return False
+
+
 def _formats(value: Any, spec: str) -> bool:
     try:
         format(value, spec)
@@ -160,7 +179,7 @@ def _formats(value: Any, spec: str) -> bool:
         return False
 
 
-def _formatted(value: Any, spec: str) -> str:
+def _formatted(value: Any, spec: str, unit: str = "") -> str:
     value = plain(value)
     if value is None:
         return "n/a"
@@ -173,5 +192,24 @@ def _formatted(value: Any, spec: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if spec and _formats(value, spec):
-        return format(value, spec)
-    return f"{value:.{EVIDENCE_DIGITS}g}" if isinstance(value, float) else str(value)
+        return _tidy(value, spec)
+    if is_number(value):
+        return quantity(value, unit) if unit != "epoch" else _formatted(value, "d" if float(value).is_integer() else "")
+    return str(value)
+
+
+def _tidy(value: Any, spec: str) -> str:
+    """`format(value, spec)`, without what a reader stumbles on: no "-0", and for fixed-point and percent
+    specs no digits beyond the third significant one (500.00% → 500%, 34701632032.72 → 3.47e10)."""
+    kind = spec[-1] if spec else ""
+    if kind in "f%" and is_number(value) and math.isfinite(value):
+        shown = abs(value) * (100 if kind == "%" else 1)
+        if shown >= 1e5:
+            sign = "+" if "+" in spec and value > 0 else ""
+            return sign + significant(value * (100 if kind == "%" else 1), 3) + ("%" if kind == "%" else "")
+        if shown >= 100:
+            spec = re.sub(r"\.\d+", ".0", spec)
+    text = format(value, spec)
+    if re.fullmatch(r"[-+]0(\.0*)?%?", text.strip()):  # a value that rounds to zero has no sign
+        text = text.replace("-", "").replace("+", "")
+    return text

@@ -101,6 +101,16 @@ def messages(source: str, value: Any) -> tuple[MessageTemplate, tuple[tuple[Expr
     return template(f"message[{len(value) - 1}].text", value[-1]["text"]), tuple(cases)
 
 
+def fix_condition(source: str, field: str, item: dict) -> Expression | None:
+    """A fix's own `when`: the fix is proposed only where it holds (or cannot be judged)."""
+    if "when" not in item:
+        return None
+    try:
+        return parse(text_field(source, f"{field}.when", item["when"]))
+    except ExpressionError as error:
+        raise RuleError(source, f"{field}.when", f"{error} in {item['when']!r}") from None
+
+
 def diagnosis_ids(source: str, field: str, value: Any, own: str) -> tuple[str, ...]:
     ids = []
     for item in list_field(source, field, value):
@@ -112,10 +122,11 @@ def diagnosis_ids(source: str, field: str, value: Any, own: str) -> tuple[str, .
     return tuple(ids)
 
 
-def fix_field(source: str, field: str, item: Any) -> Fix:
+def fix_field(source: str, field: str, item: Any, conditional: bool = False) -> Fix:
+    """One fix; `conditional`: it may carry a `when` (read by `fix_condition`)."""
     if not isinstance(item, dict):
         raise RuleError(source, field, "expected a mapping with key, op, value, reason")
-    check_fields(source, f"{field}.", item, ("key", "op", "reason"), ("value",))
+    check_fields(source, f"{field}.", item, ("key", "op", "reason"), ("value", "when") if conditional else ("value",))
     key, op = item["key"], item["op"]
     if key not in SCHEMA:
         raise RuleError(source, f"{field}.key", f"unknown config key {key!r}{close_match(str(key), SCHEMA)}")

@@ -17,6 +17,7 @@ see `expr.py`), what to tell the user (`message`, a template quoting signal valu
     explains: [missed-early-stop]         # optional: ids that fold under this one when both fire
     fixes:
       - {key: train.early_stopping.patience, op: enable, value: 5, reason: stop near the best epoch}
+      - {key: optimizer.lr, op: multiply, value: 0.5, reason: …, when: not x.y}   # `when`: only where it holds
     docs: {what: "...", why: "...", fix: "..."}   # markdown
 
 Any mistake is a `RuleError` naming the file and the field, raised at load time rather than
@@ -35,9 +36,9 @@ import yaml
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Fix
 from ceph_doctor.engine.messages import MessageTemplate
-from ceph_doctor.engine.expr import Expression, ExpressionError, parse, required_names
+from ceph_doctor.engine.expr import Expression, ExpressionError, MissingSignal, parse, required_names
 from ceph_doctor.engine.rule_schema import (  # noqa: F401 (RuleError is part of this module's interface)
-    KEBAB_CASE, RuleError, check_fields, diagnosis_ids, fix_field, list_field, messages, optional_signal,
+    KEBAB_CASE, RuleError, check_fields, diagnosis_ids, fix_condition, fix_field, list_field, messages, optional_signal,
     signal_names, text_field,
 )
 
@@ -70,6 +71,7 @@ class Rule:
     requires: tuple[str, ...] = ()
     explains: tuple[str, ...] = ()  # ids this diagnosis is the cause of: they fold under it
     message_cases: tuple[tuple[Expression, MessageTemplate], ...] = ()  # tried before the default, in order
+    fix_conditions: tuple[Expression | None, ...] = ()  # per fix: proposed only where it holds; None = always
     source: str = ""  # the file it was read from
     builtin: bool = False
     overrides: str | None = None  # for a user rule: the built-in file it replaces
@@ -85,6 +87,21 @@ class Rule:
             return self.when.holds(values)
         except ExpressionError as error:
             raise RuleError(self.source, "when", f"{error} in {self.when.source!r}") from None
+
+    def fixes_for(self, values: Mapping[str, Any]) -> list[Fix]:
+        """The fixes this run gets: each whose own `when` holds, or cannot be judged for want of a signal."""
+        chosen = []
+        for index, fix in enumerate(self.fixes):
+            condition = self.fix_conditions[index] if index < len(self.fix_conditions) else None
+            try:
+                applies = condition is None or condition.holds(values)
+            except MissingSignal:
+                applies = True
+            except ExpressionError as error:
+                raise RuleError(self.source, f"fixes[{index}].when", f"{error} in {condition.source!r}") from None
+            if applies:
+                chosen.append(replace(fix))  # a copy: a renderer may annotate it
+        return chosen
 
 
 def load_rules(extra_dirs: Iterable[str | Path] = (), pack: str = "") -> list[Rule]:
@@ -197,6 +214,7 @@ def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule
     except ExpressionError as error:
         raise fail("when", f"{error} in {data['when']!r}") from None
     message, message_cases = messages(source, data["message"])
+    fix_items = list_field(source, "fixes", data["fixes"])
     docs = data["docs"]
     if not isinstance(docs, dict):
         raise fail("docs", f"expected a mapping with {', '.join(DOC_FIELDS)}")
@@ -208,7 +226,8 @@ def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule
         when=when,
         message=message,
         evidence=signal_names(source, "evidence", data["evidence"]),
-        fixes=tuple(fix_field(source, f"fixes[{i}]", item) for i, item in enumerate(list_field(source, "fixes", data["fixes"]))),
+        fixes=tuple(fix_field(source, f"fixes[{i}]", item, conditional=True) for i, item in enumerate(fix_items)),
+        fix_conditions=tuple(fix_condition(source, f"fixes[{i}]", item) for i, item in enumerate(fix_items)),
         docs=RuleDocs(**{field: text_field(source, f"docs.{field}", docs[field]) for field in DOC_FIELDS}),
         epoch=optional_signal(source, "epoch", data.get("epoch")),
         landmarks=optional_signal(source, "landmarks", data.get("landmarks")),

@@ -37,7 +37,7 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
     names, notes, read, skipped = [], [], [], []
     predictions = []
     manifest: dict[str, Any] = {"schema_version": layout.SCHEMA_VERSION, "config": {}}
-    axis = "epoch"
+    axis, epoch_offset = "epoch", 0
     scalar_source = next((name for name, part in used if not part.scalars.table.empty), used[0][0])
     for name, part in used:
         table = part.scalars.table
@@ -59,7 +59,8 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
         names.extend(row for row in part.scalars.names if row.tag in new_tags or row.tag is None)
         notes.extend(part.notes + part.scalars.notes)
         read.extend(part.read)
-        axis = part.scalars.axis if name == scalar_source else axis
+        if name == scalar_source:
+            axis, epoch_offset = part.scalars.axis, part.scalars.epoch_offset
         _update_manifest(manifest, part.manifest)
     for _, part in settings:  # saved settings beside the logs: they fill what the logs did not say
         _update_manifest(manifest, part.manifest)
@@ -76,6 +77,8 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
     if label:
         notes.insert(0, label)
     manifest.update(source=scalar_source, files=[str(path) for path in read], axis=axis)
+    if epoch_offset:
+        manifest["epoch_offset"] = epoch_offset
     return Run(run_root, manifest, ScalarTable(by_tag=by_tag), frame, source=scalar_source, notes=notes,
                names=names), skipped
 

@@ -53,6 +53,7 @@ class Scalars:
     names: list[NameRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     axis: str = "epoch"  # "epoch", or "iteration" when the log gives no epochs: epochs are then validations
+    epoch_offset: int = 0  # added to the log's epochs: 1 for a log that counts them from 0
 
 
 def scalar_table(files: list[Columns], names: NameMap, zero_based: bool = False) -> Scalars:
@@ -102,7 +103,7 @@ def scalar_table(files: list[Columns], names: NameMap, zero_based: bool = False)
     axis = "iteration" if by_tag and not known else "epoch"
     if not known and by_tag:
         notes.append("no epochs in the log: iterations are the steps, and each validation counts as one epoch")
-    return Scalars(ScalarTable(by_tag=by_tag), rows, notes, axis)
+    return Scalars(ScalarTable(by_tag=by_tag), rows, notes, axis, shift if axis == "epoch" else 0)
 
 
 def _column(part: tuple, index: int) -> np.ndarray:

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, RunReport
+from ceph_doctor.engine.fixes import shown_value
+from ceph_doctor.engine.plan import plan_of
 from ceph_doctor.report.run_facts import run_facts
+from ceph_doctor.numbers import quantity
 from ceph_doctor.report.values import format_value
 
 _OP_SYMBOLS = {"set": "=", "multiply": "×"}
@@ -59,10 +62,21 @@ class DiagnosisEntry:
     epoch: int | None
     landmarks: list[str]
     evidence: list[tuple[str, str]]
-    fixes: list[tuple[str, str]]  # (key op value, reason)
-    fix_idioms: list[str] = field(default_factory=list)  # per fix: the same change in the run's own idiom, or ""
+    treatment: str = ""  # where its fixes stand in the run's plan: "steps 1, 2 of the plan", or why none
     when: str = ""  # "epoch 15", or "validation 19 (iteration 7600)" in an iteration-based run
     explains: list[tuple[str, str, str]] = field(default_factory=list)  # folded under it: (id, severity, message)
+
+
+@dataclass
+class PlanRow:
+    """One step of a run's treatment plan, as every format shows it."""
+
+    number: int
+    key: str
+    change: str  # "0.02 → 0.004"
+    how: str  # the copy-ready way to make it: `--set key=value`, or the line of the run's framework; "" if none
+    asked_by: list[tuple[str, str]]  # (diagnosis id, reason), the deciding one first
+    overruled: list[tuple[str, str]]  # (diagnosis id, what it asked instead)
 
 
 @dataclass
@@ -75,7 +89,11 @@ class RunSection:
     diagnoses: list[DiagnosisEntry]
     not_checked: list[tuple[str, str]]
     figures: list[dict[str, str]] = field(default_factory=list)  # title, caption, src
-    judged: bool = True  # False: no metric could be monitored, so "no problems" would mean nothing
+    not_judged: str = ""  # why "no problems" would mean nothing here: no monitored metric, or a single validation
+    plan: list[PlanRow] = field(default_factory=list)
+    plan_unchanged: list[str] = field(default_factory=list)  # "optimizer.weight_decay is already 0 (overfitting)"
+    apply_all: str = ""  # the commands that apply the whole plan and train again, where the run allows it
+    unseen_parts: str = ""  # "a sequence decoder or a second task": parts the logs show no trace of
 
 
 FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI
@@ -85,11 +103,11 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
     """One view per run; `figure_ref=None` leaves figures out (and skips drawing them)."""
     views = []
     for index, report in enumerate(reports, start=1):
+        rows = plan_rows(report)
+        steps = {row.key: row.number for row in rows}
         figures = []
         if figure_ref is not None:
-            from ceph_doctor.report.figures import run_figures
-
-            for figure in run_figures(report.run, report.diagnoses):
+            for figure in report_figures(report):
                 figures.append({"title": figure.title, "caption": figure.caption, "src": figure_ref(index, figure)})
         views.append(RunSection(
             anchor=f"run-{index}",
@@ -97,33 +115,74 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
             name=Path(str(report.path)).name or str(report.path),
             facts=run_facts(report),
             counts=severity_counts([report]),
-            diagnoses=[_diagnosis_view(d, report) for d in ordered(report.diagnoses)],
+            diagnoses=[_diagnosis_view(d, report, steps) for d in ordered(report.diagnoses)],
             not_checked=_grouped(report.not_checked),
             figures=figures,
-            judged=getattr(report.run, "monitor", None) is not None,
+            not_judged=_not_judged(report),
+            plan=rows,
+            plan_unchanged=[f"{key} is already {shown_value(value)} ({', '.join(ids)})"
+                            for key, value, ids in plan_of(report).unchanged],
+            apply_all=_apply_all(report) if rows else "",
+            unseen_parts=_either(report.unseen_parts),
         ))
     return views
 
 
-def fix_idiom(fix: Fix, report: RunReport) -> str:
-    """The fix as the user of an imported run would make it: the line of their framework's config or code
-    (`frameworks`), else `canonical key: current → new` where the run's recorded config holds the current
-    value; "" otherwise (a ceph-doctor run's own idiom is the canonical key itself). The new value is
-    the engine's (`planned_change`): the arithmetic is done there, once."""
+def report_figures(report: RunReport) -> list:
+    """The run's figures, drawn on first use and kept on the report: the Markdown and HTML reports of one
+    analysis show the same pictures, and drawing them is most of a report's cost."""
+    if "figures" not in report.memo:
+        from ceph_doctor.report.figures import run_figures
+
+        report.memo["figures"] = run_figures(report.run, report.diagnoses)
+    return report.memo["figures"]
+
+
+def plan_rows(report: RunReport) -> list[PlanRow]:
+    """The run's treatment plan (`RunReport.plan`), each step with the copy-ready way to make it."""
+    return [PlanRow(number, step.key, step.change, _how(step, report), list(step.asked_by), list(step.overruled))
+            for number, step in enumerate(plan_of(report).steps, start=1)]
+
+
+def _how(step, report: RunReport) -> str:
+    """`--set key=value` for ceph-doctor's own runs; for an imported run the line of its framework's config or
+    code (`frameworks`), with the value the plan computed; "" where neither exists."""
     run = report.run
-    if run is None or report.source in ("ceph-doctor", ""):
-        return ""
-    from ceph_doctor.engine import planned_change
+    if report.source == "ceph-doctor":
+        return step.set_option or ""
     from ceph_doctor.frameworks import for_run
 
-    current, new = planned_change(fix, getattr(run, "config", None) or {})
-    framework = for_run(run)
-    if framework is not None:
-        unknown = f"<current> * {fix.value:g}" if fix.op == "multiply" else "<new value>"
-        return framework.config_line(fix.key, new, run, unknown) or ""
-    if current is None or isinstance(current, dict):
+    framework = for_run(run) if run is not None else None
+    if framework is None:
         return ""
-    return f"{fix.key}: {format_value(current)} → {format_value(new)}"
+    fix = step.fix
+    unknown = f"<current> * {fix.value:g}" if fix.op == "multiply" else "<new value>"
+    return framework.config_line(step.key, step.new, run, unknown) or ""
+
+
+def _apply_all(report: RunReport) -> str:
+    """The two commands that apply the whole plan to a ceph-doctor run and train it again."""
+    if report.source != "ceph-doctor" or report.run is None or not getattr(report.run, "config", None):
+        return ""
+    return f"ceph-doctor analyze {report.path} --emit-config fixed.yaml && ceph-doctor train --config fixed.yaml"
+
+
+def _not_judged(report: RunReport) -> str:
+    """Why the run's curve could not be judged, or "": a run without a monitored metric, or with a single
+    validation of it (a curve of one point neither improves nor worsens)."""
+    run = report.run
+    monitor = getattr(run, "monitor", None)
+    if monitor is None:
+        return "no logged name is a validation metric or loss (see --show-names; name one with --map)"
+    validations = len(set(run.series(monitor.metric).epoch.tolist()))
+    if validations < 2:
+        return f"{monitor.metric} was validated {validations} {'time' if validations == 1 else 'times'}: a curve " \
+               "needs two validations before it can improve or worsen"
+    return ""
+
+
+def _either(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" or {parts[-1]}" if parts else ""
 
 
 def _grouped(not_checked) -> list[tuple[str, str]]:
@@ -134,7 +193,8 @@ def _grouped(not_checked) -> list[tuple[str, str]]:
     return [(", ".join(signals), needs) for needs, signals in by_need.items()]
 
 
-def _diagnosis_view(diagnosis: Diagnosis, report: RunReport | None = None) -> DiagnosisEntry:
+def _diagnosis_view(diagnosis: Diagnosis, report: RunReport | None = None,
+                    steps: dict[str, int] | None = None) -> DiagnosisEntry:
     return DiagnosisEntry(
         id=diagnosis.id,
         severity=diagnosis.severity,
@@ -142,12 +202,20 @@ def _diagnosis_view(diagnosis: Diagnosis, report: RunReport | None = None) -> Di
         message=diagnosis.message.strip(),  # rule files' folded YAML blocks end in a newline
         epoch=diagnosis.epoch,
         landmarks=[str(name) for name in diagnosis.landmarks],
-        evidence=[(str(name), format_value(value)) for name, value in diagnosis.evidence.items()],
-        fixes=[(fix_text(fix), fix.reason) for fix in diagnosis.fixes],
-        fix_idioms=[fix_idiom(fix, report) if report is not None else "" for fix in diagnosis.fixes],
+        evidence=[(str(name), quantity(value, diagnosis.units.get(name, ""))) for name, value in diagnosis.evidence.items()],
+        treatment=_treatment(diagnosis, steps or {}),
         when=_when(diagnosis.epoch, report),
         explains=[(d.id, d.severity, d.message.strip()) for d in diagnosis.explains],
     )
+
+
+def _treatment(diagnosis: Diagnosis, steps: dict[str, int]) -> str:
+    """Where a diagnosis's fixes went in the plan: "plan steps 1, 2", and the keys already as it asks."""
+    numbers = sorted({steps[fix.key] for fix in diagnosis.fixes if fix.key in steps})
+    left = [fix.key for fix in diagnosis.fixes if fix.key not in steps]
+    said = [f"plan {'step' if len(numbers) == 1 else 'steps'} {', '.join(map(str, numbers))}"] if numbers else []
+    said += [f"{', '.join(left)} already as it asks"] if left else []
+    return "; ".join(said)
 
 
 def _when(epoch: int | None, report: RunReport | None) -> str:

@@ -28,8 +28,15 @@ def to_png(figure: Figure) -> bytes:
 
 
 def landmark_colours(count: int) -> list[tuple[float, float, float]]:
-    # Golden-ratio hues: neighbouring indices (often neighbouring points on the skull) differ most.
-    return [colorsys.hsv_to_rgb((0.07 + k * 0.618034) % 1.0, 0.78, 0.82) for k in range(count)]
+    """A different colour for every landmark: matplotlib's qualitative tab20 (19 ISBI landmarks), then tab20b
+    and tab20c (29 Aariz, 38 CL-detection); beyond 60, hues spread by the golden ratio. Figures number the
+    points as well, so no reader depends on telling two colours apart."""
+    from matplotlib import colormaps
+
+    palette = [tuple(colour[:3]) for name in ("tab20", "tab20b", "tab20c") for colour in colormaps[name].colors]
+    if count <= len(palette):
+        return palette[:count]
+    return palette + [colorsys.hsv_to_rgb((0.07 + k * 0.618034) % 1.0, 0.78, 0.82) for k in range(count - len(palette))]
 
 
 def severity_colour(severity: str) -> str:

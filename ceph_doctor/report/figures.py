@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
-from matplotlib.ticker import MaxNLocator
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from ceph_doctor.report import figure_captions as captions
 from ceph_doctor.report.drawing import (
@@ -75,6 +76,7 @@ def learning_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
             _plot_curve(ax, series, TRAIN_COLOUR if tag.startswith("train") else VAL_COLOUR, tag)
         _log_scale_if_wide(ax, losses.values())
         ax.set_title("Loss")
+        ax.set_ylabel("loss (log scale)" if ax.get_yscale() == "log" else "loss")
     if metric is not None:
         ax = axes[-1]
         _plot_curve(ax, view.series(metric), VAL_COLOUR, metric)
@@ -82,10 +84,23 @@ def learning_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         if len(view.series(twin)):
             _plot_curve(ax, view.series(twin), TRAIN_COLOUR, f"{twin} (training subset)", dashed=True)
         ax.set_title(metric)
+        ax.set_ylabel(_metric_label(view, metric))
+        if view.metric_unit == "share":  # a score kept as a fraction reads as a percentage, as in the text
+            ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     for ax in axes:
-        _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=ax is axes[-1])
+        _mark_epochs(ax, view.best_epoch, diagnoses)
         _style_epoch_axes(ax)
     return to_png(figure)
+
+
+def _metric_label(view: RunView, metric: str) -> str:
+    unit = {"mm": "mm", "px": "px", "%": "%", "share": "%"}.get(view.metric_unit, "")
+    better = "lower is better" if view.metric_mode == "min" else "higher is better"
+    return f"{metric.split('/', 1)[-1]}" + (f" ({unit}, {better})" if unit else f" ({better})")
+
+
+def _plain_tick(value: float, _position=None) -> str:
+    return f"{value:g}"
 
 
 def _log_scale_if_wide(ax, curves) -> None:
@@ -116,21 +131,17 @@ def _plot_curve(ax, series: pd.Series, colour: str, label: str, dashed: bool = F
                 marker="o" if len(series) <= 60 else None, markersize=3, label=label)
 
 
-def _mark_epochs(ax, best_epoch: int | None, diagnoses: Sequence, label_ids: bool) -> None:
+def _mark_epochs(ax, best_epoch: int | None, diagnoses: Sequence) -> None:
+    """The best epoch and where each diagnosis starts, named in the legend below the plot: labels written on
+    the plot would print over each other where two diagnoses start close together."""
     if best_epoch is not None:
         ax.axvline(best_epoch, color=BEST_COLOUR, linewidth=1.2, label=f"best (epoch {best_epoch})")
-    stacked: dict[int, int] = {}
-    for diagnosis in diagnoses:
-        if diagnosis.epoch is None:
-            continue
+    for number, diagnosis in enumerate((d for d in diagnoses if d.epoch is not None), start=1):
         colour = severity_colour(diagnosis.severity)
         ax.axvline(diagnosis.epoch, color=colour, linestyle=":", linewidth=1.2)
-        ax.plot([diagnosis.epoch], [1.0], marker="v", color=colour, transform=ax.get_xaxis_transform(), clip_on=False)
-        if label_ids:  # upright labels beside their line; several at one epoch sit side by side
-            column = stacked[diagnosis.epoch] = stacked.get(diagnosis.epoch, -1) + 1
-            ax.annotate(diagnosis.id, (diagnosis.epoch, 0.97), xycoords=ax.get_xaxis_transform(),
-                        xytext=(2 + 9 * column, 0), textcoords="offset points", rotation=90, fontsize=7.5,
-                        color=colour, ha="left", va="top")
+        ax.plot([diagnosis.epoch], [1.0], marker=f"${number}$", markersize=8, color=colour, linestyle="",
+                transform=ax.get_xaxis_transform(), clip_on=False,
+                label=f"{diagnosis.id} (from epoch {diagnosis.epoch})")
 
 
 # ------------------------------------------------------------- per-landmark error
@@ -147,16 +158,26 @@ def error_heatmap(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     figure = new_figure(min(11.0, 5.0 + 0.2 * table.shape[1]), 1.2 + 0.2 * table.shape[0])
     ax = figure.subplots()
     image = ax.imshow(values, aspect="auto", cmap="magma_r", norm=norm, interpolation="nearest")
-    figure.colorbar(image, ax=ax, label=f"mean val error ({view.unit})", pad=0.01)
+    colour_bar = figure.colorbar(image, ax=ax, label=f"mean val error ({view.unit}, log scale)"
+                                 if isinstance(norm, LogNorm) else f"mean val error ({view.unit})", pad=0.01)
+    if isinstance(norm, LogNorm):  # plain numbers (20, 10, 6), not 2×10¹
+        colour_bar.ax.yaxis.set_major_formatter(FuncFormatter(_plain_tick))
+        colour_bar.ax.yaxis.set_minor_formatter(FuncFormatter(_plain_tick))
     epochs = list(table.columns)
     step = max(1, len(epochs) // 20)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]], fontsize=8)
     ax.set_yticks(range(len(table.index)), list(table.index), fontsize=8)
     ax.set_xlabel("epoch")
+    ax.set_ylabel("landmark")
     if view.best_epoch in epochs:
         column = epochs.index(view.best_epoch)
-        ax.axvspan(column - 0.5, column + 0.5, fill=False, edgecolor=BEST_COLOUR, linewidth=2)
-        ax.set_title(f"best epoch {view.best_epoch} outlined", fontsize=9, color=BEST_COLOUR, loc="left")
+        # A frame inside the column's cells and a marker above it: an outline on the cell borders of a
+        # narrow column reads as a stray line.
+        ax.add_patch(Rectangle((column - 0.42, -0.45), 0.84, len(table.index) - 0.1, fill=False,
+                               edgecolor=BEST_COLOUR, linewidth=1.8, zorder=3))
+        ax.plot([column], [1.0], marker="v", color=BEST_COLOUR, markersize=8, transform=ax.get_xaxis_transform(),
+                clip_on=False)
+        ax.set_title(f"best epoch {view.best_epoch}: framed, ▼", fontsize=9, color=BEST_COLOUR, loc="left")
     _emphasise_landmarks(ax.get_yticklabels(), diagnoses)
     return to_png(figure)
 
@@ -181,7 +202,8 @@ def landmark_errors(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     ax.invert_yaxis()  # landmark 1 on top, as in the heatmap
     ax.set_xlabel(f"mean val error ({view.unit})")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    # Above the bars, outside them: inside the axes a legend covers the longest bar.
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(columns), frameon=False)
     _emphasise_landmarks(ax.get_yticklabels(), diagnoses)
     return to_png(figure)
 
@@ -213,7 +235,7 @@ def sequence_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         for tag, series in losses.items():
             _plot_curve(ax, series, colours[tag], tag)
         _log_scale_if_wide(ax, losses.values())
-        _mark_epochs(ax, view.best_epoch, diagnoses, label_ids=True)
+        _mark_epochs(ax, view.best_epoch, diagnoses)
         ax.set_title("Teacher-forced and autoregressive loss")
         _style_epoch_axes(ax)
     if positions is not None:

@@ -17,13 +17,21 @@ from typing import Any
 import numpy as np
 
 from ceph_doctor.engine.diagnosis import RunReport
+from ceph_doctor.engine.plan import plan_of
 
 SCHEMA = 1
 
 
 def render_json(reports: Sequence[RunReport]) -> str:
-    document = {"schema": SCHEMA, "runs": [report.to_json() for report in reports]}
+    document = {"schema": SCHEMA, "runs": [_run(report) for report in reports]}
     return json.dumps(_plain(document), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _run(report: RunReport) -> dict[str, Any]:
+    """A run's entry: what the engine concluded, and the treatment plan of its diagnoses (`engine.plan`)."""
+    entry = report.to_json()
+    entry["plan"] = [step.to_json() for step in plan_of(report).steps]
+    return entry
 
 
 def _plain(value: Any) -> Any:

@@ -57,6 +57,11 @@ def sample_overlay(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle(image_id, fontsize=9)
+    key = [Line2D([], [], marker="o", linestyle="", color="#555", markeredgecolor="white", markersize=6),
+           Line2D([], [], marker="x", linestyle="", color="#555", markersize=6, markeredgewidth=1.4),
+           Line2D([], [], color="#555", linewidth=0.9)]
+    figure.legend(key, ["truth", "prediction", "its error"], loc="outside lower center", ncols=3, fontsize=8,
+                  frameon=False)
     return to_png(figure)
 
 
@@ -98,6 +103,9 @@ def mean_shape(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         ax.set_aspect("equal")
         ax.set_facecolor("#fbfcfc")
         ax.tick_params(labelsize=7)
+        ax.set_xlabel("x (px, original image)", fontsize=8)
+        if ax is axes[0]:
+            ax.set_ylabel("y (px, original image)", fontsize=8)
         ax.set_title(f"epoch {epoch} ({label}) · mean error {_mean(frame['error'])} {view.unit}", fontsize=9)
     key = [Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="black", markersize=5) for c in colours]
     figure.legend(key, [f"{k + 1} {name}" for k, name in enumerate(names)], loc="outside right upper",

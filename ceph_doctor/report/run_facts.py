@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ceph_doctor.engine.diagnosis import RunReport
+from ceph_doctor.numbers import quantity
 from ceph_doctor.report.values import format_value
 
 
@@ -19,6 +20,7 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
         ("status", manifest.get("status")),
         ("last", _last_epoch(run)),
         ("best", _best(run)),
+        ("epochs", _counted_from_zero(run)),
         ("model", " ".join(str(p) for p in (arch, _parameters(model.get("parameters"))) if p)),
         ("data", data_source),
         ("images", _images(dataset)),
@@ -48,14 +50,29 @@ def _best(run) -> str | None:
     if view.best is None:
         return None
     epoch, value = view.best
-    from ceph_doctor.store.monitor import epoch_label
-
-    from ceph_doctor.store.monitor import in_pixels
+    from ceph_doctor.store.monitor import epoch_label, in_pixels, value_unit
 
     label = epoch_label(run, epoch)
     restated = in_pixels(run, value)
     pixels = f", ≈ {restated[0]:.3g} px ({restated[1]})" if restated else ""
-    return f"{label} ({view.metric_tag} {format_value(value)}{pixels})"
+    shown = quantity(value, value_unit(view.metric_tag, run.series(view.metric_tag).value))
+    return f"{label} ({view.metric_tag} {shown}{pixels})"
+
+
+def _counted_from_zero(run) -> str | None:
+    """Said where the log counts epochs from 0: its epoch numbers are one less than the report's."""
+    offset = getattr(run, "epoch_offset", 0)
+    if not offset or getattr(run, "axis", "epoch") != "epoch":
+        return None
+    best = getattr(run, "monitor", None) and _best_epoch(run)
+    example = f": its epoch {best - offset} is epoch {best} here" if best is not None else ""
+    return f"counted from 1 here, from 0 in the log{example}"
+
+
+def _best_epoch(run) -> int | None:
+    from ceph_doctor.report.run_view import RunView
+
+    return RunView(run).best_epoch
 
 
 def _monitored(run) -> str | None:
@@ -76,7 +93,7 @@ def _with_unit(value, unit: str) -> str | None:
 def _parameters(count) -> str | None:
     if not isinstance(count, (int, float)) or not count:
         return None
-    return f"({count / 1e6:.2f} M parameters)" if count >= 1e5 else f"({count} parameters)"
+    return f"({count / 1e6:.2f} M parameters)" if count >= 1e5 else f"({int(count):,} parameters)"
 
 
 def _images(dataset: dict) -> str | None:

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.store.monitor import best_of, monitor_of
+from ceph_doctor.store.monitor import best_of, monitor_of, value_unit
 from ceph_doctor.store.scalars import last_per
 
 DECODE_PREFERENCE = ("heatmap", "autoregressive", "teacher_forced")
@@ -55,6 +55,16 @@ class RunView:
         """The monitored metric (`store.monitor`): the one the engine judged."""
         monitor = monitor_of(self.run)
         return monitor.metric if monitor is not None else None
+
+    @cached_property
+    def metric_unit(self) -> str:
+        """How the monitored metric's values read (`store.monitor.value_unit`): "mm", "px", "share", "%" or ""."""
+        return "" if self.metric_tag is None else value_unit(self.metric_tag, self.run.series(self.metric_tag).value)
+
+    @property
+    def metric_mode(self) -> str | None:
+        monitor = monitor_of(self.run)
+        return None if monitor is None else monitor.mode
 
     @cached_property
     def best(self) -> tuple[int, float] | None:

@@ -30,13 +30,17 @@ def render_terminal(reports: Sequence[RunReport], console: Console) -> None:
         console.print(Rule(Text(f"{section.path}", style="bold"), align="left", style="dim"))
         console.print(_facts(section))
         if not section.diagnoses:
-            console.print(Text("✓ no problems found", style="bold green") if section.judged else Text(
-                "? not judged: no logged name is a validation metric or loss (see --show-names; name one with --map)",
-                style="bold yellow"))
+            console.print(Text(f"? not judged: {section.not_judged}", style="bold yellow") if section.not_judged
+                          else Text("✓ no problems found", style="bold green"))
         for entry in section.diagnoses:
             console.print(_diagnosis_panel(entry))
+        if section.plan or section.plan_unchanged:
+            console.print(_plan(section))
         if section.not_checked:
             console.print(_not_checked(section))
+        if section.unseen_parts:
+            console.print(Text(f"not for this run: its logs show no trace of {section.unseen_parts}, so their "
+                               "checks were left out", style="dim"))
 
 
 def _summary_line(reports: Sequence[RunReport]) -> Text:
@@ -63,13 +67,13 @@ def _facts(section: RunSection) -> Text:
 
 def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
     colour = SEVERITY_STYLES.get(entry.severity, "white")
+    # The heading stays short enough for an 80-column terminal; the title opens the body, where it wraps.
     heading = Text.assemble((f" {entry.severity.upper()} ", _BADGE_STYLES.get(entry.severity, "bold")), " ",
                             (entry.id, f"bold {colour}"))
-    if entry.title:
-        heading.append(f"  {entry.title}")
     if entry.when:
-        heading.append(f"  (from {entry.when})", style="dim")
-    parts: list = [Text(entry.message)]
+        heading.append(f"  from {entry.when}", style="dim")
+    parts: list = [Text(entry.title, style="bold")] if entry.title else []
+    parts.append(Text(entry.message))
     details = Table.grid(padding=(0, 2))
     details.add_column(style="dim", no_wrap=True)
     details.add_column()
@@ -79,16 +83,8 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
         details.add_row("evidence" if row == 0 else "", Text.assemble((name, "cyan"), " = ", value))
     if details.row_count:
         parts.append(Padding(details, (1, 0, 0, 0)))
-    if entry.fixes:
-        fixes = Table.grid(padding=(0, 1))
-        fixes.add_column(no_wrap=True)
-        fixes.add_column()
-        for index, (change, reason) in enumerate(entry.fixes):
-            fixes.add_row(Text.assemble(("fix ", "bold green"), (change, "bold")), Text(f"— {reason}", style="dim"))
-            idiom = entry.fix_idioms[index] if index < len(entry.fix_idioms) else ""
-            if idiom:
-                fixes.add_row(Text("    in your config", style="dim"), Text(idiom, style="green"))
-        parts.append(Padding(fixes, (1, 0, 0, 0)))
+    if entry.treatment:
+        details.add_row("fixes", Text(entry.treatment, style="green"))
     if entry.explains:
         also = Table.grid(padding=(0, 1))
         also.add_column(no_wrap=True)
@@ -100,11 +96,35 @@ def _diagnosis_panel(entry: DiagnosisEntry) -> Panel:
     return Panel(Group(*parts), title=heading, title_align="left", border_style=colour, padding=(0, 1))
 
 
+def _plan(section: RunSection) -> Group:
+    """One change per key, the root cause's value first; each with how to make it and who asked."""
+    heading = Text("treatment plan", style="bold")
+    if section.apply_all:
+        heading.append("  all of it: ", style="dim")
+        heading.append(section.apply_all, style="green")
+    table = Table.grid(padding=(0, 1))
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column()
+    for row in section.plan:
+        line = Text.assemble((row.key, "bold cyan"), "  ", (row.change, "bold"))
+        if row.how:
+            line.append("   ")
+            line.append(row.how, style="green")
+        table.add_row(f"{row.number}.", line)
+        for source, reason in row.asked_by:
+            table.add_row("", Text.assemble((source or "asked", "dim bold"), (f": {reason}", "dim")))
+        for source, asked in row.overruled:
+            table.add_row("", Text(f"instead of {asked}, which {source or 'another fix'} asked", style="dim"))
+    for said in section.plan_unchanged:
+        table.add_row("·", Text(f"unchanged: {said}", style="dim"))
+    return Group(heading, Padding(table, (0, 0, 0, 1)))
+
+
 def _not_checked(section: RunSection) -> Group:
+    """Grouped by what to log: one line per record the run lacks, with the checks it would make possible."""
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
-    table.add_column(ratio=2)
-    table.add_column(ratio=3)
+    table.add_column()
     for signals, needs in section.not_checked:
-        table.add_row("  •", Text(signals, style="cyan"), Text(f"— needs {needs}", style="dim"))
-    return Group(Text("not checked", style="bold"), table)
+        table.add_row("  •", Text.assemble(("log ", "dim"), needs, ("  → checks ", "dim"), (signals, "cyan")))
+    return Group(Text("not checked: what to log to check more", style="bold"), table)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ceph_doctor.signals import curves, derived, heatmaps, optimisation, predictions, sequence, tasks  # noqa: F401 (registers)
-from ceph_doctor.signals.base import REGISTRY, MissingInput, NotApplicable, Signal, SignalSet
+from ceph_doctor.signals.base import REGISTRY, MissingInput, NotApplicable, PartNotSeen, Signal, SignalSet
 from ceph_doctor.store.monitor import epoch_label
 from ceph_doctor.store.reader import Run
 
@@ -17,6 +17,9 @@ def compute_signals(run: Run) -> SignalSet:
                 result.values[signal.name] = signal
         except NotApplicable as reason:
             result.inapplicable[family.name] = str(reason)
+        except PartNotSeen as unseen:
+            result.unseen[family.name] = unseen.part
+            result.missing[family.name] = str(unseen)
         except MissingInput as missing:
             result.missing[family.name] = str(missing)
     return result

@@ -20,7 +20,7 @@ from ceph_doctor.store.reader import Run
 class Signal:
     name: str  # dotted, e.g. "collapse.spread_ratio"
     value: Any  # float | int | bool | str | list[str]
-    unit: str = ""  # "px", "mm", "epochs", "ratio", "%", "" …
+    unit: str = ""  # how the value reads (ceph_doctor.numbers): "change", "share", "×", "px", "mm", "epoch", "steps", "%", ""…
     epoch: int | None = None  # the epoch the value refers to (onset, best, last…)
     description: str = ""
 
@@ -31,6 +31,27 @@ class MissingInput(Exception):
 
 class NotApplicable(MissingInput):
     """The run has no such part (its own config says so): nothing to log, nothing to check."""
+
+
+class PartNotSeen(MissingInput):
+    """Another tool's run whose logs show no trace of the part a family judges (no autoregressive loss, no
+    refined predictions…): most likely the model has no such part. Its checks are named once, as parts not
+    seen, rather than one "not checked" line per signal on every run."""
+
+    def __init__(self, part: str, needs: str):
+        super().__init__(needs)
+        self.part = part
+
+
+def part_unseen(run: Run, tag_says: Callable[[str], bool], decodes: tuple[str, ...] = ()) -> bool:
+    """Whether another tool's run shows no trace of a part: no logged tag `tag_says` is about it, and no
+    predictions were recorded under one of its `decodes`. Never for ceph-doctor's own runs (their config says)."""
+    if run.source == "ceph-doctor":
+        return False
+    if any(tag_says(tag) for tag in run.tags):
+        return False
+    frame = run.predictions
+    return not (decodes and "decode" in frame and frame["decode"].isin(decodes).any())
 
 
 _UNSET = object()
@@ -70,6 +91,8 @@ class SignalSet:
     missing: dict[str, str] = field(default_factory=dict)
     # family name → why it does not apply to this run (the part is switched off)
     inapplicable: dict[str, str] = field(default_factory=dict)
+    # family name → the part another tool's logs show no trace of ("a sequence decoder")
+    unseen: dict[str, str] = field(default_factory=dict)
     # how this run names a point in training: epoch 15, or a validation and its iteration
     when: Callable[[int], str] | None = None
 

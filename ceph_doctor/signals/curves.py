@@ -11,7 +11,7 @@ from ceph_doctor.signals.noise import (
 from ceph_doctor.signals.series import (
     by_epoch, by_step, metric_curve, relative_slope, train_loss_by_epoch, train_loss_tag, typical_epoch_loss,
 )
-from ceph_doctor.store.monitor import in_pixels
+from ceph_doctor.store.monitor import in_pixels, value_unit
 from ceph_doctor.store.reader import Run
 
 
@@ -35,27 +35,27 @@ def metric_signals(run: Run):
     recent = values.tail(2) if len(after_best) >= 2 else values.tail(1)
     recent_rise = min(curve.worse_by(v, best) for v in recent.values) if len(after_best) else 0.0
     plateau = plateau_of(run, curve)
-    unit = curve.tag.rsplit("_", 1)[-1] if curve.tag.endswith(("_mm", "_px")) else ""
+    unit = value_unit(curve.tag, run.series(curve.tag).value)
     yield Signal("metric.name", curve.tag, description="the validation metric the run monitored")
     yield Signal("metric.first", first, unit, values.first_at)
     yield Signal("metric.best", best, unit, best_epoch)
     yield Signal("metric.best_epoch", best_epoch, "epoch", best_epoch)
     yield Signal("metric.last", last, unit, last_epoch)
     yield Signal("metric.last_epoch", last_epoch, "epoch", last_epoch)
-    yield Signal("metric.improvement", float(-curve.worse_by(best, first)), "ratio", best_epoch,
+    yield Signal("metric.improvement", float(-curve.worse_by(best, first)), "change", best_epoch,
                  "relative improvement from the first validation to the best")
-    yield Signal("metric.rise_since_best", float(curve.worse_by(last, best)), "ratio", last_epoch,
+    yield Signal("metric.rise_since_best", float(curve.worse_by(last, best)), "change", last_epoch,
                  "how much worse the last validation is than the best, relative")
-    yield Signal("metric.recent_rise", float(recent_rise), "ratio", last_epoch,
+    yield Signal("metric.recent_rise", float(recent_rise), "change", last_epoch,
                  "the worsening against the best shared by the last two validations")
     yield Signal("metric.validations", len(values), "validations")
     yield Signal("metric.validations_since_best", len(after_best), "validations", best_epoch)
-    yield Signal("metric.after_best_fraction", (last_epoch - best_epoch) / max(last_epoch, 1), "ratio", best_epoch,
+    yield Signal("metric.after_best_fraction", (last_epoch - best_epoch) / max(last_epoch, 1), "share", best_epoch,
                  "share of the run spent after the best epoch")
     yield Signal("metric.plateau_validations", plateau, "validations", int(values.at[-plateau]) if plateau else None,
                  f"trailing validations whose best beats the best before them by less than {MEANINGFUL_IMPROVEMENT:.0%} "
                  "and less than the metric's own noise")
-    yield Signal("metric.plateau_slope", relative_slope(values.tail(max(plateau, 3))), "ratio/epoch", last_epoch)
+    yield Signal("metric.plateau_slope", relative_slope(values.tail(max(plateau, 3))), "change/epoch", last_epoch)
     restated = in_pixels(run, best)
     if restated:
         yield Signal("metric.best_px", restated[0], "px", best_epoch, f"the best value in input pixels: {restated[1]}")
@@ -85,10 +85,10 @@ def train_loss_signals(run: Run):
     first, last = finite_epochs.first, finite_epochs.last
     yield Signal("train_loss.first", first, "", finite_epochs.first_at)
     yield Signal("train_loss.last", last, "", finite_epochs.last_at)
-    yield Signal("train_loss.last_over_first", last / first if first else np.nan, "ratio")
-    yield Signal("train_loss.min_over_first", float(finite_epochs.values.min()) / first if first else np.nan, "ratio")
+    yield Signal("train_loss.last_over_first", last / first if first else np.nan, "×")
+    yield Signal("train_loss.min_over_first", float(finite_epochs.values.min()) / first if first else np.nan, "×")
     tail = finite_epochs.tail(max(3, len(finite_epochs) // 3))
-    yield Signal("train_loss.recent_slope", relative_slope(tail), "ratio/epoch", tail.last_at)
+    yield Signal("train_loss.recent_slope", relative_slope(tail), "change/epoch", tail.last_at)
     # How far the loss climbed back above its lowest point so far (1.0 = never rose). Per epoch, the
     # median of its logged steps where it has several: one hard batch moves a mean, not the loss level.
     typical = typical_epoch_loss(run).finite()
@@ -96,7 +96,7 @@ def train_loss_signals(run: Run):
         rebound = typical.values / np.minimum.accumulate(typical.values)
     if len(rebound) and not np.isnan(rebound).all():
         worst = int(np.nanargmax(rebound))
-        yield Signal("train_loss.rebound", float(rebound[worst]), "ratio", int(typical.at[worst]))
+        yield Signal("train_loss.rebound", float(rebound[worst]), "×", int(typical.at[worst]))
         steps_in_log = np.diff(np.log(typical.values[typical.values > 0]))
         if len(steps_in_log) >= 3:
             noise = 1.4826 * float(np.median(np.abs(steps_in_log - np.median(steps_in_log))))
@@ -105,7 +105,7 @@ def train_loss_signals(run: Run):
                                                  "epoch-to-epoch changes (log scale)")
     finite_steps = steps.finite().values
     if len(finite_steps) and finite_steps[0] > 0:
-        yield Signal("train_loss.max_over_first", float(finite_steps.max() / finite_steps[0]), "ratio",
+        yield Signal("train_loss.max_over_first", float(finite_steps.max() / finite_steps[0]), "×",
                      description="largest logged step loss over the first one (an exploding loss is ≫ 1)")
     yield Signal("train_loss.spikes", count_spikes(finite_steps), "steps",
                  description=f"steps whose loss exceeded {SPIKE_FACTOR:g}x the median of the {SPIKE_WINDOW} before, "
@@ -117,14 +117,14 @@ def train_loss_signals(run: Run):
     at_best = finite_epochs.until(curve.best_epoch)
     if len(at_best):
         reference = at_best.last
-        yield Signal("train_loss.change_since_best", (last - reference) / reference, "ratio",
+        yield Signal("train_loss.change_since_best", (last - reference) / reference, "change",
                      curve.best_epoch, "relative change of the training loss since the metric's best epoch")
     plateau = plateau_of(run, curve)
     if 0 < plateau < len(curve.values):
         began = int(curve.values.at[-plateau - 1])  # the last validation before the stretch without progress
         before = finite_epochs.until(began)
         if len(before) and before.last > 0:
-            yield Signal("train_loss.change_over_plateau", (last - before.last) / before.last, "ratio", began,
+            yield Signal("train_loss.change_over_plateau", (last - before.last) / before.last, "change", began,
                          "relative change of the training loss while the metric made no progress")
 
 
@@ -143,7 +143,7 @@ def val_loss_signals(run: Run):
     if before.empty:
         return
     reference, last = before.last, loss.last
-    yield Signal("val_loss.change_since_best", (last - reference) / abs(reference), "ratio", curve.best_epoch,
+    yield Signal("val_loss.change_since_best", (last - reference) / abs(reference), "change", curve.best_epoch,
                  "relative change of the validation loss since the metric's best epoch")
 
 
@@ -163,10 +163,10 @@ def gap_signals(run: Run):
         ratio = val_values / train_values if curve.mode == "min" else train_values / val_values
     ratio = np.where(np.isinf(ratio), np.nan, ratio)
     best = int(np.flatnonzero(epochs == curve.best_epoch)[0]) if curve.best_epoch in epochs else 0
-    yield Signal("gap.ratio", float(ratio[-1]), "ratio", int(epochs[-1]))
-    yield Signal("gap.ratio_at_best", float(ratio[best]), "ratio", int(epochs[best]))
-    yield Signal("gap.growth", float(ratio[-1] / ratio[best]), "ratio", int(epochs[-1]),
+    yield Signal("gap.ratio", float(ratio[-1]), "×", int(epochs[-1]))
+    yield Signal("gap.ratio_at_best", float(ratio[best]), "×", int(epochs[best]))
+    yield Signal("gap.growth", float(ratio[-1] / ratio[best]), "×", int(epochs[-1]),
                  "train/val gap at the last validation against the gap at the best epoch")
     train_change = curve.worse_by(float(train_values[-1]), float(train_values[best]))
-    yield Signal("gap.train_change_since_best", float(train_change), "ratio", int(epochs[best]),
+    yield Signal("gap.train_change_since_best", float(train_change), "change", int(epochs[best]),
                  "relative change of the training-subset metric since the best epoch (< 0: still improving)")

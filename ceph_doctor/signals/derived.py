@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
+from ceph_doctor.signals.base import (
+    MissingInput, NotApplicable, PartNotSeen, Signal, part_unseen, signal_family, switched_off,
+)
 from ceph_doctor.signals.paired import landmark_changes
 from ceph_doctor.signals.series import val_predictions
 from ceph_doctor.store.reader import Run
@@ -24,6 +26,9 @@ _NAMES = ("hurt", "hurt_count", "helped_count", "worst_rise", "overall_change", 
 def tta_signals(run: Run):
     if switched_off(run, "eval.tta", lambda tta: not (tta.get("flip") or tta.get("scales") or tta.get("rotations"))):
         raise NotApplicable("the run has no test-time augmentation (eval.tta)")
+    if part_unseen(run, lambda tag: "tta" in tag.lower(), ("tta",)):
+        raise PartNotSeen("test-time augmentation", "validation predictions after test-time augmentation "
+                          "(eval.tta) beside the plain ones")
     yield from changes_after(run, "tta", "tta", "test-time augmentation (eval.tta)", "the test-time views")
 
 
@@ -31,6 +36,9 @@ def tta_signals(run: Run):
 def refine_signals(run: Run):
     if switched_off(run, "model.refine.enabled", lambda enabled: not enabled):
         raise NotApplicable("the model has no refinement stage (model.refine)")
+    if part_unseen(run, lambda tag: "refine" in tag.lower(), ("refined",)):
+        raise PartNotSeen("a refinement stage", "validation predictions after a refinement stage (model.refine) "
+                          "beside the plain ones")
     yield from changes_after(run, "refined", "refine", "a refinement stage (model.refine)", "refinement")
 
 
@@ -59,7 +67,7 @@ def changes_after(run: Run, decode: str, family: str, step: str, by: str):
     yield Signal(f"{family}.hurt_count", len(hurt), "landmarks", epoch)
     yield Signal(f"{family}.helped_count", len(changes.improved), "landmarks", epoch)
     yield Signal(f"{family}.worst_rise", float(rise[hurt].max()) if hurt else float(np.nanmax(rise.to_numpy(), initial=0.0)),
-                 "ratio", epoch, f"the largest relative rise of a landmark's mean error with {by}")
-    yield Signal(f"{family}.overall_change", float(changes.overall["relative"]), "ratio", epoch,
+                 "change", epoch, f"the largest relative rise of a landmark's mean error with {by}")
+    yield Signal(f"{family}.overall_change", float(changes.overall["relative"]), "change", epoch,
                  f"relative change of the mean error over all landmarks with {by}")
     yield Signal(f"{family}.landmark_count", len(names), "landmarks", epoch)

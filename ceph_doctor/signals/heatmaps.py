@@ -42,7 +42,7 @@ def heatmap_signals(run: Run):
         width = widths.last
         yield Signal("heatmap.width", width, "heatmap px", epoch, "median predicted peak width")
         if sigma:
-            yield Signal("heatmap.width_over_sigma", width / sigma if np.isfinite(width) else np.nan, "ratio", epoch)
+            yield Signal("heatmap.width_over_sigma", width / sigma if np.isfinite(width) else np.nan, "×", epoch)
 
 
 def recorded_peaks(run: Run) -> tuple[Curve | None, Curve | None]:

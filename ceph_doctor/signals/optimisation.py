@@ -26,7 +26,7 @@ def gradient_signals(run: Run):
         worst = int(np.argmax(finite.values))
         ratio = float(finite.values[worst] / median) if median > 0 else np.inf
         epoch = rows.epoch[rows.step == finite.at[worst]][0]
-        yield Signal("grad.max_over_median", ratio, "ratio", int(epoch), "largest gradient norm over the median")
+        yield Signal("grad.max_over_median", ratio, "×", int(epoch), "largest gradient norm over the median")
         yield Signal("grad.explosion_epoch", int(epoch), "epoch", int(epoch))
 
 
@@ -58,10 +58,10 @@ def parameter_signals(run: Run):
     if not fraction.empty:
         # A fraction cannot exceed 1: a larger value was logged as a percentage (`trainable%: 7.48`).
         share = fraction.last / 100 if fraction.last > 1 else fraction.last
-        yield Signal("params.trainable_frac", share, "ratio", last_epoch)
+        yield Signal("params.trainable_frac", share, "share", last_epoch)
     for module, ratio in ratios.items():
         if ratio is not None:
-            yield Signal(f"params.{module}_update_ratio", ratio, "ratio", last_epoch,
+            yield Signal(f"params.{module}_update_ratio", ratio, "share", last_epoch,
                          f"median ‖Δw‖/‖w‖ of the {module} per logged step")
     # How far each step moves the network: the whole model's ‖Δw‖/‖w‖ where it is logged. A small module
     # moves by a large share of itself under any Adam step (HRNet's head starts at std 0.001 and stays small:
@@ -70,19 +70,19 @@ def parameter_signals(run: Run):
     whole = by_step(run, "update_ratio/all").finite()
     curves = [whole] if len(whole) else [curve for curve in module_steps.values() if len(curve)]
     if curves:
-        yield Signal("params.update_ratio", max(float(np.median(curve.values)) for curve in curves), "ratio",
+        yield Signal("params.update_ratio", max(float(np.median(curve.values)) for curve in curves), "share",
                      last_epoch, "median ‖Δw‖/‖w‖ per step of the whole model, or of its larger module "
                      "(about 1e-3 is healthy)")
         # The largest single step: a network killed by its first huge steps updates nothing
         # afterwards, so its median looks calm while this does not.
-        yield Signal("params.update_ratio_peak", max(float(curve.values.max()) for curve in curves), "ratio",
+        yield Signal("params.update_ratio_peak", max(float(curve.values.max()) for curve in curves), "share",
                      last_epoch, "the largest logged ‖Δw‖/‖w‖ in one step")
     # Relative to the head, so a schedule's tiny final lr does not look like a frozen backbone.
     if ratios["backbone"] is not None and ratios["head"]:
-        yield Signal("params.backbone_update_share", ratios["backbone"] / ratios["head"], "ratio", last_epoch,
+        yield Signal("params.backbone_update_share", ratios["backbone"] / ratios["head"], "×", last_epoch,
                      "backbone update ratio over the head's")
     if grads["backbone"] is not None and grads["head"]:
-        yield Signal("params.backbone_grad_share", grads["backbone"] / grads["head"], "ratio", last_epoch,
+        yield Signal("params.backbone_grad_share", grads["backbone"] / grads["head"], "×", last_epoch,
                      "the backbone's median gradient norm over the head's (0: it receives no gradient)")
 
 
@@ -121,7 +121,7 @@ def schedule_signals(run: Run):
     yield Signal("schedule.val_interval", interval, "epochs")
     yield Signal("schedule.validations", int(len(epochs)), "validations")
     yield Signal("schedule.planned_epochs", planned, "epochs")
-    yield Signal("schedule.interval_fraction", interval / max(planned, 1), "ratio",
+    yield Signal("schedule.interval_fraction", interval / max(planned, 1), "share",
                  description="epochs between validations over the planned run length")
     if "early_stopping" in train:
         yield Signal("schedule.early_stopping", train["early_stopping"].get("patience") is not None, "",

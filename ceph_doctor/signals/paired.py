@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ceph_doctor.metrics import point_errors
 
@@ -98,6 +97,8 @@ def signed_rank_p(a: np.ndarray, b: np.ndarray) -> float:
     differences = np.nan_to_num(b, posinf=ceiling) - np.nan_to_num(a, posinf=ceiling)
     if not np.any(differences != 0):
         return 1.0
+    from scipy import stats  # here, not at the top: scipy.stats alone costs `analyze` most of its start-up
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns when ties force the normal approximation
         return float(stats.wilcoxon(differences, zero_method="wilcox").pvalue)
@@ -107,6 +108,8 @@ def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     adjusted = np.full(len(p_values), np.nan)
     tested = ~np.isnan(p_values)
     if tested.any():
+        from scipy import stats
+
         adjusted[tested] = stats.false_discovery_control(p_values[tested], method="bh")
     return adjusted
 

@@ -41,7 +41,8 @@ def image_extent(run: Run, frame: pd.DataFrame) -> tuple[float, float]:
     "collapse",
     provides=(
         "collapse.spread_ratio", "collapse.spread_ratio_best", "collapse.spread_drop", "collapse.landmarks",
-        "collapse.collapsed_count", "collapse.onset_epoch", "collapse.distinct_ratio", "collapse.border_share",
+        "collapse.collapsed_count", "collapse.onset_epoch", "collapse.at_best", "collapse.distinct_ratio",
+        "collapse.border_share",
     ),
 )
 def collapse_signals(run: Run):
@@ -69,19 +70,22 @@ def collapse_signals(run: Run):
             break
         onset = int(epoch)
     reference = median[best_epoch]
-    yield Signal("collapse.spread_ratio", float(median.iloc[-1]), "ratio", last_epoch,
+    yield Signal("collapse.spread_ratio", float(median.iloc[-1]), "×", last_epoch,
                  "median over landmarks of the predictions' spread across images over the truth's")
-    yield Signal("collapse.spread_ratio_best", float(reference), "ratio", best_epoch)
+    yield Signal("collapse.spread_ratio_best", float(reference), "×", best_epoch)
     yield Signal("collapse.spread_drop", float(1 - median.iloc[-1] / reference) if reference > 0 else 0.0,
-                 "ratio", last_epoch, "how far the spread fell since the best epoch")
+                 "share", last_epoch, "how far the spread fell since the best epoch")
     yield Signal("collapse.landmarks", collapsed, "", last_epoch)
     yield Signal("collapse.collapsed_count", len(collapsed), "landmarks", last_epoch)
     yield Signal("collapse.onset_epoch", onset, "epoch", onset)
+    # Collapsed at the best validation already: the run was never good, and no checkpoint of it is worth keeping.
+    yield Signal("collapse.at_best", onset is not None and onset <= best_epoch, "", best_epoch,
+                 "the predictions were collapsed from the best validation to the last")
 
     last_frame = frame[frame["epoch"] == last_epoch]
     yield Signal("collapse.distinct_ratio", distinct_ratio(last_frame, MERGE_DISTANCE * np.hypot(width, height)),
-                 "ratio", last_epoch, "median over images of distinct predicted points over the landmark count")
-    yield Signal("collapse.border_share", float(border.iloc[-1]), "ratio", last_epoch,
+                 "share", last_epoch, "median over images of distinct predicted points over the landmark count")
+    yield Signal("collapse.border_share", float(border.iloc[-1]), "share", last_epoch,
                  "share of predictions on the image border")
 
 
@@ -138,18 +142,18 @@ def geometry_signals(run: Run):
     residual = np.hypot(straight_x.rms, straight_y.rms)
     swapped = np.hypot(swapped_x.rms, swapped_y.rms)
     variance = frame["pred_x"].var() + frame["pred_y"].var()
-    yield Signal("geometry.scale_x", straight_x.scale, "ratio", epoch)
-    yield Signal("geometry.scale_y", straight_y.scale, "ratio", epoch)
-    yield Signal("geometry.scale", (straight_x.scale + straight_y.scale) / 2, "ratio", epoch)
+    yield Signal("geometry.scale_x", straight_x.scale, "×", epoch)
+    yield Signal("geometry.scale_y", straight_y.scale, "×", epoch)
+    yield Signal("geometry.scale", (straight_x.scale + straight_y.scale) / 2, "×", epoch)
     yield Signal("geometry.offset_x", straight_x.offset, "px", epoch)
     yield Signal("geometry.offset_y", straight_y.offset, "px", epoch)
-    yield Signal("geometry.r2", float(1 - residual**2 / variance) if variance > 0 else 0.0, "ratio", epoch,
+    yield Signal("geometry.r2", float(1 - residual**2 / variance) if variance > 0 else 0.0, "share", epoch,
                  "share of the predictions' variance the linear fit explains")
-    yield Signal("geometry.fit_gain", float(raw / max(residual, 1e-9)), "ratio", epoch,
+    yield Signal("geometry.fit_gain", float(raw / max(residual, 1e-9)), "×", epoch,
                  "raw error over the error left after the fit")
     yield Signal("geometry.swap_gain", float(residual / max(swapped, 1e-9)),
-                 "ratio", epoch, "straight-fit residual over swapped-axes-fit residual")
-    yield Signal("geometry.swap_r2", float(1 - swapped**2 / variance) if variance > 0 else 0.0, "ratio", epoch,
+                 "×", epoch, "straight-fit residual over swapped-axes-fit residual")
+    yield Signal("geometry.swap_r2", float(1 - swapped**2 / variance) if variance > 0 else 0.0, "share", epoch,
                  "share of the predictions' variance a linear fit against the swapped truth (x from y) explains")
 
 
@@ -199,5 +203,5 @@ def landmark_signals(run: Run):
     yield Signal("landmark.regressed_count", len(regressed), "landmarks", epoch)
     yield Signal("landmark.improved_count", improved, "landmarks")
     yield Signal("landmark.count", int(per_epoch.shape[1]), "landmarks")
-    yield Signal("landmark.worst_rise", float(rise.max()) if rise.notna().any() else 0.0, "ratio",
+    yield Signal("landmark.worst_rise", float(rise.max()) if rise.notna().any() else 0.0, "change",
                  int(per_epoch.index[-1]))

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
+from ceph_doctor.signals.base import (
+    MissingInput, NotApplicable, PartNotSeen, Signal, part_unseen, signal_family, switched_off,
+)
 from ceph_doctor.signals.series import by_step
+from ceph_doctor.store.meaning import parse
 from ceph_doctor.store.reader import Run
 
 
@@ -20,6 +23,9 @@ from ceph_doctor.store.reader import Run
 def task_signals(run: Run):
     if switched_off(run, "model.aux.label", lambda label: label is None):
         raise NotApplicable("the model has no second task (model.aux.label)")
+    if part_unseen(run, lambda tag: tag.startswith("grad/shared/") or "aux" in parse(tag).subject):
+        raise PartNotSeen("a second task", "what each task sends into the shared backbone (grad/shared/<task>) "
+                          "on several steps")
     aux, landmarks = by_step(run, "grad/shared/aux"), by_step(run, "grad/shared/landmarks")
     if len(aux) < 4 or len(landmarks) < 4:
         raise MissingInput("what each task sends into the shared backbone (grad/shared/<task>) on several steps")
@@ -29,7 +35,7 @@ def task_signals(run: Run):
     total = aux_norms + landmark_norms
     share = float(np.median(aux_norms[total > 0] / total[total > 0])) if (total > 0).any() else np.nan
     epoch = int(run.scalars["epoch"].max())
-    yield Signal("tasks.aux_share", share, "ratio", epoch,
+    yield Signal("tasks.aux_share", share, "share", epoch,
                  "median over the second half of logged steps of the auxiliary task's share of the backbone gradient")
     cosine = by_step(run, "grad/task_cosine")
     if len(cosine):

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ceph_doctor.store.meaning import Meaning, parse
+from ceph_doctor.store.meaning import BOUNDED, Meaning, parse
 
 # Lower is preferred. A quantity missing here is never monitored.
 _QUANTITY_RANK = {
@@ -121,6 +121,18 @@ def epoch_label(run, epoch: int) -> str:
     rows = run.series(monitor.metric) if monitor is not None else None
     steps = rows.step[rows.epoch == epoch] if rows is not None and len(rows) else []
     return f"validation {epoch}" + (f" (iteration {int(steps[-1])})" if len(steps) else "")
+
+
+def value_unit(tag: str, values) -> str:
+    """How a logged metric's values read (`ceph_doctor.numbers`): "mm" or "px" where its name says so; a score
+    on a fixed scale (PCK, SDR, AP…) as a percentage, "share" when its values lie within 0-1 and "%" when they
+    run to 100; "" otherwise: a name without a unit (`val_mre`) is not guessed to be in pixels."""
+    meaning = parse(tag)
+    if meaning.quantity in BOUNDED:  # before the unit: the mm of `sdr_2mm` is its threshold's
+        finite = np.abs(np.asarray(values, dtype=float))
+        finite = finite[np.isfinite(finite)]
+        return "%" if meaning.unit == "%" or (finite.size and finite.max() > 1.0) else "share"
+    return meaning.unit if meaning.unit in ("mm", "px") else ""
 
 
 def image_side(config: dict) -> float | None:

@@ -83,6 +83,12 @@ class Run:
         return self.manifest.get("axis", "epoch")
 
     @property
+    def epoch_offset(self) -> int:
+        """What was added to the epochs of the log this run was read from: 1 where the log counts from 0
+        (Lightning, Keras), so that epoch 1 is the first epoch in every run; 0 for ceph-doctor's own runs."""
+        return int(self.manifest.get("epoch_offset", 0))
+
+    @property
     def landmarks(self) -> list[str]:
         return list(self.manifest.get("landmarks", []))
 

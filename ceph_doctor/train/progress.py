@@ -66,8 +66,8 @@ class ProgressHook(Hook):
         scalars = result.scalars()
         self.history.append({"epoch": epoch, **scalars})
         value = scalars.get(best.metric, math.nan)
-        star = " *" if is_best else ""
-        self.progress.update(self.task, val=f"{best.metric} {value:.3g}{star}")
+        said = " (new best)" if is_best else f" (best {best.value:.3g} at epoch {best.epoch})" if best.epoch else ""
+        self.progress.update(self.task, val=f"{best.metric} {value:.3g}{said}")
 
     def on_train_end(self, status, best, run_dir, stop_reason=None, **_: Any) -> None:
         if not getattr(self, "active", False):
