@@ -88,9 +88,10 @@ def ablation_outcome(tmp_path_factory):
 
     def outcome(name: str):
         scenario = load_scenario(ABLATION_FOLDER / f"{name}.yaml")
-        # Two threads pinned: a CPU training's numbers depend on the count, and the default is cores / jobs.
+        # One thread pinned: a CPU training's numbers depend on the count (the default is cores / jobs), and the
+        # two ablations train at once on two workers; at two threads each they would fight over the cores.
         do_once(out, [name], lambda _: run_ablation(scenario.config("test"), out / name, scenario.parts,
-                                                    seeds=2, threads=2))
+                                                    seeds=2, threads=WORKER_THREADS))
         return scenario, collect(out / name)
 
     return outcome
