@@ -7,7 +7,8 @@ from ceph_doctor.report.run_view import RunView
 
 def learning_curves_caption(view: RunView) -> str:
     return ("Losses (log scale when they span more than a decade) and the monitored metric per epoch; "
-            "the green line is the best epoch, dotted lines mark where each diagnosis starts.")
+            "the green line is the best epoch; a numbered marker and a dotted line mark where each diagnosis starts, "
+            "and the legend below names it.")
 
 
 def heatmap_caption(view: RunView) -> str:
