@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -57,8 +58,14 @@ def train(
 ) -> None:
     """Train a landmark model on the configured data (built-in synthetic cephalograms by default)."""
     from ceph_doctor.cli.train_command import run_training
+    from ceph_doctor.train.interrupts import Terminated
 
-    status = run_training(config, set_ or [], out, name, resume)
+    try:
+        status = run_training(config, set_ or [], out, name, resume)
+    except Terminated as stop:  # the run is recorded as interrupted; the exit code says by which signal
+        err_console.print(f"{stop}; continue it with: ceph-doctor train --resume {stop.run_dir}", markup=False,
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + stop.signum) from None
     raise typer.Exit(ExitCode.OK if status in ("completed", "early_stopped") else ExitCode.DIAGNOSED)
 
 
@@ -199,7 +206,7 @@ def main() -> None:
         sys.exit(ExitCode.BAD_INPUT)
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
     sys.exit(code or ExitCode.OK)
 
 

@@ -46,6 +46,7 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
         config = load_config(config_path, overrides)
         run_dir = resolve_run_dir(config, out, name)
     # Only now: a config that cannot run is refused without paying for torch's import.
+    from ceph_doctor.train.interrupts import Terminated
     from ceph_doctor.train.loop import Trainer
     from ceph_doctor.train.progress import ProgressHook
     from ceph_doctor.train.recorder import Recorder
@@ -60,7 +61,11 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
             prepare_progress=lambda n: bar.advance(task, n),
         )
         trainer.setup()
-    status = trainer.fit().status
+    try:
+        status = trainer.fit().status
+    except Terminated as stop:
+        stop.run_dir = run_dir  # for the line that says how to continue
+        raise
     # Unwrapped, so the line copies whole however long the path.
     console.print(f"next: ceph-doctor analyze {run_dir}", markup=False, highlight=False, soft_wrap=True)
     return status

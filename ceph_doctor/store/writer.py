@@ -4,6 +4,9 @@
 - Scalars are appended line by line; a reader drops a torn last line.
 - On resume, rows newer than the checkpoint being resumed are removed first,
   so the continued run adds them again exactly once.
+- One writer at a time: the run's lock (`lock.py`) is held from `start` to `close`.
+- A resume never leaves a run less readable than it found it: a scalars file with a missing or
+  damaged header gets its header back.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pyarrow.parquet as pq
 from ceph_doctor.atomic import atomic_write_bytes
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.store import layout
+from ceph_doctor.store.lock import RunLock
 
 
 class RunWriter:
@@ -31,13 +35,26 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self._scalars = None
         self._pending: dict[tuple[int, str, str], pd.DataFrame] = {}
+        self._lock = RunLock(self.run_dir)
+
+    @property
+    def started(self) -> bool:
+        return self._lock.held
 
     # -------------------------------------------------------------- manifest
     def start(self, manifest: dict[str, Any], resume_after: tuple[int, int] | None = None) -> None:
-        """Open the run; `resume_after=(step, epoch)` continues an existing one from that checkpoint."""
+        """Open the run; `resume_after=(step, epoch)` continues an existing one from that checkpoint.
+        Raises RunLocked (one line naming the holder) while another process writes the run."""
+        self._lock.acquire()  # before looking: the check below and the first write are then one step
+        try:
+            self._start(manifest, resume_after)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self, manifest: dict[str, Any], resume_after: tuple[int, int] | None) -> None:
         if resume_after is None and (self.run_dir / layout.MANIFEST).exists():
             raise UserInputError(f"{self.run_dir}: already holds a run; resume it or choose another directory")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         now = _now()
         if resume_after is not None:
             self.truncate_after(*resume_after)
@@ -115,7 +132,10 @@ class RunWriter:
         if scalars.exists():
             kept = []
             lines = scalars.read_bytes().split(b"\n")
-            header, body = lines[0], lines[1:-1]  # the part after the last newline is torn or empty
+            body = lines[1:-1]  # the part after the last newline is torn or empty
+            header = ",".join(layout.SCALAR_COLUMNS).encode()  # whatever the first line was: a disk full at
+            if lines[0] != header:  # the start can leave none, and a damaged one would be kept for good
+                body = lines[:-1]
             for line in body:
                 try:
                     if int(line.split(b",", 1)[0]) <= step:
@@ -125,10 +145,16 @@ class RunWriter:
             atomic_write_bytes(scalars, b"\n".join([header, *kept]) + b"\n")
 
     def close(self, status: str, **manifest: Any) -> None:
-        if self._scalars is not None:
-            self._scalars.close()
-            self._scalars = None
-        self.update_manifest(status=status, **manifest)
+        """Record the final status and give the run up to the next writer; nothing if it never started."""
+        if not self.started:
+            return
+        try:
+            if self._scalars is not None:
+                self._scalars.close()
+                self._scalars = None
+            self.update_manifest(status=status, **manifest)
+        finally:
+            self._lock.release()
 
 
 def _csv_tag(tag: str) -> str:

@@ -24,6 +24,7 @@ from ceph_doctor.train.ema import averaged
 from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
 from ceph_doctor.train.gradients import task_gradients
 from ceph_doctor.train.hooks import Hook, HookList
+from ceph_doctor.train.interrupts import interrupted_by_termination
 from ceph_doctor.train.manifest import describe_run
 from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
 from ceph_doctor.train.precision import precision_for
@@ -109,6 +110,11 @@ class Trainer:
 
     # ------------------------------------------------------------------- fit
     def fit(self) -> TrainSummary:
+        """Train; SIGTERM and SIGHUP end it as Ctrl-C does (status "interrupted", resumable)."""
+        with interrupted_by_termination():
+            return self._fit()
+
+    def _fit(self) -> TrainSummary:
         if not self.ready:
             self.setup()
         train = self.config["train"]

@@ -55,11 +55,13 @@ class Recorder(Hook):
         **manifest: Any,
     ) -> None:
         """Open the run. `resume_after=(step, epoch)`: continue it, dropping what came after that checkpoint."""
-        self.active = _is_rank_zero()
-        if not self.active:
+        self.active = False
+        if not _is_rank_zero():
             return
         self.writer = RunWriter(self.run_dir)
+        # Raises (one line naming the other process) while another one writes this run: nothing written then.
         self.writer.start({"config": config or {}, "landmarks": list(landmarks), **manifest}, resume_after)
+        self.active = True
         self.tb = None
         if self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
