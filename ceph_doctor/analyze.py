@@ -18,7 +18,7 @@ from ceph_doctor.store.reader import Run, load_run
 
 def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
     """ceph-doctor runs and other tools' logs at or under each path, and the files passed over (SkipNote)."""
-    from ceph_doctor.importers import discover
+    from ceph_doctor.importers import SkipNote, discover
 
     runs: list[Run] = []
     skipped: list = []
@@ -27,7 +27,7 @@ def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
         if not path.exists():
             raise UserInputError(f"{path}: no such file or directory")
         if (path / layout.MANIFEST).is_file():
-            runs.append(load_run(path))
+            runs.append(load_run(path))  # a run asked for by name: unreadable is one line and exit 2
             continue
         own = sorted(manifest.parent for manifest in path.rglob(layout.MANIFEST)) if path.is_dir() else []
         imported, passed_over = discover(path, names)
@@ -38,7 +38,11 @@ def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
                 f"TensorBoard event files, MMEngine work dirs, CSV, text with pred=/gt= lines)"
                 + (f": {why}" if why else "")
             )
-        runs.extend(load_run(run_dir) for run_dir in own)
+        for run_dir in own:  # one damaged run among many is reported and passed over, not fatal
+            try:
+                runs.append(load_run(run_dir))
+            except UserInputError as error:
+                skipped.append(SkipNote(run_dir, f"not read: {str(error).removeprefix(f'{run_dir}: ')}"))
         runs.extend(imported)
         skipped.extend(passed_over)
     return runs, skipped

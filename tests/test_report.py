@@ -70,7 +70,7 @@ def test_json_has_the_design_shape(tiny_run):
     document = json.loads(render_json(reports))
     assert document["schema"] == 1 and len(document["runs"]) == 2
     run = document["runs"][0]
-    assert set(run) == {"path", "source", "monitor", "diagnoses", "plan", "not_checked", "parts_not_seen"}
+    assert set(run) == {"path", "source", "monitor", "diagnoses", "plan", "unread", "not_checked", "parts_not_seen"}
     assert [d["severity"] for d in run["diagnoses"]] == ["error", "warning", "info"]
     for diagnosis in run["diagnoses"]:
         assert set(diagnosis) == {"id", "severity", "message", "epoch", "landmarks", "evidence", "units", "fixes",

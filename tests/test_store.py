@@ -1,3 +1,4 @@
+import gc
 import json
 
 import numpy as np
@@ -63,6 +64,8 @@ def test_resume_truncates_what_came_after_the_checkpoint(tmp_path):
         writer.add_scalars(epoch * 10, epoch, {"train/loss": 1.0})
         _validation(writer, epoch)
     writer.flush()  # killed here, with the checkpoint of epoch 2 the last one saved
+    del writer  # as the process's death would, closing its files drops the run's lock
+    gc.collect()
 
     again = RunWriter(tmp_path / "run")
     again.start({"landmarks": NAMES}, resume_after=(20, 2))

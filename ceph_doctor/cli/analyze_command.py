@@ -9,6 +9,7 @@ from rich.console import Console
 from ceph_doctor.engine.diagnosis import SEVERITIES, RunReport
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.numbers import plural
+from ceph_doctor.printable import printable
 
 FORMATS = ("text", "md", "html", "json")
 FAIL_ON = ("error", "warning", "never")
@@ -52,15 +53,15 @@ def tell_files(runs, skipped) -> None:
         if run.source == "ceph-doctor":
             continue
         files = ", ".join(run.manifest.get("files", [])) or str(run.path)
-        console.print(f"read {run.source} run {run.path}: {files}", markup=False)
+        console.print(printable(f"read {run.source} run {run.path}: {files}"), markup=False)
         for note in run.notes:
-            console.print(f"  note: {note}", markup=False)
+            console.print(printable(f"  note: {note}"), markup=False)
         monitor = run.monitor
-        console.print(f"  monitoring {monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; "
+        console.print(printable(f"  monitoring {monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; "
                       f"{monitor.why})" if monitor else "  monitoring nothing: no logged name is a validation metric "
-                      "or loss (see --show-names; name one with --map)", markup=False)
+                      "or loss (see --show-names; name one with --map)"), markup=False)
     for note in skipped:
-        console.print(f"skipped {note}", markup=False)
+        console.print(printable(f"skipped {note}"), markup=False)
 
 
 def render(reports: list[RunReport], output_format: str, out: Path | None) -> None:

@@ -9,9 +9,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ceph_doctor.cli.exit_codes import ExitCode
 from ceph_doctor.errors import UserInputError
+from ceph_doctor.printable import printable
 
 err_console = Console(stderr=True)
 
@@ -193,15 +195,16 @@ def main() -> None:
     """Console entry point: user errors become one line and exit code 2."""
     try:
         code = app(standalone_mode=False)
-    except UserInputError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True, markup=True)
+    except UserInputError as error:  # the message may quote a file's name or contents: printed inert
+        err_console.print(Text.assemble(("error:", "bold red"), " ", printable(str(error))), highlight=False,
+                          soft_wrap=True)
         sys.exit(ExitCode.BAD_INPUT)
     except typer.TyperException as error:  # usage errors: unknown option, missing argument
         context = getattr(error, "ctx", None)
         if context is None or not hasattr(error, "format_message"):
             error.show()
         else:  # one line, like every other bad input, with where to look
-            err_console.print(f"error: {error.format_message()} (see: {context.command_path} --help)",
+            err_console.print(f"error: {printable(error.format_message())} (see: {context.command_path} --help)",
                               markup=False, highlight=False, soft_wrap=True)
         sys.exit(ExitCode.BAD_INPUT)
     except (KeyboardInterrupt, typer.Abort):

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ceph_doctor.numbers import plural
+from ceph_doctor.printable import printable
 from ceph_doctor.signals.paired import IMPROVED, REGRESSED
 from ceph_doctor.store.meaning import direction
 
@@ -220,12 +222,13 @@ def print_sections(parts: list[Section], console: Console, full_tables: bool = F
             whole = full_tables or section.title.startswith("Per landmark")
             shown = section.rows if whole else section.rows[:TERMINAL_ROWS]
             for row, style in zip(shown, section.styles or [None] * len(shown)):
-                table.add_row(*row, style=style)
+                # Text, not markup: tensor and landmark names come from the files, escape sequences included.
+                table.add_row(*(Text(printable(cell)) for cell in row), style=style)
             console.print(table)
             if len(shown) < len(section.rows):
                 console.print(f"… {len(section.rows) - len(shown)} more rows in summary.md (--out)", style="dim")
         for line in section.lines:
-            console.print(line, highlight=False, markup=False)
+            console.print(printable(line), highlight=False, markup=False)
 
 
 def _numeric(cell: str) -> bool:

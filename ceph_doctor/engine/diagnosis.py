@@ -70,6 +70,7 @@ class RunReport:
                 "best_epoch": None if best is None else best.epoch, "best": None if best is None else best.value,
             },
             "diagnoses": [d.to_json() for d in sorted(self.diagnoses, key=lambda d: SEVERITIES.index(d.severity))],
+            "unread": list(getattr(self.run, "unread", [])),
             "not_checked": [asdict(n) for n in self.not_checked],
             "parts_not_seen": list(self.unseen_parts),
         }

@@ -47,6 +47,7 @@ class Part:
     scalars: Scalars = field(default_factory=lambda: Scalars(ScalarTable()))
     predictions: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # what of a read file could not be read: every report says it
     read: list[Path] = field(default_factory=list)
     skipped: list[SkipNote] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)

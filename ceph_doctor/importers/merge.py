@@ -34,7 +34,7 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
         return None, []
     settings = [(name, part) for name, part in parts if part.empty and part.manifest.get("config")]
     by_tag: dict = {}
-    names, notes, read, skipped = [], [], [], []
+    names, notes, read, skipped, unread = [], [], [], [], []
     predictions = []
     manifest: dict[str, Any] = {"schema_version": layout.SCHEMA_VERSION, "config": {}}
     axis, epoch_offset = "epoch", 0
@@ -58,6 +58,7 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
             predictions.append(part.predictions)
         names.extend(row for row in part.scalars.names if row.tag in new_tags or row.tag is None)
         notes.extend(part.notes + part.scalars.notes)
+        unread.extend(part.unread)
         read.extend(part.read)
         if name == scalar_source:
             axis, epoch_offset = part.scalars.axis, part.scalars.epoch_offset
@@ -80,7 +81,7 @@ def merge(run_root: Path, parts: list[tuple[str, Any]]) -> tuple[Run | None, lis
     if epoch_offset:
         manifest["epoch_offset"] = epoch_offset
     return Run(run_root, manifest, ScalarTable(by_tag=by_tag), frame, source=scalar_source, notes=notes,
-               names=names), skipped
+               names=names, unread=unread), skipped
 
 
 def _update_manifest(manifest: dict, new: dict) -> None:

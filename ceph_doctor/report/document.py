@@ -18,6 +18,7 @@ from ceph_doctor.engine.fixes import shown_value
 from ceph_doctor.engine.plan import plan_of
 from ceph_doctor.report.run_facts import run_facts
 from ceph_doctor.numbers import quantity
+from ceph_doctor.printable import printable_all
 from ceph_doctor.report.values import format_value
 
 _OP_SYMBOLS = {"set": "=", "multiply": "×"}
@@ -94,6 +95,7 @@ class RunSection:
     plan_unchanged: list[str] = field(default_factory=list)  # "optimizer.weight_decay is already 0 (overfitting)"
     apply_all: str = ""  # the commands that apply the whole plan and train again, where the run allows it
     unseen_parts: str = ""  # "a sequence decoder or a second task": parts the logs show no trace of
+    unread: list[str] = field(default_factory=list)  # what could not be read of the run's files
 
 
 FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI
@@ -109,7 +111,7 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
         if figure_ref is not None:
             for figure in report_figures(report):
                 figures.append({"title": figure.title, "caption": figure.caption, "src": figure_ref(index, figure)})
-        views.append(RunSection(
+        views.append(printable_all(RunSection(
             anchor=f"run-{index}",
             path=str(report.path),
             name=Path(str(report.path)).name or str(report.path),
@@ -124,7 +126,8 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
                             for key, value, ids in plan_of(report).unchanged],
             apply_all=_apply_all(report) if rows else "",
             unseen_parts=_either(report.unseen_parts),
-        ))
+            unread=list(getattr(report.run, "unread", [])),
+        )))  # names and messages carry other people's bytes: no terminal control sequence gets through
     return views
 
 

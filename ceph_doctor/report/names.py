@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ceph_doctor.importers.names import NameRow
+from ceph_doctor.printable import printable
 from ceph_doctor.store.meaning import parse
 
 
@@ -19,15 +21,17 @@ def rows_of(run) -> list[NameRow]:
 def render_names(runs, console: Console) -> None:
     for run in runs:
         monitor = run.monitor
-        table = Table(title=f"{run.path} ({run.source})", title_justify="left", show_lines=False)
+        table = Table(title=Text(printable(f"{run.path} ({run.source})")), title_justify="left", show_lines=False)
         for column in ("logged name", "split said", "understood as", "stored as", "note"):
             table.add_column(column, overflow="fold")
         for row in sorted(rows_of(run), key=lambda r: (r.tag is None, r.tag or "", r.logged)):
             stored = row.tag or "—"
             if monitor is not None and row.tag == monitor.metric:
                 stored += "  ← monitored"
-            table.add_row(row.logged, row.split or "", row.understood, stored, row.note)
+            # Text, not markup: a logged name is someone else's, `[bold]` and escape sequences included.
+            table.add_row(*(Text(printable(cell)) for cell in (row.logged, row.split or "", row.understood, stored,
+                                                               row.note)))
         console.print(table)
-        console.print(f"monitored: {monitor.metric} ({monitor.why})" if monitor else
+        console.print(printable(f"monitored: {monitor.metric} ({monitor.why})") if monitor else
                       "monitored: nothing (no validation metric or loss among these names)", highlight=False,
                       markup=False)

@@ -29,6 +29,8 @@ def render_terminal(reports: Sequence[RunReport], console: Console) -> None:
         console.print()
         console.print(Rule(Text(f"{section.path}", style="bold"), align="left", style="dim"))
         console.print(_facts(section))
+        for problem in section.unread:  # before the verdict: it was reached without these records
+            console.print(Text(f"could not read: {problem}", style="yellow"))
         if not section.diagnoses:
             console.print(Text(f"? not judged: {section.not_judged}", style="bold yellow") if section.not_judged
                           else Text("✓ no problems found", style="bold green"))

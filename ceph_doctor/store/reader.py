@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pandas as pd
 
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.store import layout
+from ceph_doctor.store.salvage import read_predictions, read_scalars
 from ceph_doctor.store.scalars import ScalarTable, TagSeries, last_per
 
 
@@ -36,6 +36,7 @@ class Run:
         source: str = "ceph-doctor",
         notes: list[str] | None = None,
         names: list | None = None,
+        unread: list[str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.manifest = manifest
@@ -44,6 +45,7 @@ class Run:
         self.source = source
         self.notes = list(notes or [])
         self.names = list(names or [])  # an imported run: how each logged name was read (importers.names.NameRow)
+        self.unread = list(unread or [])  # what could not be read (damaged lines, files): every report says it
         self.memo: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
@@ -106,6 +108,7 @@ class Run:
             self.source,
             self.notes,
             self.names,
+            self.unread,
         )
 
     def scalar(self, tag: str) -> pd.Series:
@@ -132,7 +135,7 @@ def load_run(path: str | Path) -> Run:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RunFormatError(f"{manifest_path}: unreadable manifest ({error})") from None
-    version = manifest.get("schema_version")
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
     if not isinstance(version, int):
         raise RunFormatError(f"{manifest_path}: no schema_version")
     if version > layout.SCHEMA_VERSION:
@@ -140,24 +143,23 @@ def load_run(path: str | Path) -> Run:
             f"{manifest_path}: run store schema version {version} is newer than this ceph-doctor reads "
             f"(up to {layout.SCHEMA_VERSION}); upgrade ceph-doctor to open it"
         )
-    return Run(run_dir, manifest, read_scalars(run_dir), read_predictions(run_dir))
+    _check_manifest(manifest, manifest_path)
+    scalars, unread = read_scalars(run_dir)
+    predictions, unread_predictions = read_predictions(run_dir)
+    return Run(run_dir, manifest, scalars, predictions, unread=[*unread, *unread_predictions])
 
 
-def read_scalars(run_dir: Path) -> pd.DataFrame:
-    path = run_dir / layout.SCALARS
-    dtypes = {"step": "int64", "epoch": "int64", "tag": "string", "value": "float64", "wall_time": "float64"}
-    if not path.exists():
-        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-    data = path.read_bytes()
-    # A writer killed mid-line leaves a torn last line: everything after the last newline.
-    data = data[: data.rfind(b"\n") + 1]
-    frame = pd.read_csv(io.BytesIO(data), dtype=dtypes, keep_default_na=False, na_values={"value": ["nan"]})
-    return frame
+# Fields every reader relies on, and the type each must have where present.
+_MANIFEST_TYPES = {"config": dict, "landmarks": list, "dataset": dict, "model": dict, "status": str, "monitor": dict}
 
 
-def read_predictions(run_dir: Path) -> pd.DataFrame:
-    folder = run_dir / layout.PREDICTIONS
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    if not files:
-        return no_predictions()
-    return pd.read_parquet(folder).sort_values(["epoch", "decode", "split", "image_id", "landmark_index"], ignore_index=True)
+def _check_manifest(manifest: Any, path: Path) -> None:
+    """One line naming the field, rather than a traceback wherever a reader meets the wrong type."""
+    if not isinstance(manifest, dict):
+        raise RunFormatError(f"{path}: not a JSON object")
+    for field, kind in _MANIFEST_TYPES.items():
+        if manifest.get(field) is not None and not isinstance(manifest[field], kind):
+            raise RunFormatError(f"{path}: '{field}' should be a {'JSON object' if kind is dict else kind.__name__}, "
+                                 f"found {type(manifest[field]).__name__}")
+    if not all(isinstance(name, str) for name in manifest.get("landmarks") or []):
+        raise RunFormatError(f"{path}: 'landmarks' should be a list of names")

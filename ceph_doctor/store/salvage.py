@@ -1,0 +1,114 @@
+"""Reading a run store whose files were damaged (a full disk, a copy cut short, an editor, a stray file): every
+record that can be read is kept, and what could not be read is said, never dropped in silence.
+
+    frame, unread = read_scalars(run_dir)        # scalars.csv; torn or malformed lines skipped and counted
+    frame, unread = read_predictions(run_dir)    # predictions/*.parquet; unreadable or foreign files skipped
+
+`unread` holds one sentence per problem, naming the file ("scalars.csv: read 1520 of 1523 lines; skipped 3
+damaged lines, the first at line 153: 6 fields, not 5"). The reports show it for the run (`Run.unread`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ceph_doctor.store import layout
+
+SCALAR_TYPES = {"step": "int64", "epoch": "int64", "tag": "string", "value": "float64", "wall_time": "float64"}
+_PREDICTION_ORDER = ["epoch", "decode", "split", "image_id", "landmark_index"]
+
+
+def read_scalars(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    path = run_dir / layout.SCALARS
+    if not path.exists():
+        return _empty_scalars(), []
+    data = path.read_bytes()
+    # A writer killed mid-line leaves a torn last line: everything after the last newline. That is how an
+    # append-only file ends when its writer is killed, not damage.
+    data = data[: data.rfind(b"\n") + 1]
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=SCALAR_TYPES, keep_default_na=False, na_values={"value": ["nan"]})
+        if tuple(frame.columns) == layout.SCALAR_COLUMNS:
+            return frame, []
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        pass  # read it line by line below, to keep what is whole
+    return _salvaged_scalars(path, data)
+
+
+def _salvaged_scalars(path: Path, data: bytes) -> tuple[pd.DataFrame, list[str]]:
+    lines = data.decode("utf-8", errors="replace").split("\n")[:-1]
+    if not lines:
+        return _empty_scalars(), [f"{path}: empty, not even its header (the run's first write failed)"]
+    header = ",".join(layout.SCALAR_COLUMNS)
+    body, first = (lines[1:], 2) if lines[0].strip() == header else (lines, 1)
+    rows, bad = [], []
+    for number, line in enumerate(body, start=first):
+        row, problem = _scalar_row(line)
+        if problem is None:
+            rows.append(row)
+        else:
+            bad.append((number, problem))
+    frame = pd.DataFrame(rows, columns=list(layout.SCALAR_COLUMNS)).astype(SCALAR_TYPES) if rows else _empty_scalars()
+    problems = [] if first == 2 else [f"{path}: its first line is not the header ({header})"]
+    if bad:
+        number, problem = bad[0]
+        problems.append(f"{path}: read {len(rows)} of {len(body)} lines; skipped {len(bad)} damaged "
+                        f"{'line' if len(bad) == 1 else 'lines'}, the first at line {number}: {problem}")
+    return frame, problems
+
+
+def _scalar_row(line: str) -> tuple[list | None, str | None]:
+    """A parsed row, or why the line is not one."""
+    if "\ufffd" in line:
+        return None, "bytes that are not text"
+    try:
+        fields = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None, "not a CSV line"
+    if len(fields) != len(layout.SCALAR_COLUMNS):
+        return None, f"{len(fields)} fields, not {len(layout.SCALAR_COLUMNS)}"
+    step, epoch, tag, value, wall_time = fields
+    try:
+        return [int(step), int(epoch), tag, float(value), float(wall_time)], None
+    except ValueError:
+        return None, "a step, epoch, value or time that is not a number"
+
+
+def _empty_scalars() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in SCALAR_TYPES.items()})
+
+
+def read_predictions(run_dir: Path) -> tuple[pd.DataFrame | None, list[str]]:
+    """The predictions of every readable file (None when there are none), and what could not be read."""
+    folder = run_dir / layout.PREDICTIONS
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    tables, problems = [], []
+    for path in files:
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as error:
+            problems.append(f"{path}: not a readable parquet file ({_first_line(error)}); its validation is left out")
+            continue
+        missing = [name for name in layout.PREDICTION_COLUMNS if name not in table.column_names]
+        if missing:
+            problems.append(f"{path}: lacks the columns {', '.join(missing)} of a predictions file; left out")
+            continue
+        tables.append(table.select(list(layout.PREDICTION_COLUMNS)))
+    if not tables:
+        return None, problems
+    try:
+        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except pa.ArrowException as error:
+        return None, [*problems, f"{folder}: files of different schemas ({_first_line(error)}); predictions left out"]
+    return frame.sort_values(_PREDICTION_ORDER, ignore_index=True), problems
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__
