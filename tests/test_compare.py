@@ -146,10 +146,44 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(checkpoint
     plain = tmp_path / "plain.pkl.pth"
     plain.write_bytes(pickle.dumps(WritesAFile(sentinel)))
     good = str(checkpoints / "epoch_0001.pth")
-    for args, crafted in (((str(evil), good, "--out", str(tmp_path / "o")), evil), ((good, str(plain)), plain)):
-        assert_one_line_error(ceph_doctor("compare", *args), str(crafted), "refused")
+    # torch's own file with a payload that would run code is refused as such; a bare pickle is no torch file at
+    # all, and is refused as that before any of it is unpickled.
+    for args, crafted, said in (((str(evil), good, "--out", str(tmp_path / "o")), evil, "refused"),
+                                ((good, str(plain)), plain, "not a PyTorch checkpoint")):
+        assert_one_line_error(ceph_doctor("compare", *args), str(crafted), said)
         assert not sentinel.exists()
     assert not (tmp_path / "o").exists()
+
+
+def _deflated(source, target, payload_bytes: int) -> None:
+    """A copy of a torch checkpoint whose tensor data entry is `payload_bytes` of zeros, deflated to almost nothing."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
+        for entry in archive.infolist():
+            if "/data/" in entry.filename:
+                out.writestr(entry.filename, bytes(payload_bytes), compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                out.writestr(entry, archive.read(entry.filename))
+
+
+def test_files_made_to_exhaust_memory_or_time_and_files_that_are_no_checkpoint_are_one_line(checkpoints, tmp_path):
+    good = str(checkpoints / "epoch_0001.pth")
+    view = tmp_path / "view.pth"  # 2^40 elements on a storage of one float: norms over it never end
+    torch.save({"w": torch.zeros(1).expand(2**40)}, view)
+    small = tmp_path / "small.pth"
+    torch.save({"w": torch.zeros(8)}, small)
+    bomb = tmp_path / "bomb.pth"  # a few kB on disk that unpack to 200 MB
+    _deflated(small, bomb, 200_000_000)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    noise = tmp_path / "noise.pth"
+    noise.write_bytes(bytes((i * 97 + 13) % 256 for i in range(4096)))
+    cases = {view: "storage of 1", bomb: "unpacks to", empty: "empty", noise: "not a PyTorch checkpoint"}
+    for crafted, fragment in cases.items():
+        result = ceph_doctor("compare", str(crafted), good)
+        assert_one_line_error(result, str(crafted), fragment)
+        assert "would run code" not in result.stderr  # damaged bytes are not called an attack
 
 
 def test_a_missing_checkpoint_is_one_line(checkpoints, tmp_path):

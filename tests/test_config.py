@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import yaml
 
@@ -74,3 +76,32 @@ def test_patched_copies_and_validates():
     assert config["optimizer"]["lr"] != 2e-5
     with pytest.raises(ConfigError):
         patched(config, {"optimizer.lr": "fast"})
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("seed=4294967296", "seed"),  # numpy's seeder takes 32 bits: this crashed after the data was prepared
+    ("data.batch_size=1e30", "data.batch_size"),  # an islice crash, minutes in
+    ("data.num_workers=1e30", "data.num_workers"),  # hung, and left orphan worker processes
+    ("model.sequence.dim=100", "divisible"),  # with the default 8 heads: crashed when the model was built
+])
+def test_values_the_code_cannot_run_are_refused_before_any_data_is_prepared(override, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(None, [override, "model.sequence.heads=8"])
+
+
+def test_a_yaml_bomb_under_a_valid_key_is_refused_quickly_and_briefly(tmp_path):
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for name, previous in zip("bcdefgh", "abcdefg"):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    lines.append("data:\n  landmarks: [" + ", ".join(["*h"] * 9) + "]")  # 9^9 = 387 M names
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as refused:
+        load_config(bomb)
+    assert time.perf_counter() - started < 5 and len(str(refused.value)) < 300
+    assert "expands to more than" in str(refused.value)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("data:\n  landmarks: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)

@@ -9,6 +9,7 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress
 
+from ceph_doctor import bounded_yaml
 from ceph_doctor.config import flatten, parse_override
 from ceph_doctor.config.schema import SCHEMA
 from ceph_doctor.errors import ConfigError
@@ -59,7 +60,7 @@ def _data_section(path: Path) -> list[tuple[str, Any]]:
     if not path.is_file():
         raise ConfigError(f"--data {path}: neither a config file nor KEY=VALUE (e.g. --data data.root=PATH)")
     try:
-        tree = yaml.safe_load(path.read_text())
+        tree = bounded_yaml.load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"--data {path}: cannot read it as YAML ({str(error).splitlines()[0]})") from None
     section = tree.get("data") if isinstance(tree, dict) else None

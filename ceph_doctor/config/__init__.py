@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from ceph_doctor import bounded_yaml
+
 from ceph_doctor.config.schema import SCHEMA, coerce
 from ceph_doctor.errors import ConfigError
 
@@ -37,12 +39,23 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     for item in overrides:
         key, value = parse_override(item)
         set_value(config, key, value, origin="--set")
+    check_together(config, str(path) if path is not None else "the config")
     return config
+
+
+def check_together(config: Config, origin: str) -> None:
+    """What no single key's range can say: settings that must fit each other. Checked here, before any data is
+    prepared, rather than where a model is built minutes later."""
+    sequence = (config.get("model") or {}).get("sequence") or {}
+    dim, heads = sequence.get("dim"), sequence.get("heads")
+    if isinstance(dim, int) and isinstance(heads, int) and heads and dim % heads:
+        raise ConfigError(f"{origin}: model.sequence.dim {dim} is not divisible by model.sequence.heads {heads} "
+                          "(each attention head takes dim / heads channels)")
 
 
 def _read_yaml(path: Path) -> Config:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = bounded_yaml.load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -64,7 +77,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.lr=1e-4")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = bounded_yaml.load(text) if text.strip() else None
     except yaml.YAMLError:
         value = text
     # YAML 1.1 reads "1e-4" as a string; a user writing it means a number.

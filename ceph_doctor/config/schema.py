@@ -6,6 +6,7 @@ and ranges a user is told about are always the ones actually enforced.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,19 +44,35 @@ class Field:
             text = "a list of numbers" + (f" in [{self.low:g}, {self.high:g}]" if self.low is not None else "")
         else:
             text = self.kind
-            low = "(0" if self.positive else (f"[{self.low:g}" if self.low is not None else None)
-            high = f"{self.high:g}]" if self.high is not None else None
+            number = (lambda v: f"{int(v):,}") if self.kind == "int" else (lambda v: f"{v:g}")
+            low = "(0" if self.positive else (f"[{number(self.low)}" if self.low is not None else None)
+            high = f"{number(self.high)}]" if self.high is not None else None
             if low and high:
                 text += f" in {low}, {high}"
             elif low:
-                text += " > 0" if self.positive else f" >= {self.low:g}"
+                text += " > 0" if self.positive else f" >= {number(self.low)}"
             elif high:
-                text += f" <= {self.high:g}"
+                text += f" <= {number(self.high)}"
         return text + (" or null" if self.nullable else "")
 
 
-def _int(low=None, high=None, nullable=False, positive=False) -> Field:
+# The largest count any setting can hold: a number of images, epochs or workers beyond it is no setting but a
+# typo (1e30), and it would fail far from here (in an islice, a seeder, a worker pool) instead of in one line.
+COUNT_LIMIT = 2**31 - 1
+SEED_LIMIT = 2**32 - 1  # what numpy's and Python's seeders take
+
+
+def _int(low=None, high=COUNT_LIMIT, nullable=False, positive=False) -> Field:
     return Field("int", nullable=nullable, low=low, high=high, positive=positive)
+
+
+def shown(value: Any) -> str:
+    """A value quoted in an error message, cut short: a YAML bomb's repr would hold hundreds of millions of items."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 6, 6, 60, 60
 
 
 def _float(low=None, high=None, nullable=False, positive=False) -> Field:
@@ -63,8 +80,8 @@ def _float(low=None, high=None, nullable=False, positive=False) -> Field:
 
 
 SCHEMA: dict[str, Field] = {
-    "seed": _int(low=0),
-    "data.seed": _int(low=0, nullable=True),
+    "seed": _int(low=0, high=SEED_LIMIT),
+    "data.seed": _int(low=0, high=SEED_LIMIT, nullable=True),
     "data.source": Field("choice", choices=("synthetic", "isbi2015", "aariz", "folder", "cldetection2023")),
     "data.root": Field("path", nullable=True),
     "data.csv": Field("path", nullable=True),
@@ -76,7 +93,7 @@ SCHEMA: dict[str, Field] = {
     "data.landmarks": Field("names", nullable=True),
     "data.input_size": Field("size"),
     "data.batch_size": _int(positive=True),
-    "data.num_workers": _int(low=0),
+    "data.num_workers": _int(low=0, high=256),  # each worker holds the dataset: more never load faster
     "data.pin_memory": Field("auto_bool"),
     "data.augment": Field("bool"),
     "data.train_subset": _int(low=0),
@@ -165,16 +182,16 @@ def coerce(key: str, field: Field, value: Any) -> Any:
     if kind == "choice":
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if text not in field.choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(field.choices)}")
+            raise ValueError(f"{shown(value)} is not one of {', '.join(field.choices)}")
         return int(text) if key in INT_CHOICES else text
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise ValueError(f"{value!r} is not true or false")
+        raise ValueError(f"{shown(value)} is not true or false")
     if kind == "auto_bool":
         if isinstance(value, bool) or value == "auto":
             return value
-        raise ValueError(f"{value!r} is not auto, true or false")
+        raise ValueError(f"{shown(value)} is not auto, true or false")
     if kind == "int_or_never":
         if value == "never":
             return value
@@ -183,11 +200,11 @@ def coerce(key: str, field: Field, value: Any) -> Any:
     if kind in ("str", "path"):
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ValueError(f"{value!r} is not a string")
+        raise ValueError(f"{shown(value)} is not a string")
     if kind == "names":
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
             return list(value)
-        raise ValueError(f"{value!r} is not a non-empty list of landmark names")
+        raise ValueError(f"{shown(value)} is not a non-empty list of landmark names")
     if kind == "size":
         if (
             isinstance(value, (list, tuple))
@@ -195,13 +212,13 @@ def coerce(key: str, field: Field, value: Any) -> Any:
             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
         ):
             return [int(v) for v in value]
-        raise ValueError(f"{value!r} is not [width, height] of positive integers")
+        raise ValueError(f"{shown(value)} is not [width, height] of positive integers")
     if kind == "fractions":
         numbers = list(value) if isinstance(value, (list, tuple)) else None
         if (numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in numbers)
                 and all(a < b for a, b in zip(numbers, numbers[1:]))):
             return [float(v) for v in numbers]
-        raise ValueError(f"{value!r} is not a rising list of fractions in (0, 1)")
+        raise ValueError(f"{shown(value)} is not a rising list of fractions in (0, 1)")
     if kind == "weights":
         return _weights(field, value)
     if kind == "pairs":
@@ -209,36 +226,36 @@ def coerce(key: str, field: Field, value: Any) -> Any:
                 isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(n, str) for n in pair)
                 for pair in value):
             return [list(pair) for pair in value]
-        raise ValueError(f"{value!r} is not a list of [name, name] pairs")
+        raise ValueError(f"{shown(value)} is not a list of [name, name] pairs")
     if kind == "numbers":
         if isinstance(value, (list, tuple)):
             return [_coerce_number(Field("float", low=field.low, high=field.high), "float", v) for v in value]
-        raise ValueError(f"{value!r} is not a list of numbers")
+        raise ValueError(f"{shown(value)} is not a list of numbers")
     return _coerce_number(field, kind, value)
 
 
 def _weights(field: Field, value: Any) -> dict[str, float]:
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"{value!r} is not a mapping of names to weights")
+        raise ValueError(f"{shown(value)} is not a mapping of names to weights")
     for name in value:
         if name not in field.choices:
-            raise ValueError(f"{name!r} is not one of {', '.join(field.choices)}")
+            raise ValueError(f"{shown(name)} is not one of {', '.join(field.choices)}")
     return {name: _coerce_number(Field("float", positive=True), "float", weight) for name, weight in value.items()}
 
 
 def _coerce_number(field: Field, kind: str, value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{shown(value)} is not a number")
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
-            raise ValueError(f"{value!r} is not an integer")
+            raise ValueError(f"{shown(value)} is not an integer")
         value = int(value)
     else:
         value = float(value)
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{value!r} is not finite")
+            raise ValueError(f"{shown(value)} is not finite")
     too_low = (field.low is not None and value < field.low) or (field.positive and value <= 0)
     too_high = field.high is not None and value > field.high
     if too_low or too_high:
-        raise ValueError(f"{value!r} is out of range")
+        raise ValueError(f"{shown(value)} is out of range")
     return value

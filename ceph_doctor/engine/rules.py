@@ -34,6 +34,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from ceph_doctor import bounded_yaml
 from ceph_doctor.engine.diagnosis import SEVERITIES, Fix
 from ceph_doctor.engine.messages import MessageTemplate
 from ceph_doctor.engine.expr import Expression, ExpressionError, MissingSignal, parse, required_names
@@ -191,7 +192,7 @@ def _folder_rules(folder: Path) -> list[Rule]:
 def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule:
     """A `Rule` from the YAML text of one rule file, or a `RuleError` naming `source` and the field."""
     try:
-        data = yaml.safe_load(text)
+        data = bounded_yaml.load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

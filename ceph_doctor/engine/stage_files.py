@@ -36,6 +36,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ceph_doctor import bounded_yaml
 from ceph_doctor.engine.diagnosis import Fix
 from ceph_doctor.engine.expr import Expression, ExpressionError, MissingSignal, parse
 from ceph_doctor.engine.messages import MessageTemplate
@@ -170,7 +171,7 @@ def _cause(source: str, field_name: str, item: Any, analysis: Mapping[str, Rule]
 
 def _mapping(text: str, source: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = bounded_yaml.load(text)
     except yaml.YAMLError as error:
         raise RuleError(source, None, f"invalid YAML ({getattr(error, 'problem', None) or error})") from None
     if not isinstance(data, dict):

@@ -18,6 +18,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from ceph_doctor import bounded_yaml
+
 # (canonical section, key) → spellings of the last key, most specific first; "parent.key" also accepted.
 KEYS: dict[tuple[str, str], tuple[str, ...]] = {
     ("optimizer", "lr"): ("lr", "lr0", "learning_rate", "base_lr", "init_lr", "initial_lr", "max_lr"),
@@ -73,7 +75,7 @@ def parse_text(text: str, suffix: str) -> Any:
         except ValueError:
             return {}
     try:
-        return yaml.load(text, Loader=_InertLoader) or {}  # noqa: S506 — the loader builds no object
+        return bounded_yaml.load(text, _InertLoader) or {}  # the loader builds no object
     except yaml.YAMLError:
         return dict(re.findall(r"(?m)^\s*([A-Za-z_][\w.]*)\s*[:=]\s*([^\s#]+)", text))
 

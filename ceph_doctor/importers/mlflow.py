@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ceph_doctor import bounded_yaml
 from ceph_doctor.importers import Logged, Part, non_finite_note, rows_to_columns, scalar_table
 from ceph_doctor.importers.configs import canonical, flatten
 from ceph_doctor.importers.names import NameMap
@@ -84,7 +85,7 @@ def read(files: list[Path], names: NameMap) -> Part:
 
 def _meta(path: Path) -> dict:
     try:
-        meta = yaml.safe_load(path.read_text(errors="replace"))
+        meta = bounded_yaml.load(path.read_text(errors="replace"))
     except (OSError, yaml.YAMLError):
         return {}
     return meta if isinstance(meta, dict) else {}
