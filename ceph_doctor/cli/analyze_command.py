@@ -57,9 +57,10 @@ def tell_files(runs, skipped) -> None:
         for note in run.notes:
             console.print(printable(f"  note: {note}"), markup=False)
         monitor = run.monitor
-        console.print(printable(f"  monitoring {monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; "
-                      f"{monitor.why})" if monitor else "  monitoring nothing: no logged name is a validation metric "
-                      "or loss (see --show-names; name one with --map)"), markup=False)
+        said = (f"  monitoring {monitor.metric} ({'lower' if monitor.mode == 'min' else 'higher'} is better; "
+                f"{monitor.why})" if monitor else "  monitoring nothing: no logged name is a validation metric "
+                "or loss (see --show-names; name one with --map)")
+        console.print(printable(said), markup=False)
     for note in skipped:
         console.print(printable(f"skipped {note}"), markup=False)
 

@@ -104,7 +104,8 @@ def _diagnosis(rule: Rule, signals: SignalSet, values: Mapping[str, Any]) -> Dia
         epoch=epoch,
         landmarks=landmarks,
         evidence={name: json_value(values[name]) for name in rule.evidence if name in values},
-        units={name: signals.values[name].unit for name in rule.evidence if name in values and signals.values[name].unit},
+        units={name: signals.values[name].unit for name in rule.evidence
+               if name in values and signals.values[name].unit},
         fixes=rule.fixes_for(values),
     )
 

@@ -81,7 +81,8 @@ def _number_text(text: str) -> Any:
 
 def planned_change(fix: Fix, config: dict) -> tuple[Any, Any]:
     """(current, new): what applying `fix` alone to `config` changes (rounding, the key's range kept): the one
-    place a fix's arithmetic is done, for the plan, the reports and every framework's config line. `current` is None where the config lacks the key;
+    place a fix's arithmetic is done, for the plan, the reports and every framework's config line.
+    `current` is None where the config lacks the key;
     `new` is None where a factor has no current value to scale."""
     current = _current(config or {}, fix.key)
     if fix.op == "multiply":

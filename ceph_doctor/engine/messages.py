@@ -193,9 +193,9 @@ def _formatted(value: Any, spec: str, unit: str = "") -> str:
         return "true" if value else "false"
     if spec and _formats(value, spec):
         return _tidy(value, spec)
-    if is_number(value):
-        return quantity(value, unit) if unit != "epoch" else _formatted(value, "d" if float(value).is_integer() else "")
-    return str(value)
+    if is_number(value) and unit == "epoch":  # "at epoch 2 of 8": the bare number, the words are the message's
+        return str(int(value)) if float(value).is_integer() else significant(value)
+    return quantity(value, unit) if is_number(value) else str(value)
 
 
 def _tidy(value: Any, spec: str) -> str:
