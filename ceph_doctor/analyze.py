@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 from ceph_doctor.engine.diagnosis import RunReport
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.signals import compute_signals
+from ceph_doctor.folder_walk import walk
 from ceph_doctor.store import layout
 from ceph_doctor.store.reader import Run, load_run
 
@@ -29,7 +30,7 @@ def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
         if (path / layout.MANIFEST).is_file():
             runs.append(load_run(path))  # a run asked for by name: unreadable is one line and exit 2
             continue
-        own = sorted(manifest.parent for manifest in path.rglob(layout.MANIFEST)) if path.is_dir() else []
+        own = [file.parent for file in walk(path).files if file.name == layout.MANIFEST] if path.is_dir() else []
         imported, passed_over = discover(path, names)
         if not own and not imported:
             why = "; ".join(str(note) for note in passed_over[:3])
@@ -51,7 +52,12 @@ def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
 def analyze_run(run: Run, rules) -> RunReport:
     from ceph_doctor.engine import diagnose
 
-    signals = compute_signals(run)
+    import numpy as np
+
+    # Logged numbers are anyone's: 1e308 overflows a difference to inf, which the signals carry and the rules
+    # read as not finite. numpy's warnings about it would only be noise on the user's terminal.
+    with np.errstate(all="ignore"):
+        signals = compute_signals(run)
     diagnoses, not_checked = diagnose(signals, rules)
     return RunReport(str(run.path), run.source, diagnoses, not_checked, run=run, signals=signals,
                      unseen_parts=sorted(set(signals.unseen.values())))

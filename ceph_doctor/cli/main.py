@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -206,6 +207,14 @@ def main() -> None:
         else:  # one line, like every other bad input, with where to look
             err_console.print(f"error: {printable(error.format_message())} (see: {context.command_path} --help)",
                               markup=False, highlight=False, soft_wrap=True)
+        sys.exit(ExitCode.BAD_INPUT)
+    except BrokenPipeError:  # `ceph-doctor analyze … | head`: the reader left; nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        sys.exit(128 + signal.SIGPIPE)
+    except OSError as error:  # the file system refused: a full disk, a read-only folder, a missing mount
+        where = printable(str(error.filename)) if error.filename is not None else "a file"
+        err_console.print(Text.assemble(("error:", "bold red"), f" {where}: {error.strerror or error}"),
+                          highlight=False, soft_wrap=True)
         sys.exit(ExitCode.BAD_INPUT)
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")

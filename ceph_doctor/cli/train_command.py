@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 
-from ceph_doctor.config import load_config, parse_override, set_value
+from ceph_doctor.config import check_together, defaults, flatten, load_config, parse_override, set_value
 from ceph_doctor.errors import UserInputError
 
 console = Console(stderr=True)
@@ -28,14 +27,23 @@ def resolve_run_dir(config: dict, out: Path, name: str | None) -> Path:
 
 
 def resumed_config(run_dir: Path, overrides: list[str]) -> dict:
-    """The config a run was started with, plus any `--set` given now (e.g. more epochs)."""
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
+    """The config a run was started with, plus any `--set` given now (e.g. more epochs), validated again: a
+    manifest edited by hand or damaged is one line naming it, not a crash minutes into the resume."""
+    from ceph_doctor.store.reader import read_manifest
+
+    if not (run_dir / "manifest.json").is_file():
         raise UserInputError(f"{run_dir}: not a ceph-doctor run (no manifest.json) — nothing to resume")
-    config = json.loads(manifest_path.read_text())["config"]
+    recorded = read_manifest(run_dir).get("config")
+    origin = str(run_dir / "manifest.json")
+    if not isinstance(recorded, dict):
+        raise UserInputError(f"{origin}: holds no training config to resume from")
+    config = defaults()
+    for key, value in flatten(recorded).items():
+        set_value(config, key, value, origin=origin)
     for item in overrides:
         key, value = parse_override(item)
         set_value(config, key, value, origin="--set")
+    check_together(config, origin)
     return config
 
 
@@ -66,6 +74,14 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
     except Terminated as stop:
         stop.run_dir = run_dir  # for the line that says how to continue
         raise
+    except OSError as error:  # a full disk, a folder made read-only, a network mount gone
+        if not (run_dir / "manifest.json").is_file():
+            raise  # nothing written: the one line naming the path says it all
+        raise UserInputError(
+            f"{error.filename or run_dir}: {error.strerror or error} — training stopped at epoch {trainer.epoch}; "
+            f"what was written before stays readable (ceph-doctor analyze {run_dir}) and the run resumes once "
+            f"the problem is fixed (ceph-doctor train --resume {run_dir})"
+        ) from None
     # Unwrapped, so the line copies whole however long the path.
     console.print(f"next: ceph-doctor analyze {run_dir}", markup=False, highlight=False, soft_wrap=True)
     return status

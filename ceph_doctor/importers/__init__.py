@@ -18,10 +18,12 @@ from typing import Any
 
 import pandas as pd
 
+from ceph_doctor.folder_walk import MAX_DEPTH, Walk, walk
 from ceph_doctor.importers.names import Logged, NameMap
 from ceph_doctor.importers.tables import (  # noqa: F401 (the importers' toolkit, re-exported)
     Columns, Scalars, non_finite_note, rows_to_columns, scalar_table, to_float,
 )
+from ceph_doctor.numbers import plural
 from ceph_doctor.store import layout
 from ceph_doctor.store.reader import Run
 from ceph_doctor.store.scalars import ScalarTable
@@ -70,10 +72,14 @@ def discover(path: str | Path, names: NameMap | None = None) -> tuple[list[Run],
 
     names = names or NameMap()
     root = Path(path)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    own_runs = {p.parent for p in root.rglob(layout.MANIFEST)} if root.is_dir() else set()
+    tree = walk(root) if root.is_dir() else Walk(files=[root])
+    files = tree.files
+    own_runs = {p.parent for p in files if p.name == layout.MANIFEST}
     groups: dict[tuple[Path, str], list[Path]] = {}
-    skipped: list[SkipNote] = []
+    skipped: list[SkipNote] = [SkipNote(folder, f"not searched: {why}") for folder, why in tree.unreadable]
+    if tree.too_deep:
+        skipped.append(SkipNote(tree.too_deep[0], f"not searched: {len(tree.too_deep)} {plural(len(tree.too_deep), 'folder')} more than "
+                                                  f"{MAX_DEPTH} levels below {root} (no log sits that deep)"))
     passed_over: dict[str, int] = {}
     for file in files:
         if any(part.startswith(".") for part in file.relative_to(root).parts[:-1]) or any(

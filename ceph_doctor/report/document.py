@@ -110,7 +110,8 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
         figures = []
         if figure_ref is not None:
             for figure in report_figures(report):
-                figures.append({"title": figure.title, "caption": figure.caption, "src": figure_ref(index, figure)})
+                source = figure_ref(index, figure) if figure.png is not None else None  # None: not drawn, said why
+                figures.append({"title": figure.title, "caption": figure.caption, "src": source})
         views.append(printable_all(RunSection(
             anchor=f"run-{index}",
             path=str(report.path),

@@ -28,7 +28,11 @@ from ceph_doctor.report.drawing import (
     to_png,
 )
 from ceph_doctor.report.points import mean_shape, sample_overlay
-from ceph_doctor.report.run_view import RunView
+from ceph_doctor.report.run_view import RunView, plottable
+
+
+# What matplotlib raises when data lie beyond the range its transforms can invert (a logged 1e308).
+UNDRAWABLE = (ValueError, OverflowError, np.linalg.LinAlgError)
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class FigureImage:
     name: str  # a file-name-safe identifier, e.g. "learning_curves"
     title: str
     caption: str
-    png: bytes
+    png: bytes | None  # None: the run has the data, but it could not be drawn (the caption says why)
 
 
 def run_figures(run, diagnoses: Sequence = ()) -> list[FigureImage]:
@@ -54,7 +58,13 @@ def run_figures(run, diagnoses: Sequence = ()) -> list[FigureImage]:
     )
     figures = []
     for name, title, caption, make in makers:
-        png = make(view, diagnoses)
+        try:
+            with np.errstate(all="ignore"):  # logged numbers may overflow any arithmetic on them
+                png = make(view, diagnoses)
+        except UNDRAWABLE as error:  # values past what a plot can place; the rest of the report stands
+            figures.append(FigureImage(name, title, f"Not drawn: its values cannot be placed on a plot ({error}).",
+                                       None))
+            continue
         if png is not None:
             figures.append(FigureImage(name, title, caption(view), png))
     return figures
@@ -120,7 +130,7 @@ def _style_epoch_axes(ax) -> None:
 
 def _plot_curve(ax, series: pd.Series, colour: str, label: str, dashed: bool = False) -> None:
     """`series`: values indexed by (fractional) epoch. Many noisy points get a smoothed line on top."""
-    series = series[np.isfinite(series.to_numpy(dtype=float))]
+    series = series[plottable(series.to_numpy(dtype=float))]
     if len(series) > 40:
         window = max(3, len(series) // 30)
         ax.plot(series.index, series.to_numpy(), color=colour, alpha=0.25, linewidth=0.8)

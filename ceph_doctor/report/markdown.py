@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from ceph_doctor import __version__
-from ceph_doctor.atomic import atomic_write_bytes
+from ceph_doctor.atomic import atomic_write_bytes, replaced_directory
 from ceph_doctor.engine.diagnosis import RunReport
 from ceph_doctor.report.document import document_runs, severity_counts, templates_dir
 
@@ -49,11 +49,19 @@ def code_span(value: Any) -> Markup:
 def render_markdown(reports: Sequence[RunReport], out: Path) -> Path:
     out = Path(out)
     figures_dir = out.parent / f"{out.stem}_figures"
+    with replaced_directory(figures_dir) as filling:
+        text = _markdown(reports, figures_dir.name, filling)
+        atomic_write_bytes(out, text.encode("utf-8"))
+    return out
+
+
+def _markdown(reports: Sequence[RunReport], figures_name: str, filling: Path) -> str:
+    """The report's text; its figures are written into `filling`, linked as if in `figures_name`."""
 
     def write_figure(run_index: int, figure) -> Markup:
-        path = figures_dir / f"run{run_index}-{figure.name}.png"
-        atomic_write_bytes(path, figure.png)
-        return Markup(quote(f"{figures_dir.name}/{path.name}"))  # relative, so the folder can move
+        name = f"run{run_index}-{figure.name}.png"
+        atomic_write_bytes(filling / name, figure.png)
+        return Markup(quote(f"{figures_name}/{name}"))  # relative, so the folder can move
 
     environment = Environment(
         loader=FileSystemLoader(templates_dir()),
@@ -65,10 +73,8 @@ def render_markdown(reports: Sequence[RunReport], out: Path) -> Path:
         lstrip_blocks=True,
     )
     environment.filters["code"] = code_span
-    text = environment.get_template("report.md.j2").render(
+    return environment.get_template("report.md.j2").render(
         runs=document_runs(reports, write_figure),
         counts=severity_counts(reports),
         version=__version__,
     )
-    atomic_write_bytes(out, text.encode("utf-8"))
-    return out

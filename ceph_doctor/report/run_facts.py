@@ -17,7 +17,7 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
     data_source = (config.get("data") or {}).get("source") if isinstance(config.get("data"), dict) else None
     facts = [("source", report.source)]
     candidates = [
-        ("status", manifest.get("status")),
+        ("status", _status(run, manifest.get("status"))),
         ("last", _last_epoch(run)),
         ("best", _best(run)),
         ("epochs", _counted_from_zero(run)),
@@ -30,6 +30,15 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
     ]
     facts += [(label, str(value)) for label, value in candidates if value not in (None, "")]
     return facts
+
+
+def _status(run, status: str | None) -> str | None:
+    """A manifest still saying "running" is checked against its writer: it may have died without saying so."""
+    if status != "running" or getattr(run, "source", None) != "ceph-doctor":
+        return status
+    from ceph_doctor.store.lock import running_status
+
+    return running_status(run.path)
 
 
 def _last_epoch(run) -> str | None:

@@ -32,6 +32,18 @@ def epoch_axis(rows: pd.DataFrame) -> pd.Series:
     return epoch - 1 + rank / per_epoch
 
 
+# Beyond this magnitude the difference or product of two values overflows a float, and matplotlib's axis
+# transforms with it: such values (a diverged loss logged as 1e308) are left off a plot like NaN and inf.
+PLOTTABLE_MAGNITUDE = float(np.sqrt(np.finfo(float).max))
+
+
+def plottable(values: np.ndarray) -> np.ndarray:
+    """Which values a plot can place: finite and within `PLOTTABLE_MAGNITUDE`."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (np.abs(values) < PLOTTABLE_MAGNITUDE)
+
+
 class RunView:
     def __init__(self, run):
         self.run = run
@@ -43,12 +55,13 @@ class RunView:
         return set(self.scalars["tag"].astype(str)) if len(self.scalars) else set()
 
     def series(self, tag: str) -> pd.Series:
-        """Finite values of one tag indexed by (fractional) epoch; empty when the tag was not logged."""
+        """Plottable values of one tag (`drawing.plottable`) indexed by (fractional) epoch; empty when the tag
+        was not logged."""
         if tag not in self.tags:
             return pd.Series(dtype=float)
         rows = self.scalars[self.scalars["tag"] == tag].drop_duplicates("step", keep="last")
         series = pd.Series(rows["value"].to_numpy(dtype=float), index=epoch_axis(rows).to_numpy()).sort_index()
-        return series[np.isfinite(series.to_numpy())]
+        return series[plottable(series.to_numpy())]
 
     @cached_property
     def metric_tag(self) -> str | None:

@@ -59,6 +59,37 @@ class RunLock:
             self._lock = None
 
 
+def running_status(run_dir: Path) -> str:
+    """What "running" in a manifest really means: a live writer, or one that died before it could say how it ended.
+
+    Read from the holder file alone, never by touching the lock (a reader that probed it could make a writer
+    starting that very moment believe the run taken). A clean end removes the holder file; SIGKILL or a failed
+    write (a full disk) leaves the status at "running" with the file behind or without a final status at all.
+    """
+    try:
+        record = json.loads((run_dir / HOLDER_FILE).read_text())
+        pid, host = int(record["pid"]), str(record["host"])
+    except FileNotFoundError:
+        return "stopped without recording how it ended (its writer is gone: a failed write, or a crash); resumable"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "running, or stopped without recording how it ended"
+    if host != socket.gethostname():
+        return f"running on {host} (process {pid}), or stopped there without recording how it ended"
+    if _alive(pid):
+        return f"running (process {pid})"
+    return f"stopped without recording how it ended (process {pid} is gone: killed or crashed); resumable"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
 def holder(run_dir: Path) -> str:
     """Who holds the lock, as the holder wrote it: "process 4121 on gpu-01 (since 2026-12-06 14:02:11)"."""
     try:

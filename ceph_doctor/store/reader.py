@@ -128,6 +128,14 @@ def no_predictions() -> pd.DataFrame:
 
 def load_run(path: str | Path) -> Run:
     run_dir = Path(path)
+    manifest = read_manifest(run_dir)
+    scalars, unread = read_scalars(run_dir)
+    predictions, unread_predictions = read_predictions(run_dir)
+    return Run(run_dir, manifest, scalars, predictions, unread=[*unread, *unread_predictions])
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest, checked for the fields every reader relies on; RunFormatError in one line if not."""
     manifest_path = run_dir / layout.MANIFEST
     if not manifest_path.is_file():
         raise RunFormatError(f"{run_dir}: not a ceph-doctor run (no {layout.MANIFEST})")
@@ -144,9 +152,7 @@ def load_run(path: str | Path) -> Run:
             f"(up to {layout.SCHEMA_VERSION}); upgrade ceph-doctor to open it"
         )
     _check_manifest(manifest, manifest_path)
-    scalars, unread = read_scalars(run_dir)
-    predictions, unread_predictions = read_predictions(run_dir)
-    return Run(run_dir, manifest, scalars, predictions, unread=[*unread, *unread_predictions])
+    return manifest
 
 
 # Fields every reader relies on, and the type each must have where present.

@@ -14,6 +14,8 @@ It never judges: it records, and the diagnosis engine reads.
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -202,11 +204,18 @@ class Recorder(Hook):
             self.commit_validation(epoch, decode)
 
     def on_train_end(self, status, stop_reason=None, **_: Any) -> None:
-        self.close(status, **({"stop_reason": stop_reason} if stop_reason else {}))
+        try:
+            self.close(status, **({"stop_reason": stop_reason} if stop_reason else {}))
+        except OSError:
+            if status != "failed":
+                raise
+            # The failure being raised (often this same full disk) is the one to tell; the run directory keeps
+            # every validation completed before it, and its reader says the writer is gone.
 
     def on_exception(self, error, **_: Any) -> None:
         if self.active:
-            self.writer.update_manifest(error=f"{type(error).__name__}: {error}")
+            with contextlib.suppress(OSError):  # best effort: the disk that failed may refuse this too
+                self.writer.update_manifest(error=f"{type(error).__name__}: {error}")
 
 
 def _number(value: float | torch.Tensor) -> float:
