@@ -192,7 +192,7 @@ def _folder_rules(folder: Path) -> list[Rule]:
 def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule:
     """A `Rule` from the YAML text of one rule file, or a `RuleError` naming `source` and the field."""
     try:
-        data = bounded_yaml.load(text)
+        data = bounded_yaml.load(text, bounded_yaml.SHIPPED_FILE_LOADER if builtin else yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

@@ -29,16 +29,21 @@ def read_scalars(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     if not path.exists():
         return _empty_scalars(), []
     data = path.read_bytes()
-    # A writer killed mid-line leaves a torn last line: everything after the last newline. That is how an
-    # append-only file ends when its writer is killed, not damage.
-    data = data[: data.rfind(b"\n") + 1]
+    # A writer killed mid-line leaves a torn last line: everything after the last newline. Its value may be a
+    # number cut short ("0.12" of "0.1234"), so it is never read; it is said, as the end of a killed writer (or
+    # of one still writing it).
+    whole = data.rfind(b"\n") + 1
+    torn = [f"{path}: skipped its last line, cut short ({len(data) - whole} bytes without a line end: the writer "
+            "stopped mid-row, or was writing it)"] if data[whole:].strip() else []
+    data = data[:whole]
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=SCALAR_TYPES, keep_default_na=False, na_values={"value": ["nan"]})
         if tuple(frame.columns) == layout.SCALAR_COLUMNS:
-            return frame, []
+            return frame, torn
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
         pass  # read it line by line below, to keep what is whole
-    return _salvaged_scalars(path, data)
+    frame, problems = _salvaged_scalars(path, data)
+    return frame, [*problems, *torn]
 
 
 def _salvaged_scalars(path: Path, data: bytes) -> tuple[pd.DataFrame, list[str]]:
