@@ -297,23 +297,29 @@ def _left_running(folder: Path, materials: Materials) -> Setup:
     return Setup(_analyze(run))
 
 
+def damaged_event_file(folder: Path, damage: str) -> Path:
+    """A TensorBoard log of 100 steps written by SummaryWriter, then `damage`d: "cut" halfway, or a byte flipped."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    for step in range(1, 101):
+        writer.add_scalar("train/loss", 1.0 / step, step)
+        if step % 10 == 0:
+            writer.add_scalar("val/loss", 1.0 / step, step)
+    writer.close()
+    events = next(folder.glob("events.*"))
+    data = bytearray(events.read_bytes())
+    if damage == "cut":
+        data = data[: len(data) // 2 + 5]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    events.write_bytes(bytes(data))
+    return events
+
+
 def _tensorboard(damage: str) -> Callable[[Path, Materials], Setup]:
     def prepare(folder: Path, materials: Materials) -> Setup:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(folder / "tb"))
-        for step in range(1, 101):
-            writer.add_scalar("train/loss", 1.0 / step, step)
-            if step % 10 == 0:
-                writer.add_scalar("val/loss", 1.0 / step, step)
-        writer.close()
-        events = next((folder / "tb").glob("events.*"))
-        data = bytearray(events.read_bytes())
-        if damage == "cut":
-            data = data[: len(data) // 2 + 5]
-        else:
-            data[len(data) // 2] ^= 0xFF
-        events.write_bytes(bytes(data))
+        damaged_event_file(folder / "tb", damage)
         return Setup(_analyze(folder / "tb"))
     return prepare
 

@@ -10,7 +10,7 @@ import shutil
 import pandas as pd
 import pytest
 from cli_helpers import ceph_doctor
-from torch.utils.tensorboard import SummaryWriter
+from fault_probes import damaged_event_file
 
 from ceph_doctor import load_run
 from ceph_doctor.config import load_config
@@ -87,19 +87,7 @@ def test_one_damaged_run_in_a_folder_is_passed_over_with_a_reason(good_run, tmp_
 
 @pytest.mark.parametrize("damage", ["cut", "flipped byte"])
 def test_a_tensorboard_file_read_in_part_says_where_it_stopped(tmp_path, damage):
-    writer = SummaryWriter(str(tmp_path / "tb"))
-    for step in range(1, 101):
-        writer.add_scalar("train/loss", 1.0 / step, step)
-        if step % 10 == 0:
-            writer.add_scalar("val/loss", 1.0 / step, step)
-    writer.close()
-    events = next((tmp_path / "tb").glob("events.*"))
-    data = bytearray(events.read_bytes())
-    if damage == "cut":
-        data = data[: len(data) // 2 + 5]
-    else:
-        data[len(data) // 2] ^= 0xFF
-    events.write_bytes(bytes(data))
+    events = damaged_event_file(tmp_path / "tb", damage)
     result = ceph_doctor("analyze", str(tmp_path / "tb"), "--format", "json", "--fail-on", "never")
     assert result.returncode == 0, result.stderr
     [said] = json.loads(result.stdout)["runs"][0]["unread"]
