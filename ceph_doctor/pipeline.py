@@ -345,7 +345,34 @@ def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
         train = jittered(train, config["faults"]["train_label_noise"], config["seed"])
     if config["faults"]["shuffle_aux_labels"]:
         train = misjoined_labels(train, config["seed"])
+    train, _ = with_wrong_labels(train, config)
     return train, val
+
+
+def with_wrong_labels(landmark_set: LandmarkSet, config: dict) -> tuple[LandmarkSet, set[tuple[str, str]]]:
+    """The training labels with the deliberate labelling bugs of `faults.swap_labels` and
+    `faults.wrong_labels_share`, and which (image id, landmark) labels they made wrong: the known answer a
+    label check is scored against. Seeded, so the same config always corrupts the same labels."""
+    faults, names = config["faults"], landmark_set.names
+    rng = np.random.default_rng((config["seed"], 65537))
+    pairs = name_pairs(faults["swap_labels"], names, "faults.swap_labels") if faults["swap_labels"] else ()
+    records, wrong = [], set()
+    for record in landmark_set.records:
+        points = record.landmarks.copy()
+        if pairs and rng.random() < faults["swap_labels_share"]:
+            for a, b in pairs:
+                points[[a, b]] = points[[b, a]]
+                wrong |= {(record.image_id, names[a]), (record.image_id, names[b])}
+        if faults["wrong_labels_share"] and rng.random() < faults["wrong_labels_share"]:
+            landmark = int(rng.integers(len(names)))
+            width = record.image.shape[1] if record.image is not None else float(np.nanmax(points[:, 0]))
+            angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.2) * width
+            points[landmark] += np.float32(reach) * np.array([np.cos(angle), np.sin(angle)], np.float32)
+            wrong.add((record.image_id, names[landmark]))
+        records.append(replace(record, landmarks=points))
+    if not wrong:
+        return landmark_set, wrong
+    return LandmarkSet(names, records, landmark_set.flip_pairs, landmark_set.source), wrong
 
 
 def misjoined_labels(landmark_set: LandmarkSet, seed: int) -> LandmarkSet:

@@ -165,6 +165,9 @@ SCHEMA: dict[str, Field] = {
     "faults.train_label_noise": _float(low=0, high=0.5),
     "faults.shuffle_aux_labels": Field("bool"),
     "faults.refine_swapped_pairs": Field("pairs", nullable=True),
+    "faults.swap_labels": Field("pairs", nullable=True),
+    "faults.swap_labels_share": _float(low=0, high=1),
+    "faults.wrong_labels_share": _float(low=0, high=1),
 }
 
 # Values with a fixed set of integers are written as choices of strings above

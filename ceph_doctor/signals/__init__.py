@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ceph_doctor.signals import curves, derived, heatmaps, optimisation, predictions, sequence, tasks  # noqa: F401 (registers)
+from ceph_doctor.signals import (  # noqa: F401 (registers)
+    curves, derived, heatmaps, landmark_kinds, optimisation, predictions, sequence, tasks,
+)
 from ceph_doctor.signals.base import REGISTRY, MissingInput, NotApplicable, PartNotSeen, Signal, SignalSet
 from ceph_doctor.store.monitor import epoch_label
 from ceph_doctor.store.reader import Run

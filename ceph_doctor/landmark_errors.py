@@ -1,0 +1,160 @@
+"""How each landmark prediction is wrong: good, jitter, swap or miss; and which training labels look wrong.
+
+After Ronchi & Perona's analysis of keypoint errors (ICCV 2017), in the terms of cephalometry, where
+neighbouring points (Menton / Gnathion / Pogonion, the two incisal tips, the two lips) are easily confused:
+
+- good:   within `GOOD_MM` of its own truth (the field's clinically acceptable radius, SDR at 2 mm);
+- jitter: within `NEAR_MM` of its own truth (SDR's widest common radius): the right point, imprecisely;
+- swap:   beyond `NEAR_MM` of its own truth and within `GOOD_MM` of another landmark's (in the same image):
+          a prediction that would be good for that other landmark, the wrong anatomical point found well. Only
+          "within GOOD_MM" keeps an imprecise prediction between two close neighbours (the incisal tips are
+          4 mm apart) from counting as a swap;
+- miss:   nowhere near any truth.
+
+Runs without a pixel spacing are judged in pixels at `PX_PER_MM_WITHOUT_SPACING` (ISBI 2015's 0.1 mm per
+pixel). "If fixed" counts a kind's predictions as exactly right: an upper bound of what removing that kind of
+error can gain, as coco-analyze reports it.
+
+Plain functions on arrays, so users' own inference code can call them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GOOD_MM = 2.0
+NEAR_MM = 4.0
+PX_PER_MM_WITHOUT_SPACING = 10.0
+# A training label's error that stands out this far from the same landmark's errors elsewhere (Iglewicz and
+# Hoaglin's modified z-score, on the median and the median absolute deviation) is an outlier.
+OUTLIER_Z = 3.5
+KINDS = ("good", "jitter", "swap", "miss")
+GOOD, JITTER, SWAP, MISS = range(4)
+
+
+@dataclass(frozen=True)
+class Classified:
+    kinds: np.ndarray  # (N, K) int8 codes into KINDS; -1 where the truth or the prediction is missing
+    error: np.ndarray  # (N, K) distance to its own truth, in mm (or in px / PX_PER_MM_WITHOUT_SPACING)
+    swapped_with: np.ndarray  # (N, K) index of the landmark whose truth a swap sits at; -1 otherwise
+    nearest_other: np.ndarray  # (N, K) the other landmark whose truth is nearest the prediction
+    nearer_other: np.ndarray  # (N, K) bool: that truth is nearer than the landmark's own
+
+
+def classify(pred: np.ndarray, true: np.ndarray, mm_per_px: np.ndarray | float | None = None,
+             good_mm: float = GOOD_MM, near_mm: float = NEAR_MM) -> Classified:
+    """Each prediction's kind. `pred`, `true`: (N, K, 2) pixels; `mm_per_px`: per image (N,), one number, or
+    None for a run without spacing."""
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    scale = np.full(len(pred), 1.0 / PX_PER_MM_WITHOUT_SPACING) if mm_per_px is None else \
+        np.broadcast_to(np.asarray(mm_per_px, float), (len(pred),))
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0 / PX_PER_MM_WITHOUT_SPACING)
+    error = np.linalg.norm(pred - true, axis=-1) * scale[:, None]
+    # (N, K prediction, K truth): how far each prediction lies from every landmark's truth in its image.
+    cross = np.linalg.norm(pred[:, :, None, :] - true[:, None, :, :], axis=-1) * scale[:, None, None]
+    cross[:, np.arange(pred.shape[1]), np.arange(pred.shape[1])] = np.inf
+    cross = np.where(np.isfinite(cross), cross, np.inf)
+    nearest = np.argmin(cross, axis=2)
+    other = np.take_along_axis(cross, nearest[:, :, None], axis=2)[:, :, 0]
+    kinds = np.full(error.shape, MISS, np.int8)
+    kinds[error <= near_mm] = JITTER
+    is_swap = (error > near_mm) & (other <= good_mm)
+    kinds[is_swap] = SWAP
+    kinds[error <= good_mm] = GOOD
+    kinds[~np.isfinite(error)] = -1
+    return Classified(kinds, error, np.where(is_swap & np.isfinite(error), nearest, -1), nearest, other < error)
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    """Per landmark: the share of each kind; overall: MRE and SDR now and with each kind fixed."""
+
+    names: list[str]
+    shares: np.ndarray  # (K, 4): share of the landmark's predictions of each kind
+    counts: np.ndarray  # (K,) predictions judged per landmark
+    mre: float
+    sdr: float  # share within GOOD_MM
+    mre_if_fixed: dict[str, float]  # kind -> MRE with that kind's predictions counted exactly right
+    sdr_if_fixed: dict[str, float]
+    swaps: dict[tuple[str, str], list[int]]  # (landmark, the one whose truth it sat at) -> image indices
+
+
+def summarise(classified: Classified, names: list[str], good_mm: float = GOOD_MM) -> KindSummary:
+    kinds, error = classified.kinds, classified.error
+    judged = kinds >= 0
+    counts = judged.sum(axis=0)
+    shares = np.stack([(kinds == code).sum(axis=0) for code in range(len(KINDS))], axis=1) / np.maximum(counts, 1)[:, None]
+    values = error[judged]
+    mre = float(values.mean()) if values.size else float("nan")
+    sdr = float((values <= good_mm).mean()) if values.size else float("nan")
+    mre_if_fixed, sdr_if_fixed = {}, {}
+    for code, kind in enumerate(KINDS[1:], start=1):
+        fixed = np.where(kinds == code, 0.0, error)[judged]
+        mre_if_fixed[kind] = float(fixed.mean()) if fixed.size else float("nan")
+        sdr_if_fixed[kind] = float((fixed <= good_mm).mean()) if fixed.size else float("nan")
+    swaps: dict[tuple[str, str], list[int]] = {}
+    for image, landmark in zip(*np.nonzero(kinds == SWAP)):
+        pair = (names[landmark], names[classified.swapped_with[image, landmark]])
+        swaps.setdefault(pair, []).append(int(image))
+    return KindSummary(list(names), shares, counts, mre, sdr, mre_if_fixed, sdr_if_fixed, swaps)
+
+
+@dataclass(frozen=True)
+class SuspectLabels:
+    """Training annotations the model keeps disagreeing with while it fits the same landmark elsewhere."""
+
+    pairs: list[tuple[str, str]]  # (image id, landmark): the label looks wrong
+    swapped: dict[tuple[str, str], list[str]]  # (landmark A, landmark B) -> images whose A and B labels look swapped
+    validations: int  # how many validations were read
+    images: int  # training images checked
+
+
+def suspect_labels(pred: np.ndarray, true: np.ndarray, image_ids: list[str], names: list[str],
+                   mm_per_px: np.ndarray | None = None, agree: float = 2 / 3) -> SuspectLabels:
+    """`pred`, `true`: (V, N, K, 2) for V validations of the same N training images. Two kinds of evidence,
+    each required at `agree` of the validations:
+
+    - an outlier: the label's error is beyond `NEAR_MM` and stands out among the same landmark's errors on the
+      other images (modified z-score of the log error above `OUTLIER_Z`: errors are positive and skewed, their
+      logarithm nearly symmetric, so a hard image does not pass for a wrong label). A model that fits nothing
+      spreads every landmark's errors wide, and none stands out;
+    - a swap: A and B of one image both predicted beyond `NEAR_MM` of their labels and each nearer the other's
+      label than its own. A model torn between the two labels need not make either an outlier.
+    """
+    runs = [classify(p, t, mm_per_px) for p, t in zip(pred, true)]
+    errors = np.stack([run.error for run in runs])  # (V, N, K)
+    nearest = np.stack([np.where(run.nearer_other & (run.error > NEAR_MM), run.nearest_other, -1) for run in runs])
+    with np.errstate(all="ignore"):
+        logs = np.log(np.maximum(errors, 1e-3))
+        median = np.nanmedian(logs, axis=1, keepdims=True)
+        spread = np.nanmedian(np.abs(logs - median), axis=1, keepdims=True)
+        score = 0.6745 * (logs - median) / np.maximum(spread, 1e-9)
+    needed = max(1, int(np.ceil(agree * len(runs))))
+    suspect = ((score > OUTLIER_Z) & (errors > NEAR_MM)).sum(axis=0) >= needed  # (N, K)
+    swapped: dict[tuple[str, str], list[str]] = {}
+    images, landmarks = errors.shape[1], errors.shape[2]
+    for i in range(images):
+        for a in range(landmarks):
+            partner = _usual_partner(nearest[:, i, a], needed)
+            if partner > a and _usual_partner(nearest[:, i, partner], needed) == a:
+                swapped.setdefault((names[a], names[partner]), []).append(image_ids[i])
+    suspect |= _swapped_mask(swapped, image_ids, names)
+    pairs = [(image_ids[i], names[k]) for i, k in zip(*np.nonzero(suspect))]
+    return SuspectLabels(pairs, swapped, len(runs), len(image_ids))
+
+
+def _swapped_mask(swapped: dict[tuple[str, str], list[str]], image_ids: list[str], names: list[str]) -> np.ndarray:
+    mask = np.zeros((len(image_ids), len(names)), bool)
+    row, column = {image: i for i, image in enumerate(image_ids)}, {name: k for k, name in enumerate(names)}
+    for pair, images in swapped.items():
+        for image in images:
+            mask[row[image], [column[pair[0]], column[pair[1]]]] = True
+    return mask
+
+
+def _usual_partner(partners: np.ndarray, needed: int) -> int:
+    """The landmark named at `needed` of the validations or more; -1 if none is."""
+    values, counts = np.unique(partners[partners >= 0], return_counts=True)
+    return int(values[np.argmax(counts)]) if len(values) and counts.max() >= needed else -1

@@ -1,0 +1,150 @@
+"""Signals from how each landmark is wrong (`ceph_doctor.landmark_errors`): landmarks the model puts at a
+neighbour's position on the validation images, and training labels it keeps disagreeing with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ceph_doctor.landmark_errors import KINDS, NEAR_MM, SWAP, Classified, SuspectLabels, classify, summarise, suspect_labels
+from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.series import DERIVED_DECODES, val_predictions
+from ceph_doctor.store.reader import Run
+
+# "Part of the images": a landmark at another's truth on at least this share of the validation images, and on
+# two of them at least. Below it, a swap is a single hard image, not a habit of the model.
+SWAP_SHARE = 0.1
+SWAP_IMAGES = 2
+# Training-label checks read the last validations that recorded the training subset, up to this many: the
+# model as it ended, not as it began (an untrained model disagrees with every label).
+LABEL_VALIDATIONS = 5
+
+
+def arrays(frame: pd.DataFrame, image_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """One validation's rows as (pred, true) arrays (N, K, 2), each image's mm per px (NaN without spacing) and
+    the image ids, in `image_ids`' order when given."""
+    ids = image_ids if image_ids is not None else sorted(pd.unique(frame["image_id"]).tolist())
+    landmarks = int(frame["landmark_index"].max()) + 1
+    row = pd.Index(ids).get_indexer(frame["image_id"])
+    keep = row >= 0
+    row, column = row[keep], frame["landmark_index"].to_numpy()[keep]
+    pred = np.full((len(ids), landmarks, 2), np.nan)
+    true = np.full((len(ids), landmarks, 2), np.nan)
+    pred[row, column] = frame[["pred_x", "pred_y"]].to_numpy(float)[keep]
+    true[row, column] = frame[["true_x", "true_y"]].to_numpy(float)[keep]
+    spacing = np.full(len(ids), np.nan)
+    if "error_mm" in frame:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = frame["error_mm"].to_numpy(float)[keep] / frame["error_px"].to_numpy(float)[keep]
+        usable = np.isfinite(ratio) & (ratio > 0)
+        spacing_rows = pd.Series(ratio[usable]).groupby(row[usable]).median()
+        spacing[spacing_rows.index.to_numpy()] = spacing_rows.to_numpy()
+    return pred, true, spacing, ids
+
+
+def _names(frame: pd.DataFrame) -> list[str]:
+    pairs = frame[["landmark_index", "landmark"]].drop_duplicates("landmark_index").sort_values("landmark_index")
+    names = [f"landmark {index}" for index in range(int(pairs["landmark_index"].max()) + 1)]
+    for index, name in zip(pairs["landmark_index"], pairs["landmark"]):
+        names[int(index)] = str(name)
+    return names
+
+
+def _spacing_or_none(spacing: np.ndarray) -> np.ndarray | None:
+    return spacing if np.isfinite(spacing).any() else None
+
+
+def val_error_kinds(run: Run):
+    """The last validation's error kinds: (`Classified`, `KindSummary`, epoch, images); MissingInput without
+    predictions."""
+    frame = val_predictions(run)
+    epoch = int(frame["epoch"].max())
+    last = frame[frame["epoch"] == epoch]
+    pred, true, spacing, _ = arrays(last)
+    classified = classify(pred, true, _spacing_or_none(spacing))
+    return classified, summarise(classified, _names(last)), epoch, len(pred)
+
+
+def found_elsewhere(classified: Classified) -> np.ndarray:
+    """(K,) whether the model finds each landmark on the images where it does not swap it: a swap is a habit of
+    a model that knows the point, not the chance landing of one that finds nothing."""
+    elsewhere = np.where((classified.kinds >= 0) & (classified.kinds != SWAP), classified.error, np.nan)
+    with np.errstate(all="ignore"):
+        return np.nan_to_num(np.nanmedian(elsewhere, axis=0), nan=np.inf) <= NEAR_MM
+
+
+@signal_family(
+    "errors",
+    provides=("errors.epoch", "errors.swapped", "errors.swapped_count", "errors.swapped_landmarks", "errors.swap_share",
+              "errors.mre", "errors.mre_if_swaps_fixed", "errors.good_share", "errors.jitter_share",
+              "errors.swap_share_all", "errors.miss_share", "errors.unit"),
+)
+def error_kind_signals(run: Run):
+    classified, summary, epoch, images = val_error_kinds(run)
+    known = dict(zip(summary.names, found_elsewhere(classified)))
+    habits = {pair: found for pair, found in summary.swaps.items()
+              if len(found) >= SWAP_IMAGES and len(found) >= SWAP_SHARE * images and known[pair[0]]}
+    ordered = sorted(habits.items(), key=lambda item: -len(item[1]))
+    unit = "mm" if _has_spacing(run) else "px"
+    yield Signal("errors.epoch", epoch, "epoch", epoch)
+    yield Signal("errors.swapped", "; ".join(f"{a} at {b}'s position on {len(found)} of {images} images"
+                                            for (a, b), found in ordered), "", epoch)
+    yield Signal("errors.swapped_count", len(ordered), "landmarks", epoch)
+    yield Signal("errors.swapped_landmarks", list(dict.fromkeys(name for pair, _ in ordered for name in pair)), "",
+                 epoch)
+    yield Signal("errors.swap_share", max((len(found) / images for found in summary.swaps.values()), default=0.0),
+                 "share", epoch)
+    scale = 1.0 if unit == "mm" else 10.0  # px runs were judged at 0.1 mm per px: back to px for the reader
+    yield Signal("errors.mre", summary.mre * scale, unit, epoch)
+    yield Signal("errors.mre_if_swaps_fixed", summary.mre_if_fixed["swap"] * scale, unit, epoch)
+    overall = (summary.shares * summary.counts[:, None]).sum(axis=0) / max(int(summary.counts.sum()), 1)
+    for code, kind in enumerate(KINDS):
+        yield Signal(f"errors.{kind}_share" if kind != "swap" else "errors.swap_share_all", float(overall[code]),
+                     "share", epoch)
+    yield Signal("errors.unit", unit, "", epoch)
+
+
+def _has_spacing(run: Run) -> bool:
+    frame = run.predictions
+    return "error_mm" in frame and bool(np.isfinite(frame["error_mm"].to_numpy(float)).any())
+
+
+def training_label_check(run: Run) -> SuspectLabels:
+    """The labels of the recorded training subset, checked against the model's last validations."""
+    frame = run.predictions
+    if frame.empty or "split" not in frame or not (frame["split"] == "train").any():
+        raise MissingInput("predictions on a fixed subset of training images at each validation "
+                           "(the Recorder's data.train_subset)")
+    frame = frame[frame["split"] == "train"]
+    decodes = [name for name in pd.unique(frame["decode"]) if name not in DERIVED_DECODES]
+    if not decodes:
+        raise MissingInput("the training subset's predictions without test-time augmentation or refinement")
+    frame = frame[frame["decode"] == ("autoregressive" if "autoregressive" in decodes else decodes[0])]
+    epochs = sorted(pd.unique(frame["epoch"]))[-LABEL_VALIDATIONS:]
+    if len(epochs) < 2:
+        raise MissingInput("the training subset's predictions at two validations or more")
+    ids = sorted(pd.unique(frame["image_id"]).tolist())
+    stacked = [arrays(frame[frame["epoch"] == epoch], ids) for epoch in epochs]
+    pred = np.stack([item[0] for item in stacked])
+    true = np.stack([item[1] for item in stacked])
+    spacing = np.nanmedian(np.stack([item[2] for item in stacked]), axis=0) if _has_spacing(run) else None
+    return suspect_labels(pred, true, ids, _names(frame), spacing)
+
+
+@signal_family(
+    "labels",
+    provides=("labels.suspect_count", "labels.suspects", "labels.swapped", "labels.swapped_count",
+              "labels.landmarks", "labels.images", "labels.validations"),
+)
+def label_signals(run: Run):
+    check = training_label_check(run)
+    swapped_ids = {(image, name) for pair, images in check.swapped.items() for image in images for name in pair}
+    single = [f"{image}: {name}" for image, name in check.pairs if (image, name) not in swapped_ids]
+    swapped = [f"{a} ↔ {b} on {', '.join(images)}" for (a, b), images in check.swapped.items()]
+    yield Signal("labels.suspect_count", len(check.pairs), "labels")
+    yield Signal("labels.suspects", "; ".join(single) or "none beside the swaps", "")
+    yield Signal("labels.swapped", "; ".join(swapped), "")
+    yield Signal("labels.swapped_count", sum(len(images) for images in check.swapped.values()), "images")
+    yield Signal("labels.landmarks", list(dict.fromkeys(name for _, name in check.pairs)), "")
+    yield Signal("labels.images", check.images, "images")
+    yield Signal("labels.validations", check.validations, "validations")

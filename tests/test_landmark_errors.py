@@ -1,0 +1,81 @@
+"""How each landmark is wrong (ceph_doctor.landmark_errors): the kinds on points placed by hand, and the label
+check on scenarios whose labelling bugs are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ceph_doctor import load_run
+from ceph_doctor.data.sources import read_splits
+from ceph_doctor.landmark_errors import KINDS, classify, summarise
+from ceph_doctor.pipeline import with_wrong_labels
+from ceph_doctor.scenarios import all_scenarios
+from ceph_doctor.signals.landmark_kinds import training_label_check
+
+# Three landmarks of one image at 1 mm per pixel: B 10 mm right of A, C 30 mm below A.
+TRUTH = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 30.0]]])
+NAMES = ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("where, kind", [((1.0, 0.0), "good"), ((3.0, 0.0), "jitter"), ((9.0, 0.0), "swap"),
+                                         ((5.0, 0.0), "miss"), ((0.0, 15.0), "miss")])
+def test_a_prediction_of_a_is_of_the_kind_its_distances_say(where, kind):
+    pred = TRUTH.copy()
+    pred[0, 0] = where
+    classified = classify(pred, TRUTH, 1.0)
+    assert KINDS[classified.kinds[0, 0]] == kind
+    assert (classified.swapped_with[0, 0] == 1) == (kind == "swap")
+    assert list(classified.kinds[0, 1:]) == [0, 0]  # B and C predicted on their truth: good
+
+
+def test_what_fixing_each_kind_would_gain_is_counted_from_the_errors():
+    pred = np.repeat(TRUTH, 4, axis=0)
+    pred[0, 0] = (9.0, 0.0)  # swap: 9 mm
+    pred[1, 0] = (3.0, 0.0)  # jitter: 3 mm
+    pred[2, 2] = (0.0, 50.0)  # miss: 20 mm
+    summary = summarise(classify(pred, np.repeat(TRUTH, 4, axis=0), 1.0), NAMES)
+    assert summary.mre == pytest.approx((9 + 3 + 20) / 12)
+    assert summary.mre_if_fixed == pytest.approx({"jitter": 29 / 12, "swap": 23 / 12, "miss": 12 / 12})
+    assert summary.sdr == pytest.approx(9 / 12) and summary.sdr_if_fixed["swap"] == pytest.approx(10 / 12)
+    assert summary.swaps == {("A", "B"): [0]}
+    assert summary.shares[0].tolist() == pytest.approx([0.5, 0.25, 0.25, 0.0])
+
+
+def test_a_run_without_spacing_is_judged_at_a_tenth_of_a_millimetre_per_pixel():
+    pred = TRUTH * 10  # the same geometry in pixels at 0.1 mm per pixel
+    moved = pred.copy()
+    moved[0, 0] = (90.0, 0.0)
+    assert KINDS[classify(moved, pred, None).kinds[0, 0]] == "swap"
+
+
+SCENARIOS = {scenario.name: scenario for scenario in all_scenarios()}
+
+
+def known_wrong(name: str) -> set[tuple[str, str]]:
+    config = SCENARIOS[name].config("test")
+    train, _ = read_splits(config)
+    return with_wrong_labels(train, config)[1]
+
+
+def test_swapped_labels_are_named_with_their_pair_and_images(scenario_run):
+    run = load_run(scenario_run("swapped_labels")["swapped_labels"])
+    check = training_label_check(run)
+    wrong = known_wrong("swapped_labels")
+    swapped_images = {image for image, _ in wrong}
+    assert list(check.swapped) == [("Upper lip", "Lower lip")]
+    named = set(check.swapped[("Upper lip", "Lower lip")])
+    assert named <= swapped_images and len(named) >= 0.5 * len(swapped_images)
+
+
+def test_wrong_labels_are_found_and_few_right_ones_are_suspected(scenario_run):
+    check = training_label_check(load_run(scenario_run("wrong_labels")["wrong_labels"]))
+    wrong, found = known_wrong("wrong_labels"), set(check.pairs)
+    assert len(found & wrong) >= 0.5 * len(wrong)  # most of the wrong labels
+    assert len(found - wrong) <= 0.5 * len(found)  # and mostly wrong ones
+    assert not check.swapped
+
+
+def test_the_healthy_run_has_no_suspect_label_and_no_swap(scenario_run):
+    run = load_run(scenario_run("healthy")["healthy"])
+    assert training_label_check(run).pairs == []
