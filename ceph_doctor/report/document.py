@@ -17,7 +17,7 @@ from ceph_doctor.engine.diagnosis import SEVERITIES, Diagnosis, Fix, RunReport
 from ceph_doctor.engine.fixes import shown_value
 from ceph_doctor.engine.plan import plan_of
 from ceph_doctor.report.run_facts import run_facts
-from ceph_doctor.numbers import quantity
+from ceph_doctor.numbers import percent, quantity
 from ceph_doctor.printable import printable_all
 from ceph_doctor.report.values import format_value
 
@@ -96,6 +96,41 @@ class RunSection:
     apply_all: str = ""  # the commands that apply the whole plan and train again, where the run allows it
     unseen_parts: str = ""  # "a sequence decoder or a second task": parts the logs show no trace of
     unread: list[str] = field(default_factory=list)  # what could not be read of the run's files
+    error_kinds: ErrorKinds | None = None  # how each landmark is wrong at the last validation
+
+
+@dataclass
+class ErrorKinds:
+    """The last validation's predictions by kind (ceph_doctor.landmark_errors), per landmark and overall."""
+
+    epoch: str  # "epoch 15"
+    rows: list[tuple[str, str, str, str, str]]  # landmark, then good / jitter / swap / miss as percentages
+    gains: str  # "MRE 3.1 mm; with jitter fixed 1.2 mm, swaps 3.0 mm, misses 2.2 mm"
+    legend: str  # what each kind means, in the run's unit
+
+
+def error_kinds(report: RunReport) -> ErrorKinds | None:
+    """None where the run recorded no per-landmark validation predictions."""
+    from ceph_doctor.signals.base import MissingInput
+    from ceph_doctor.signals.landmark_kinds import val_error_kinds
+
+    if report.run is None:
+        return None
+    try:
+        _, summary, epoch, _ = val_error_kinds(report.run)
+    except MissingInput:
+        return None
+    unit = report.signals.values["errors.unit"].value if "errors.unit" in report.signals.values else "mm"
+    scale = 1.0 if unit == "mm" else 10.0  # judged at 0.1 mm per px without spacing: shown back in px
+    rows = [(name, *(percent(share) for share in shares)) for name, shares in zip(summary.names, summary.shares)]
+    fixed = ", ".join(f"{kind}{'es' if kind == 'miss' else 's' if kind == 'swap' else ''} "
+                      f"{quantity(summary.mre_if_fixed[kind] * scale, unit)}" for kind in ("jitter", "swap", "miss"))
+    good, near = ("2 mm", "4 mm") if unit == "mm" else ("20 px", "40 px")  # px: at 0.1 mm per px
+    legend = (f"Good: within {good} of its truth; jitter: within {near}; swap: beyond {near}, within {good} of "
+              f"another landmark's truth; miss: neither.")
+    gains = (f"MRE {quantity(summary.mre * scale, unit)}, SDR ({good}) {percent(summary.sdr)}; counting each kind "
+             f"as right instead: {fixed}")
+    return ErrorKinds(_when(epoch, report), rows, gains, legend)
 
 
 FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI
@@ -128,6 +163,7 @@ def document_runs(reports: Sequence[RunReport], figure_ref: FigureRef | None) ->
             apply_all=_apply_all(report) if rows else "",
             unseen_parts=_either(report.unseen_parts),
             unread=list(getattr(report.run, "unread", [])),
+            error_kinds=error_kinds(report),
         )))  # names and messages carry other people's bytes: no terminal control sequence gets through
     return views
 
