@@ -20,6 +20,8 @@ Plain functions on arrays, so users' own inference code can call them.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,7 +128,8 @@ def suspect_labels(pred: np.ndarray, true: np.ndarray, image_ids: list[str], nam
     runs = [classify(p, t, mm_per_px) for p, t in zip(pred, true)]
     errors = np.stack([run.error for run in runs])  # (V, N, K)
     nearest = np.stack([np.where(run.nearer_other & (run.error > NEAR_MM), run.nearest_other, -1) for run in runs])
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark missing from every image: no median
         logs = np.log(np.maximum(errors, 1e-3))
         median = np.nanmedian(logs, axis=1, keepdims=True)
         spread = np.nanmedian(np.abs(logs - median), axis=1, keepdims=True)

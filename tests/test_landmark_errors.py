@@ -11,6 +11,7 @@ from ceph_doctor.data.sources import read_splits
 from ceph_doctor.landmark_errors import KINDS, classify, summarise
 from ceph_doctor.pipeline import with_wrong_labels
 from ceph_doctor.scenarios import all_scenarios
+from ceph_doctor.signals.base import MissingInput
 from ceph_doctor.signals.landmark_kinds import training_label_check
 
 # Three landmarks of one image at 1 mm per pixel: B 10 mm right of A, C 30 mm below A.
@@ -76,6 +77,7 @@ def test_wrong_labels_are_found_and_few_right_ones_are_suspected(scenario_run):
     assert not check.swapped
 
 
-def test_the_healthy_run_has_no_suspect_label_and_no_swap(scenario_run):
-    run = load_run(scenario_run("healthy")["healthy"])
-    assert training_label_check(run).pairs == []
+def test_eight_training_images_are_too_few_to_suspect_a_label(scenario_run):
+    run = load_run(scenario_run("healthy")["healthy"])  # the default data.train_subset: 8
+    with pytest.raises(MissingInput, match="30 or more training images"):
+        training_label_check(run)

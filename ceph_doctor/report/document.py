@@ -112,7 +112,7 @@ class ErrorKinds:
 def error_kinds(report: RunReport) -> ErrorKinds | None:
     """None where the run recorded no per-landmark validation predictions."""
     from ceph_doctor.signals.base import MissingInput
-    from ceph_doctor.signals.landmark_kinds import val_error_kinds
+    from ceph_doctor.signals.landmark_kinds import has_spacing, val_error_kinds
 
     if report.run is None:
         return None
@@ -120,7 +120,7 @@ def error_kinds(report: RunReport) -> ErrorKinds | None:
         _, summary, epoch, _ = val_error_kinds(report.run)
     except MissingInput:
         return None
-    unit = report.signals.values["errors.unit"].value if "errors.unit" in report.signals.values else "mm"
+    unit = "mm" if has_spacing(report.run) else "px"
     scale = 1.0 if unit == "mm" else 10.0  # judged at 0.1 mm per px without spacing: shown back in px
     rows = [(name, *(percent(share) for share in shares)) for name, shares in zip(summary.names, summary.shares)]
     fixed = ", ".join(f"{kind}{'es' if kind == 'miss' else 's' if kind == 'swap' else ''} "

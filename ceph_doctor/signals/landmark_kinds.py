@@ -3,6 +3,8 @@ neighbour's position on the validation images, and training labels it keeps disa
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +20,9 @@ SWAP_IMAGES = 2
 # Training-label checks read the last validations that recorded the training subset, up to this many: the
 # model as it ended, not as it began (an untrained model disagrees with every label).
 LABEL_VALIDATIONS = 5
+# Fewer training images than this give no stable median and spread of a landmark's errors: on the scenario
+# controls, with the default eight, one hard image in eight already passed for a wrong label.
+LABEL_IMAGES = 30
 
 
 def arrays(frame: pd.DataFrame, image_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -69,7 +74,8 @@ def found_elsewhere(classified: Classified) -> np.ndarray:
     """(K,) whether the model finds each landmark on the images where it does not swap it: a swap is a habit of
     a model that knows the point, not the chance landing of one that finds nothing."""
     elsewhere = np.where((classified.kinds >= 0) & (classified.kinds != SWAP), classified.error, np.nan)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark never predicted: no median, not found
         return np.nan_to_num(np.nanmedian(elsewhere, axis=0), nan=np.inf) <= NEAR_MM
 
 
@@ -85,7 +91,7 @@ def error_kind_signals(run: Run):
     habits = {pair: found for pair, found in summary.swaps.items()
               if len(found) >= SWAP_IMAGES and len(found) >= SWAP_SHARE * images and known[pair[0]]}
     ordered = sorted(habits.items(), key=lambda item: -len(item[1]))
-    unit = "mm" if _has_spacing(run) else "px"
+    unit = "mm" if has_spacing(run) else "px"
     yield Signal("errors.epoch", epoch, "epoch", epoch)
     yield Signal("errors.swapped", "; ".join(f"{a} at {b}'s position on {len(found)} of {images} images"
                                             for (a, b), found in ordered), "", epoch)
@@ -104,7 +110,7 @@ def error_kind_signals(run: Run):
     yield Signal("errors.unit", unit, "", epoch)
 
 
-def _has_spacing(run: Run) -> bool:
+def has_spacing(run: Run) -> bool:
     frame = run.predictions
     return "error_mm" in frame and bool(np.isfinite(frame["error_mm"].to_numpy(float)).any())
 
@@ -124,10 +130,13 @@ def training_label_check(run: Run) -> SuspectLabels:
     if len(epochs) < 2:
         raise MissingInput("the training subset's predictions at two validations or more")
     ids = sorted(pd.unique(frame["image_id"]).tolist())
+    if len(ids) < LABEL_IMAGES:
+        raise MissingInput(f"predictions on {LABEL_IMAGES} or more training images at each validation "
+                           f"(data.train_subset: {len(ids)} were recorded)")
     stacked = [arrays(frame[frame["epoch"] == epoch], ids) for epoch in epochs]
     pred = np.stack([item[0] for item in stacked])
     true = np.stack([item[1] for item in stacked])
-    spacing = np.nanmedian(np.stack([item[2] for item in stacked]), axis=0) if _has_spacing(run) else None
+    spacing = np.nanmedian(np.stack([item[2] for item in stacked]), axis=0) if has_spacing(run) else None
     return suspect_labels(pred, true, ids, _names(frame), spacing)
 
 
