@@ -95,3 +95,13 @@ def ablation_outcome(tmp_path_factory):
         return scenario, collect(out / name)
 
     return outcome
+
+
+@pytest.fixture(scope="session")
+def fault_materials(tmp_path_factory):
+    """A small finished run for the fault catalog (tests/fault_probes.py), trained once across the workers."""
+    from fault_probes import make_materials
+
+    folder = shared_folder(tmp_path_factory, "fault-materials")
+    do_once(folder, ["good-run"], lambda _: make_materials(folder))
+    return make_materials(folder)

@@ -85,6 +85,7 @@ class Probe:
     said: str = ""  # a fragment the one line (refused) or the output (said) must contain
     exit_code: int | None = None  # "said" probes: the exit code they must end with (default: 0 or 1)
     needs_mount: bool = False  # skipped where this machine cannot mount a tmpfs
+    tested_in: str = ""  # a test module that checks this fault in more detail: the suite runs it there only
 
 
 @dataclass
@@ -518,12 +519,14 @@ PROBES = [
     # -------------------------------------------------------------- the run store, damaged
     Probe("scalars.csv cut mid-row", "run store", _damaged_scalars(_cut_mid_row), "said", "cut short"),
     Probe("scalars.csv line with extra fields", "run store",
-          _damaged_scalars(lambda d: d + b"7,1,train/loss,0.5,1.0,surplus\n"), "said", "skipped"),
+          _damaged_scalars(lambda d: d + b"7,1,train/loss,0.5,1.0,surplus\n"), "said", "skipped",
+          tested_in="test_damaged_input"),
     Probe("scalars.csv value not a number", "run store",
-          _damaged_scalars(lambda d: d + b"7,1,train/loss,abc,1.0\n"), "said", "skipped"),
+          _damaged_scalars(lambda d: d + b"7,1,train/loss,abc,1.0\n"), "said", "skipped",
+          tested_in="test_damaged_input"),
     Probe("scalars.csv with binary bytes", "run store",
           _damaged_scalars(lambda d: d[: len(d) // 2] + bytes(range(256)) + b"\n" + d[len(d) // 2:]), "said",
-          "skipped"),
+          "skipped", tested_in="test_damaged_input"),
     Probe("scalars.csv empty", "run store", _damaged_scalars(lambda d: b""), "said", "empty"),
     Probe("stray file in predictions/", "run store",
           _damaged_predictions(lambda p: (p / "notes.parquet").write_text("hello")), "said", "notes.parquet"),
@@ -535,12 +538,15 @@ PROBES = [
           "'landmarks' should be a list"),
     Probe("manifest not JSON", "run store", _manifest(lambda m: "{broken"), "refused", "unreadable manifest"),
     Probe("one damaged run among good ones", "run store",
-          _manifest(lambda m: {**m, "config": "not a mapping"}, in_folder=True), "said", "skipped"),
+          _manifest(lambda m: {**m, "config": "not a mapping"}, in_folder=True), "said", "skipped",
+          tested_in="test_damaged_input"),
     Probe("manifest left at running by a killed writer", "run store", _left_running, "said",
           "stopped without recording how it ended"),
     # -------------------------------------------------------------- other tools' logs
-    Probe("TensorBoard file cut short", "logs", _tensorboard("cut"), "said", "then stopped"),
-    Probe("TensorBoard record with a bad checksum", "logs", _tensorboard("flip"), "said", "then stopped"),
+    Probe("TensorBoard file cut short", "logs", _tensorboard("cut"), "said", "then stopped",
+          tested_in="test_damaged_input"),
+    Probe("TensorBoard record with a bad checksum", "logs", _tensorboard("flip"), "said", "then stopped",
+          tested_in="test_damaged_input"),
     Probe("1e308 and inf in a CSV, HTML report", "logs", _huge_values, "said", "report written"),
     Probe("folders 1500 deep", "logs", _deep_folders, "said", "not searched"),
     Probe("escape sequences in names and paths", "logs", _escapes_in_names, "said", "\\x1b[2J"),
@@ -572,9 +578,9 @@ PROBES = [
     # -------------------------------------------------------------- writing, processes, the machine
     Probe("--resume with a damaged manifest", "writes", _resume_damaged_manifest, "refused", "model.arch"),
     Probe("--resume of a run another process trains", "writes", _resume_while_training, "refused",
-          "is writing this run"),
+          "is writing this run", tested_in="test_crash_safety"),
     Probe("SIGTERM during training", "writes", _terminated, "said", "interrupted",
-          exit_code=128 + signal.SIGTERM),
+          exit_code=128 + signal.SIGTERM, tested_in="test_crash_safety"),
     # Training prints its progress first: the error is its last line, and the exit code 2.
     Probe("disk full during training", "writes", _disk_full_training, "said", "No space left on device", exit_code=2,
           needs_mount=True),
