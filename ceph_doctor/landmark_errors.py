@@ -161,3 +161,23 @@ def _usual_partner(partners: np.ndarray, needed: int) -> int:
     """The landmark named at `needed` of the validations or more; -1 if none is."""
     values, counts = np.unique(partners[partners >= 0], return_counts=True)
     return int(values[np.argmax(counts)]) if len(values) and counts.max() >= needed else -1
+
+
+def annotator_disagreement(annotations: list[np.ndarray | None], mm_per_px: list[float | None]) -> np.ndarray | None:
+    """(K,) each landmark's mean distance between two annotators of one image, over the images with two or more
+    (the mean over every pair of annotators where there are more), in mm where the image has a spacing and in px
+    otherwise; None when no image has two annotators. NaN for a landmark no image has two marks of."""
+    per_image = []
+    for points, spacing in zip(annotations, mm_per_px):
+        if points is None or len(points) < 2:
+            continue
+        pairs = [np.linalg.norm(points[a] - points[b], axis=-1)
+                 for a in range(len(points)) for b in range(a + 1, len(points))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a point no pair marked: NaN, left out below
+            per_image.append(np.nanmean(pairs, axis=0) * (spacing if spacing else 1.0))
+    if not per_image:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(per_image), axis=0)

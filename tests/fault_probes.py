@@ -444,10 +444,17 @@ YAML_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 
 
 def _resume_other_model(folder: Path, materials: Materials) -> Setup:
+    """The run's last.pth with its first layer twice as wide: the weights of another model (trained with more
+    channels), written by torch.save as any checkpoint is."""
+    import torch
+
     run = materials.copy_run(folder / "run")
-    subprocess.run([sys.executable, "-m", "ceph_doctor", "train", *settings(*TINY_TRAINING, "model.channels=16",
-                    "train.max_epochs=1"), "--out", str(folder), "--name", "other"], check=True, capture_output=True)
-    shutil.copy(folder / "other" / "checkpoints" / "last.pth", run / "checkpoints" / "last.pth")
+    last = run / "checkpoints" / "last.pth"
+    payload = torch.load(last, weights_only=True)
+    weights = payload["train_state"]["model"]
+    first = next(iter(weights))
+    weights[first] = torch.zeros((weights[first].shape[0] * 2, *weights[first].shape[1:]))
+    torch.save(payload, last)
     return Setup(["train", "--resume", str(run), *settings("train.max_epochs=4")], writes=[run])
 
 

@@ -78,7 +78,8 @@ def load_aariz(root: Path, split: str) -> LandmarkSet:
         cvm_file = cvm_dir / f"{image_id}.json" if cvm_dir is not None else None
         labels = {"cvm_stage": read_cvm_stage(cvm_file)} if cvm_file is not None and cvm_file.is_file() else {}
         records.append(LandmarkRecord(image_id, _mean_of_annotators(readings), spacing_mm=spacing,
-                                      image_path=images[image_id], labels=labels))
+                                      image_path=images[image_id], labels=labels,
+                                      annotations=readings.astype(np.float32) if len(readings) > 1 else None))
 
     if unannotated:
         warnings.warn(

@@ -5,7 +5,7 @@
 
 Each annotation file starts with 19 lines `x,y` in pixels, in ISBI_2015
 order; lines after them (the challenge's classification labels) are ignored.
-The truth is the plain mean of the doctors' points, unrounded: the challenge
+The truth is the plain mean of the doctors' points (each doctor's are kept beside it), unrounded: the challenge
 readers truncate or round it, which shifts truth by up to 0.05 mm.
 """
 
@@ -57,6 +57,7 @@ def load_isbi2015(root: Path, split: str) -> LandmarkSet:
                 landmarks=np.mean(readings, axis=0).astype(np.float32),
                 spacing_mm=ISBI_SPACING_MM,
                 image_path=images[image_id],
+                annotations=np.stack(readings).astype(np.float32) if len(readings) > 1 else None,
             )
         )
 

@@ -29,6 +29,9 @@ class LandmarkRecord:
     image: np.ndarray | None = None  # uint8 grayscale, H x W
     # Per-image labels beside the landmarks, by name (a CVM stage, an age): what an auxiliary task predicts.
     labels: dict[str, float] = field(default_factory=dict)
+    # Every annotator's points, (A, K, 2) pixels, NaN where one did not mark a point; None with one annotator.
+    # `landmarks` is their mean; the spread between them is the annotators' own limit.
+    annotations: np.ndarray | None = None
 
 
 @dataclass

@@ -117,7 +117,9 @@ def _only_landmarks(landmark_set: LandmarkSet, names: list[str]) -> LandmarkSet:
     if unknown:
         raise ConfigError(f"data.landmarks: {', '.join(unknown)} not in this dataset; it has {', '.join(landmark_set.names)}")
     columns = [landmark_set.names.index(name) for name in names]
-    records = [replace(record, landmarks=record.landmarks[columns]) for record in landmark_set.records]
+    records = [replace(record, landmarks=record.landmarks[columns],
+                       annotations=record.annotations[:, columns] if record.annotations is not None else None)
+               for record in landmark_set.records]
     # Flip pairs refer to indices; keep those whose both ends survive, renumbered.
     position = {old: new for new, old in enumerate(columns)}
     pairs = tuple((position[a], position[b]) for a, b in landmark_set.flip_pairs if a in position and b in position)

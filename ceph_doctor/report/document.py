@@ -104,25 +104,37 @@ class ErrorKinds:
     """The last validation's predictions by kind (ceph_doctor.landmark_errors), per landmark and overall."""
 
     epoch: str  # "epoch 15"
-    rows: list[tuple[str, str, str, str, str]]  # landmark, then good / jitter / swap / miss as percentages
+    rows: list[tuple[str, ...]]  # landmark, good / jitter / swap / miss as percentages, mean error, annotators
+    with_annotators: bool  # the data had two annotators: their disagreement is the last column
     gains: str  # "MRE 3.1 mm; with jitter fixed 1.2 mm, swaps 3.0 mm, misses 2.2 mm"
     legend: str  # what each kind means, in the run's unit
 
 
 def error_kinds(report: RunReport) -> ErrorKinds | None:
     """None where the run recorded no per-landmark validation predictions."""
+    import warnings
+
+    import numpy as np
+
     from ceph_doctor.signals.base import MissingInput
     from ceph_doctor.signals.landmark_kinds import has_spacing, val_error_kinds
 
     if report.run is None:
         return None
     try:
-        _, summary, epoch, _ = val_error_kinds(report.run)
+        classified, summary, epoch, _ = val_error_kinds(report.run)
     except MissingInput:
         return None
     unit = "mm" if has_spacing(report.run) else "px"
     scale = 1.0 if unit == "mm" else 10.0  # judged at 0.1 mm per px without spacing: shown back in px
-    rows = [(name, *(percent(share) for share in shares)) for name, shares in zip(summary.names, summary.shares)]
+    dataset = report.run.manifest.get("dataset") or {} if report.run.source == "ceph-doctor" else {}
+    limits = dataset.get("annotator_disagreement") if isinstance(dataset.get("annotator_disagreement"), dict) else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark never predicted: no mean, shown as such
+        per_landmark = np.nanmean(np.where(classified.kinds >= 0, classified.error, np.nan), axis=0) * scale
+    rows = [(name, *(percent(share) for share in shares), quantity(float(error), unit),
+             quantity(float(limits[name]), unit) if limits.get(name) is not None else "")
+            for name, shares, error in zip(summary.names, summary.shares, per_landmark)]
     fixed = ", ".join(f"{kind}{'es' if kind == 'miss' else 's' if kind == 'swap' else ''} "
                       f"{quantity(summary.mre_if_fixed[kind] * scale, unit)}" for kind in ("jitter", "swap", "miss"))
     good, near = ("2 mm", "4 mm") if unit == "mm" else ("20 px", "40 px")  # px: at 0.1 mm per px
@@ -130,7 +142,7 @@ def error_kinds(report: RunReport) -> ErrorKinds | None:
               f"another landmark's truth; miss: neither.")
     gains = (f"MRE {quantity(summary.mre * scale, unit)}, SDR ({good}) {percent(summary.sdr)}; counting each kind "
              f"as right instead: {fixed}")
-    return ErrorKinds(_when(epoch, report), rows, gains, legend)
+    return ErrorKinds(_when(epoch, report), rows, bool(limits), gains, legend)
 
 
 FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI

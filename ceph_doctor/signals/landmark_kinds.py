@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ceph_doctor.landmark_errors import KINDS, NEAR_MM, SWAP, Classified, SuspectLabels, classify, summarise, suspect_labels
-from ceph_doctor.signals.base import MissingInput, Signal, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family
 from ceph_doctor.signals.series import DERIVED_DECODES, val_predictions
 from ceph_doctor.store.reader import Run
 
@@ -157,3 +157,30 @@ def label_signals(run: Run):
     yield Signal("labels.landmarks", list(dict.fromkeys(name for _, name in check.pairs)), "")
     yield Signal("labels.images", check.images, "images")
     yield Signal("labels.validations", check.validations, "validations")
+
+
+@signal_family(
+    "annotators",
+    provides=("annotators.at_limit", "annotators.at_limit_count", "annotators.count", "annotators.detail",
+              "annotators.epoch"),
+)
+def annotator_signals(run: Run):
+    """Each landmark's validation error at the last validation beside the annotators' own disagreement."""
+    dataset = run.manifest.get("dataset") if run.source == "ceph-doctor" else None
+    limit = (dataset or {}).get("annotator_disagreement")
+    if not isinstance(limit, dict) or not limit:
+        raise NotApplicable("the data has one annotation per image (ISBI 2015 and Aariz ship two annotators)")
+    unit = (dataset or {}).get("annotator_disagreement_unit", "mm")
+    frame = val_predictions(run)
+    epoch = int(frame["epoch"].max())
+    column = "error_mm" if unit == "mm" and "error_mm" in frame else "error_px"
+    errors = frame[frame["epoch"] == epoch].groupby("landmark")[column].mean()
+    judged = [(name, float(errors[name]), float(value)) for name, value in limit.items()
+              if value is not None and name in errors.index and np.isfinite(errors[name])]
+    at_limit = [(name, error, value) for name, error, value in judged if error <= value]
+    yield Signal("annotators.epoch", epoch, "epoch", epoch)
+    yield Signal("annotators.at_limit", [name for name, _, _ in at_limit], "", epoch)
+    yield Signal("annotators.at_limit_count", len(at_limit), "landmarks", epoch)
+    yield Signal("annotators.count", len(judged), "landmarks", epoch)
+    yield Signal("annotators.detail", "; ".join(f"{name} {error:.2f} {unit} (annotators {value:.2f} {unit})"
+                                               for name, error, value in at_limit), "", epoch)

@@ -25,6 +25,7 @@ from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
 from ceph_doctor.train.gradients import task_gradients
 from ceph_doctor.train.hooks import Hook, HookList
 from ceph_doctor.train.interrupts import interrupted_by_termination
+from ceph_doctor.landmark_errors import annotator_disagreement
 from ceph_doctor.train.manifest import describe_run
 from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
 from ceph_doctor.train.precision import precision_for
@@ -74,6 +75,8 @@ class Trainer:
         self.dist = distributed.context(train["device"])
         self.device = self.dist.device or resolve_device(train["device"])
         splits = load_splits(config)
+        self.annotators = annotator_disagreement([record.annotations for record in splits[1].records],
+                                                 [record.spacing_mm for record in splits[1].records])
         self.pipeline = Pipeline.from_config(config, len(splits[0].names), self.device)
         self.model = self.pipeline.model
         self.data = data_for(config, splits, self.pipeline.codec, self.device, self.prepare_progress, self.dist)
@@ -122,7 +125,8 @@ class Trainer:
         status = "failed"
         self.emit(
             "on_train_start", config=self.config, run_dir=self.run_dir, landmarks=self.data.names,
-            manifest=describe_run(self.pipeline, self.data, device=self.device, precision=self.precision.name,
+            manifest=describe_run(self.pipeline, self.data, annotators=self.annotators, device=self.device,
+                                  precision=self.precision.name,
                                   world_size=self.dist.world_size, steps_per_epoch=self.steps_per_epoch,
                                   best=self.best),
             resume_after=(self.step, self.epoch) if self.resume else None, start_epoch=self.start_epoch,

@@ -18,7 +18,9 @@ from ceph_doctor.train.setup import DataParts
 
 
 def describe_run(pipeline: Pipeline, data: DataParts, *, device: torch.device, precision: str, world_size: int,
-                 steps_per_epoch: int, best: BestSoFar) -> dict:
+                 steps_per_epoch: int, best: BestSoFar, annotators: np.ndarray | None = None) -> dict:
+    """The manifest's record of what the run resolved and measured; `annotators`: the validation images' mean
+    distance between two annotators per landmark (`landmark_errors.annotator_disagreement`), where they have two."""
     from ceph_doctor import __version__
 
     spacing = data.val.spacing_mm
@@ -35,6 +37,10 @@ def describe_run(pipeline: Pipeline, data: DataParts, *, device: torch.device, p
             "val_images": len(data.val),
             "train_subset_ids": list(data.train_subset.image_ids),
             "original_size": np.median(data.val.original_sizes, axis=0).tolist(),
+            **({"annotator_disagreement": {name: None if np.isnan(value) else round(float(value), 4)
+                                           for name, value in zip(data.val.names, annotators)},
+                "annotator_disagreement_unit": "mm" if not np.isnan(spacing).all() else "px"}
+               if annotators is not None else {}),
         },
         "pixel_spacing_mm": None if np.isnan(spacing).all() else float(np.nanmedian(spacing)),
         "model": model,

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from ceph_doctor.errors import UserInputError
+from ceph_doctor.numbers import plural
 from ceph_doctor.store.checkpoint import load_checkpoint
 from ceph_doctor.train.best import BestSoFar
 
@@ -65,8 +66,9 @@ class ResumeState:
                                   "ceph-doctor checkpoint)")
         misfit = mismatches(self.model.state_dict(), state["model"])
         if misfit:
-            raise CheckpointError(f"{path}: written by another model than this run's ({len(misfit)} tensors "
-                                  f"differ: {'; '.join(misfit[:2])}{'; …' if len(misfit) > 2 else ''}); "
+            raise CheckpointError(f"{path}: written by another model than this run's ({len(misfit)} mismatched "
+                                  f"{plural(len(misfit), 'tensor')}: {'; '.join(misfit[:2])}"
+                                  f"{'; …' if len(misfit) > 2 else ''}); "
                                   "the run's config and this checkpoint do not belong together")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
