@@ -181,3 +181,74 @@ def annotator_disagreement(annotations: list[np.ndarray | None], mm_per_px: list
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(np.stack(per_image), axis=0)
+
+
+# ---------------------------------------------------------------------------------------------- shape model
+@dataclass(frozen=True)
+class ShapeModel:
+    """Where landmark configurations lie: the Procrustes mean shape of a set of annotations and the principal
+    modes of their variation (Cootes and Taylor's point distribution model). `unusual` scores a shape by how far
+    it lies from them, so a prediction with a swapped or wandering point stands out whatever its image."""
+
+    mean: np.ndarray  # (K, 2) centred, unit size
+    modes: np.ndarray  # (M, 2K) principal directions of the aligned shapes
+    variances: np.ndarray  # (M,) the variance along each mode
+    residual_variance: float  # the mean variance left outside the modes, per coordinate
+
+    def unusual(self, shapes: np.ndarray) -> np.ndarray:
+        """(N,) each shape's distance from the model, as a chi-square variable with 2K - 4 degrees of freedom:
+        the squared mode coefficients over their variances plus the left-over part over its variance. A shape
+        with a missing point scores NaN."""
+        aligned = np.stack([_aligned(shape, self.mean) for shape in np.asarray(shapes, float)])
+        flat = (aligned - self.mean).reshape(len(aligned), -1)
+        coefficients = flat @ self.modes.T
+        residual = flat - coefficients @ self.modes
+        return (coefficients**2 / self.variances).sum(axis=1) + (residual**2).sum(axis=1) / self.residual_variance
+
+    @property
+    def degrees_of_freedom(self) -> int:
+        return self.mean.size - 4  # two coordinates per point, less translation (2), rotation and scale
+
+
+def shape_model(shapes: np.ndarray, explained: float = 0.95) -> ShapeModel:
+    """A `ShapeModel` of `shapes` (N, K, 2), at least K + 1 complete ones; the modes that explain `explained` of
+    the variation (Cootes and Taylor's usual choice), the rest taken as isotropic noise."""
+    shapes = np.asarray(shapes, float)
+    shapes = shapes[np.isfinite(shapes).all(axis=(1, 2))]
+    if len(shapes) < 3:
+        raise ValueError("a shape model needs three complete shapes at least")
+    mean = _normalised(shapes[0])
+    for _ in range(10):  # generalised Procrustes: align all to the mean, re-estimate it, until it settles
+        aligned = np.stack([_aligned(shape, mean) for shape in shapes])
+        updated = _normalised(aligned.mean(axis=0))
+        if np.abs(updated - mean).max() < 1e-9:
+            break
+        mean = updated
+    flat = (np.stack([_aligned(shape, mean) for shape in shapes]) - mean).reshape(len(shapes), -1)
+    _, singular, directions = np.linalg.svd(flat, full_matrices=False)
+    variances = singular**2 / max(len(shapes) - 1, 1)
+    dof = mean.size - 4
+    kept = int(np.searchsorted(np.cumsum(variances) / variances.sum(), explained) + 1)
+    kept = max(1, min(kept, len(variances) - 1, dof - 1))
+    left = variances[kept:dof].sum() / max(dof - kept, 1)
+    return ShapeModel(mean, directions[:kept], variances[:kept], float(max(left, 1e-12)))
+
+
+def _normalised(shape: np.ndarray) -> np.ndarray:
+    centred = shape - shape.mean(axis=0)
+    return centred / np.linalg.norm(centred)
+
+
+def _aligned(shape: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """`shape` moved, turned and scaled onto `target` (a centred unit shape) in the least-squares sense."""
+    if not np.isfinite(shape).all():
+        return np.full_like(target, np.nan)
+    centred = shape - shape.mean(axis=0)
+    u, s, vt = np.linalg.svd(centred.T @ target)
+    rotation = u @ vt
+    if np.linalg.det(rotation) < 0:  # a reflection is no pose: the best proper rotation instead
+        u[:, -1] *= -1
+        s[-1] *= -1
+        rotation = u @ vt
+    scale = s.sum() / max((centred**2).sum(), 1e-12)
+    return scale * centred @ rotation

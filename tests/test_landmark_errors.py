@@ -8,11 +8,11 @@ import pytest
 
 from ceph_doctor import load_run
 from ceph_doctor.data.sources import read_splits
-from ceph_doctor.landmark_errors import KINDS, classify, summarise
+from ceph_doctor.landmark_errors import KINDS, classify, shape_model, summarise
 from ceph_doctor.pipeline import with_wrong_labels
 from ceph_doctor.scenarios import all_scenarios
 from ceph_doctor.signals.base import MissingInput
-from ceph_doctor.signals.landmark_kinds import training_label_check
+from ceph_doctor.signals.landmark_kinds import implausible_shapes, training_label_check
 
 # Three landmarks of one image at 1 mm per pixel: B 10 mm right of A, C 30 mm below A.
 TRUTH = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 30.0]]])
@@ -81,3 +81,36 @@ def test_eight_training_images_are_too_few_to_suspect_a_label(scenario_run):
     run = load_run(scenario_run("healthy")["healthy"])  # the default data.train_subset: 8
     with pytest.raises(MissingInput, match="30 or more training images"):
         training_label_check(run)
+
+
+def test_a_shape_model_of_annotations_scores_swapped_and_wandering_points_far_out():
+    config = SCENARIOS["healthy"].config("test")
+    train, val = read_splits(config)
+    model = shape_model(np.stack([record.landmarks for record in train.records]))
+    shapes = np.stack([record.landmarks for record in val.records])
+    swapped, moved = shapes.copy(), shapes.copy()
+    lips = [train.names.index("Upper lip"), train.names.index("Lower lip")]
+    swapped[:, lips] = shapes[:, lips[::-1]]
+    moved[:, 0] += 0.1 * config["data"]["synthetic"]["render_size"][0]  # Sella a tenth of the width away
+    plain = model.unusual(shapes)
+    assert model.unusual(swapped).min() > 10 * np.median(plain)
+    assert model.unusual(moved).min() > 10 * np.median(plain)
+    # Pose and size are no part of a shape: the same shapes moved, turned and scaled score the same.
+    turn = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    assert model.unusual(2.5 * shapes @ turn.T + 40) == pytest.approx(plain, rel=1e-4)  # float32 points
+
+
+def test_predicted_shapes_unlike_any_annotated_one_are_named(scenario_run):
+    run = load_run(scenario_run("healthy")["healthy"])
+    assert implausible_shapes(run)[0] == []  # the healthy model predicts plausible shapes
+    frame = run.predictions
+    last = (frame["split"] == "val") & (frame["epoch"] == frame["epoch"].max())
+    chosen = last & frame["image_id"].isin(["synthetic-val-0003", "synthetic-val-0007"])
+    upper, lower = chosen & (frame["landmark"] == "Upper lip"), chosen & (frame["landmark"] == "Lower lip")
+    columns = ["pred_x", "pred_y"]
+    swapped = frame.copy()
+    swapped.loc[upper, columns] = frame.loc[lower, columns].to_numpy()
+    swapped.loc[lower, columns] = frame.loc[upper, columns].to_numpy()
+    run.predictions = swapped  # the same run, had its model swapped the lips on two images
+    run.memo.clear()
+    assert implausible_shapes(run)[0] == ["synthetic-val-0003", "synthetic-val-0007"]

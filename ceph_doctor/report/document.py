@@ -108,6 +108,7 @@ class ErrorKinds:
     with_annotators: bool  # the data had two annotators: their disagreement is the last column
     gains: str  # "MRE 3.1 mm; with jitter fixed 1.2 mm, swaps 3.0 mm, misses 2.2 mm"
     legend: str  # what each kind means, in the run's unit
+    implausible: str = ""  # predicted shapes a shape model of the run's annotations finds implausible
 
 
 def error_kinds(report: RunReport) -> ErrorKinds | None:
@@ -117,7 +118,7 @@ def error_kinds(report: RunReport) -> ErrorKinds | None:
     import numpy as np
 
     from ceph_doctor.signals.base import MissingInput
-    from ceph_doctor.signals.landmark_kinds import has_spacing, val_error_kinds
+    from ceph_doctor.signals.landmark_kinds import has_spacing, implausible_shapes, val_error_kinds
 
     if report.run is None:
         return None
@@ -142,7 +143,13 @@ def error_kinds(report: RunReport) -> ErrorKinds | None:
               f"another landmark's truth; miss: neither.")
     gains = (f"MRE {quantity(summary.mre * scale, unit)}, SDR ({good}) {percent(summary.sdr)}; counting each kind "
              f"as right instead: {fixed}")
-    return ErrorKinds(_when(epoch, report), rows, bool(limits), gains, legend)
+    try:
+        images, count, _ = implausible_shapes(report.run)
+        implausible = (f"Predicted shapes unlike any annotated one (a shape model of this run's annotations): "
+                       f"{len(images)} of {count} images" + (f", {', '.join(images)}" if images else ""))
+    except MissingInput:
+        implausible = ""
+    return ErrorKinds(_when(epoch, report), rows, bool(limits), gains, legend, implausible)
 
 
 FigureRef = Callable[[int, Any], str]  # (run index, FigureImage) -> what the document links: a path or a data URI

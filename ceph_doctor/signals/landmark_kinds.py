@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ceph_doctor.landmark_errors import KINDS, NEAR_MM, SWAP, Classified, SuspectLabels, classify, summarise, suspect_labels
+from ceph_doctor.landmark_errors import (
+    KINDS, NEAR_MM, OUTLIER_Z, SWAP, Classified, SuspectLabels, classify, shape_model, summarise, suspect_labels,
+)
 from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family
 from ceph_doctor.signals.series import DERIVED_DECODES, val_predictions
 from ceph_doctor.store.reader import Run
@@ -184,3 +186,43 @@ def annotator_signals(run: Run):
     yield Signal("annotators.count", len(judged), "landmarks", epoch)
     yield Signal("annotators.detail", "; ".join(f"{name} {error:.2f} {unit} (annotators {value:.2f} {unit})"
                                                for name, error, value in at_limit), "", epoch)
+
+
+def implausible_shapes(run: Run) -> tuple[list[str], int, int]:
+    """The last validation's predicted shapes that are more unusual than every annotated shape the run recorded
+    (its validation and training-subset truths), by a shape model of those annotations: (image ids, images,
+    epoch). Comparing with the run's own annotations, not a chi-square table, keeps the line where real shapes
+    lie, however many modes the data has."""
+    frame = val_predictions(run)
+    epoch = int(frame["epoch"].max())
+    last = frame[frame["epoch"] == epoch]
+    pred, true, _, ids = arrays(last)
+    truths = [true]
+    everything = run.predictions
+    if "split" in everything and (everything["split"] == "train").any():
+        train = everything[(everything["split"] == "train") & (everything["epoch"] == everything["epoch"].max())]
+        if len(train) and int(train["landmark_index"].max()) + 1 == true.shape[1]:
+            truths.append(arrays(train)[1])
+    annotated = np.concatenate(truths)
+    try:
+        model = shape_model(annotated)
+    except ValueError as error:
+        raise MissingInput(f"complete annotations of more validation or training-subset images ({error})") from None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        limit = np.nanmax(model.unusual(annotated))
+        scores = model.unusual(pred)
+        # Every prediction carries the model's own imprecision, so predicted shapes all sit a little farther out
+        # than annotated ones: a shape is implausible when it also stands out among the predictions.
+        logs = np.log(np.maximum(scores, 1e-12))
+        spread = np.nanmedian(np.abs(logs - np.nanmedian(logs)))
+        standing_out = 0.6745 * (logs - np.nanmedian(logs)) / max(spread, 1e-9) > OUTLIER_Z
+    return [image for image, score, out in zip(ids, scores, standing_out) if out and score > limit], len(ids), epoch
+
+
+@signal_family("shapes", provides=("shapes.implausible", "shapes.implausible_count", "shapes.images"))
+def shape_signals(run: Run):
+    images, count, epoch = implausible_shapes(run)
+    yield Signal("shapes.implausible", images, "", epoch)
+    yield Signal("shapes.implausible_count", len(images), "images", epoch)
+    yield Signal("shapes.images", count, "images", epoch)
