@@ -499,7 +499,7 @@ def _terminated(folder: Path, materials: Materials) -> Setup:
 
 def _disk_full_training(folder: Path, materials: Materials) -> Setup:
     cleanup: list = []
-    disk = _tmpfs(folder, cleanup, "600k")
+    disk = _tmpfs(folder, cleanup, "300k")
     return Setup(["train", *settings(*TINY_TRAINING, "train.max_epochs=20"), "--out", str(disk), "--name", "new"],
                  writes=[disk / "new"], cleanup=cleanup)
 
