@@ -38,6 +38,7 @@ SCALAR_DAMAGE = {
     "extra fields": lambda data: data + b"7,1,train/loss,0.5,1.0,surplus\n",
     "not a number": lambda data: data + b"7,1,train/loss,abc,1.0\n",
     "binary": lambda data: data[: len(data) // 2] + bytes(range(256)) + b"\n" + data[len(data) // 2:],
+    "cut mid-row": lambda data: data[: data.rindex(b",")],  # a writer killed mid-line
 }
 
 

@@ -3,6 +3,8 @@ check on scenarios whose labelling bugs are known."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,28 @@ def test_predicted_shapes_unlike_any_annotated_one_are_named(scenario_run):
     run.predictions = swapped  # the same run, had its model swapped the lips on two images
     run.memo.clear()
     assert implausible_shapes(run)[0] == ["synthetic-val-0003", "synthetic-val-0007"]
+
+
+def test_the_labels_command_checks_every_training_image_with_the_runs_checkpoints(scenario_run):
+    import json
+
+    from cli_helpers import ceph_doctor
+
+    run_dir = scenario_run("swapped_labels")["swapped_labels"]
+    result = ceph_doctor("labels", str(run_dir), "--format", "json", "--checkpoints", "3")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [Path(path).name for path in found["checkpoints"]] == ["epoch_0008.pth", "epoch_0009.pth",
+                                                                 "epoch_0010.pth"]
+    assert found["images"] == SCENARIOS["swapped_labels"].config("test")["data"]["synthetic"]["train_images"]
+    wrong = known_wrong("swapped_labels")
+    [swap] = found["swapped"]
+    assert swap["landmarks"] == ["Upper lip", "Lower lip"]
+    assert set(swap["images"]) <= {image for image, _ in wrong}
+    assert len(swap["images"]) >= 0.5 * len({image for image, _ in wrong})
+
+
+def test_the_labels_command_refuses_a_folder_that_is_no_run_in_one_line(tmp_path):
+    from cli_helpers import assert_one_line_error, ceph_doctor
+
+    assert_one_line_error(ceph_doctor("labels", str(tmp_path)), str(tmp_path), "not a ceph-doctor run")

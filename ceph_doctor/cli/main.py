@@ -126,6 +126,18 @@ def compare(
     compare_command(a, b, data or [], out, set_ or [])
 
 
+@app.command(epilog="Example: ceph-doctor labels runs/quick --format json")
+def labels(
+    run: Path = typer.Argument(..., metavar="RUN", help="A ceph-doctor run directory with its checkpoints."),
+    output_format: str = typer.Option("text", "--format", "-f", metavar="<str>", help="text | json"),
+    checkpoints: int = typer.Option(5, "--checkpoints", min=1, help="How many of the last epoch checkpoints read."),
+) -> None:
+    """Check every training label against the run's last checkpoints: labels they keep contradicting, swapped pairs."""
+    from ceph_doctor.cli.labels_command import labels_command
+
+    labels_command(run, output_format, checkpoints)
+
+
 @app.command(
     epilog="Example: ceph-doctor ablate --config examples/many_part_pipeline.yaml --parts augment.flip,model.refine "
     "--seeds 2 --jobs 2 --format html --report ablation.html",

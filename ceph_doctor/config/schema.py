@@ -100,6 +100,8 @@ SCHEMA: dict[str, Field] = {
     "data.synthetic.train_images": _int(positive=True),
     "data.synthetic.val_images": _int(positive=True),
     "data.synthetic.render_size": Field("size"),
+    "data.synthetic.annotators": _int(low=1, high=8),
+    "data.synthetic.annotator_spread_mm": _float(low=0, high=50),
     "augment.rotate_deg": _float(low=0, high=180),
     "augment.scale": _float(low=0, high=0.9),
     "augment.translate": _float(low=0, high=0.5),

@@ -53,8 +53,10 @@ def _synthetic(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     width, height = settings["render_size"]
     seed = data_seed(config)
     return (
-        synthetic_split(seed, "train", settings["train_images"], width, height),
-        synthetic_split(seed, "val", settings["val_images"], width, height),
+        synthetic_split(seed, "train", settings["train_images"], width, height, settings["annotators"],
+                        settings["annotator_spread_mm"]),
+        synthetic_split(seed, "val", settings["val_images"], width, height, settings["annotators"],
+                        settings["annotator_spread_mm"]),
     )
 
 

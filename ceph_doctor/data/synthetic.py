@@ -183,15 +183,40 @@ def _image_seed(seed: int, split: str, index: int) -> int:
     return int(sequence.generate_state(1, np.uint64)[0])
 
 
-def synthetic_split(seed: int, split: str, count: int, width: int, height: int) -> LandmarkSet:
-    """`count` synthetic images; image i depends only on (seed, split, i), never on `count`."""
+# How consistently annotators mark each point, relative to `annotator_spread_mm`: a point on a sharp edge or
+# corner (Sella's floor, the incisal tips, Menton) is found again within less than a point on a curve or a faint
+# outline (Gonion on the mandible's angle, Porion and Orbitale, Articulare where two outlines cross).
+ANNOTATOR_PROFILE = {
+    "Sella": 0.5, "Nasion": 0.7, "Menton": 0.6, "Upper incisal incision": 0.5, "Lower incisal incision": 0.5,
+    "Gonion": 2.0, "Porion": 1.8, "Orbitale": 1.8, "Articulare": 1.6, "Soft-tissue pogonion": 1.5,
+    "Posterior nasal spine": 1.5,
+}
+
+
+def synthetic_split(seed: int, split: str, count: int, width: int, height: int, annotators: int = 1,
+                    annotator_spread_mm: float = 1.5) -> LandmarkSet:
+    """`count` synthetic images; image i depends only on (seed, split, i), never on `count`.
+
+    With `annotators` > 1, each simulated annotator marks every point off the anatomy by an isotropic Gaussian
+    whose mean distance between two annotators is `annotator_spread_mm` times the point's `ANNOTATOR_PROFILE`;
+    the truth is their mean, as in ISBI 2015 and Aariz."""
     spacing = spacing_for_width(width)
+    # Two annotators' independent offsets of sigma per coordinate lie sigma * sqrt(pi) apart on average.
+    sigma_px = np.array([ANNOTATOR_PROFILE.get(name, 1.0) for name in ISBI_2015]) * annotator_spread_mm / (
+        np.sqrt(np.pi) * spacing)
     records = []
     for index in range(count):
         image_seed = _image_seed(seed, split, index)
         image, landmarks = render_cephalogram(image_seed, width, height)
         labels = {"cvm_stage": float(cvm_stage(skeletal_maturity(image_seed)))}  # drawn in C3-C5
-        records.append(LandmarkRecord(f"synthetic-{split}-{index:04d}", landmarks, spacing, image=image, labels=labels))
+        annotations = None
+        if annotators > 1:
+            marking = np.random.default_rng((image_seed, 31337))
+            annotations = (landmarks[None] + marking.standard_normal((annotators, *landmarks.shape))
+                           * sigma_px[None, :, None]).astype(np.float32)
+            landmarks = annotations.mean(axis=0)
+        records.append(LandmarkRecord(f"synthetic-{split}-{index:04d}", landmarks, spacing, image=image, labels=labels,
+                                      annotations=annotations))
     return LandmarkSet(ISBI_2015, records, flip_pairs=(), source="synthetic")
 
 

@@ -1,0 +1,51 @@
+"""`ceph-doctor labels RUN`: the label check over the whole training set, printed or as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.text import Text
+
+from ceph_doctor.errors import UserInputError
+from ceph_doctor.printable import printable
+
+
+def labels_command(run: Path, output_format: str, count: int) -> None:
+    from ceph_doctor.labels import check_labels
+
+    if output_format not in ("text", "json"):
+        raise UserInputError(f"--format {output_format!r}: text or json")
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+
+        def progress(task: str, total: int):
+            task_id = bar.add_task(task, total=total)
+            return lambda done: bar.advance(task_id, done)
+
+        check = check_labels(run, progress, count)
+    found = check.result
+    if output_format == "json":
+        print(json.dumps({
+            "run": str(check.run),
+            "checkpoints": [str(path) for path in check.checkpoints],
+            "images": found.images,
+            "suspects": [{"image": image, "landmark": landmark} for image, landmark in found.pairs],
+            "swapped": [{"landmarks": list(pair), "images": images} for pair, images in found.swapped.items()],
+        }, indent=2))
+        return
+    console = Console(highlight=False)
+    console.print(Text(f"{printable(str(check.run))}: {found.images} training images checked against "
+                       f"{len(check.checkpoints)} checkpoints ({', '.join(p.name for p in check.checkpoints)})"))
+    if not found.pairs:
+        console.print("no suspect label: the checkpoints agree with every label as well as with the rest")
+        return
+    swapped = {(image, name) for pair, images in found.swapped.items() for image in images for name in pair}
+    for (a, b), images in found.swapped.items():
+        console.print(Text(f"swapped {printable(a)} ↔ {printable(b)} on {len(images)} images: "
+                           f"{printable(', '.join(images))}"))
+    single = [(image, name) for image, name in found.pairs if (image, name) not in swapped]
+    if single:
+        console.print(Text(f"{len(single)} other suspect labels: "
+                           + "; ".join(f"{printable(image)}: {printable(name)}" for image, name in single)))

@@ -1,0 +1,70 @@
+"""`ceph-doctor labels RUN`: the training-label check over the whole training set, not just the subset the
+recorder evaluates at each validation.
+
+The run's last epoch checkpoints (up to `LABEL_VALIDATIONS`) are run over every training image the run trained
+on (its own config, deliberate faults included), and `landmark_errors.suspect_labels` reads their predictions
+as `label-noise` reads the recorded subset: labels the models keep contradicting while they fit the same
+landmark elsewhere, and pairs of one image that look swapped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ceph_doctor.compare.checkpoint_file import read_checkpoint
+from ceph_doctor.compare.evaluate import complete_config, evaluate_on
+from ceph_doctor.errors import UserInputError
+from ceph_doctor.landmark_errors import SuspectLabels, suspect_labels
+from ceph_doctor.signals.landmark_kinds import LABEL_IMAGES, LABEL_VALIDATIONS
+
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.pth$")
+
+
+@dataclass(frozen=True)
+class LabelCheck:
+    run: Path
+    checkpoints: list[Path]
+    result: SuspectLabels
+
+
+def epoch_checkpoints(run: Path, count: int = LABEL_VALIDATIONS) -> list[Path]:
+    """The run's last `count` epoch checkpoints, oldest first; `last.pth` where the run kept no epoch files."""
+    folder = run / "checkpoints"
+    if not (run / "manifest.json").is_file():
+        raise UserInputError(f"{run}: not a ceph-doctor run (no manifest.json)")
+    found = sorted((path for path in folder.glob("epoch_*.pth") if _EPOCH_FILE.search(path.name)),
+                   key=lambda path: int(_EPOCH_FILE.search(path.name).group(1))) if folder.is_dir() else []
+    if not found and (folder / "last.pth").is_file():
+        found = [folder / "last.pth"]
+    if not found:
+        raise UserInputError(f"{folder}: no checkpoints to check the labels with (train.checkpoint_every_val keeps "
+                             "one per validation)")
+    return found[-count:]
+
+
+def check_labels(run: Path, progress: Callable[[str, int], Callable[[int], None]] | None = None,
+                 count: int = LABEL_VALIDATIONS) -> LabelCheck:
+    from ceph_doctor.pipeline import load_splits
+
+    paths = epoch_checkpoints(Path(run), count)
+    checkpoints = [read_checkpoint(path) for path in paths]
+    if checkpoints[-1].config is None:
+        raise UserInputError(f"{paths[-1]}: holds no training config to rebuild its model from")
+    config = complete_config(checkpoints[-1].config, str(paths[-1]))
+    records = load_splits(config)[0]  # the training labels as this run trained on them
+    if len(records) < LABEL_IMAGES:
+        raise UserInputError(f"{run}: {len(records)} training images; the check needs {LABEL_IMAGES} or more to "
+                             "tell a wrong label from a hard image")
+    cache: dict = {}
+    results = [evaluate_on(checkpoint, config, records, path.name, cache, progress).result
+               for checkpoint, path in zip(checkpoints, paths)]
+    pred = np.stack([result.pred for result in results])
+    true = np.stack([result.true for result in results])
+    spacing = results[0].spacing_mm if np.isfinite(results[0].spacing_mm).any() else None
+    found = suspect_labels(pred, true, list(results[0].image_ids), list(records.names), spacing)
+    return LabelCheck(Path(run), paths, found)
