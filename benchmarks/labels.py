@@ -1,8 +1,7 @@
 """The training-label check against labelling bugs whose answer is known.
 
-Trains the scenarios that corrupt training labels on purpose (examples/scenarios/swapped_labels.yaml: two
-neighbouring landmarks swapped on part of the images; wrong_labels.yaml: one landmark moved on part of the
-images) and the healthy control, then scores the suspects `label-noise` lists against the labels the fault
+Trains the scenario that corrupts training labels on purpose (examples/scenarios/wrong_labels.yaml: two
+neighbouring landmarks swapped on part of the images, one landmark moved on another part) and the healthy control, then scores the suspects `label-noise` lists against the labels the fault
 really changed (`pipeline.with_wrong_labels`): precision (suspects that are wrong) and recall (wrong labels
 found), and the swapped pairs named.
 
@@ -22,7 +21,7 @@ from ceph_doctor.pipeline import with_wrong_labels
 from ceph_doctor.scenarios import SCENARIO_FOLDER, load_scenario, run_scenario
 from ceph_doctor.signals.landmark_kinds import training_label_check
 
-NAMES = ("swapped_labels", "wrong_labels", "healthy")
+NAMES = ("wrong_labels", "healthy")
 
 
 def main() -> None:
