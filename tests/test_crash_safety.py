@@ -88,9 +88,20 @@ def _started(run_dir):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_termination_ends_the_run_as_ctrl_c_does(tmp_path, signum):
-    """A scheduler's SIGTERM or a closed terminal's SIGHUP: the run says interrupted (not "running" for ever),
-    keeps its completed validations, exits 128 + the signal's number, and --resume completes it."""
+def test_termination_signals_raise_an_interrupt_while_training_and_not_after(signum):
+    from ceph_doctor.train.interrupts import Terminated, interrupted_by_termination
+
+    before = signal.getsignal(signum)
+    with pytest.raises(Terminated) as stopped, interrupted_by_termination():
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler runs at the next bytecode; never reached
+    assert stopped.value.signum == signum and isinstance(stopped.value, KeyboardInterrupt)
+    assert signal.getsignal(signum) == before  # the handler before is put back
+
+
+def test_termination_ends_the_run_as_ctrl_c_does(tmp_path, signum=signal.SIGTERM):
+    """A scheduler's SIGTERM (SIGHUP takes the same path, above): the run says interrupted (not "running" for
+    ever), keeps its completed validations, exits 128 + the signal's number, and --resume completes it."""
     run_dir = tmp_path / "run"
     process = subprocess.Popen(train_command(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ready = _started(run_dir)

@@ -20,7 +20,7 @@ from ceph_doctor.report import render_json
 
 RULES = load_rules()
 
-FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
 DAMAGE = st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255), st.sampled_from(["flip", "cut", "insert"])),
                   min_size=1, max_size=6)

@@ -119,25 +119,30 @@ def test_predicted_shapes_unlike_any_annotated_one_are_named(scenario_run):
     assert implausible_shapes(run)[0] == ["synthetic-val-0003", "synthetic-val-0007"]
 
 
-def test_the_labels_command_checks_every_training_image_with_the_runs_checkpoints(scenario_run):
-    import json
-
-    from cli_helpers import ceph_doctor
+def test_the_labels_check_reads_every_training_image_with_the_runs_checkpoints(scenario_run):
+    from ceph_doctor.labels import check_labels
 
     run_dir = scenario_run("wrong_labels")["wrong_labels"]
-    result = ceph_doctor("labels", str(run_dir), "--format", "json", "--checkpoints", "3")
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout)
-    assert [Path(path).name for path in found["checkpoints"]] == ["epoch_0008.pth", "epoch_0009.pth",
-                                                                 "epoch_0010.pth"]
-    assert found["images"] == SCENARIOS["wrong_labels"].config("test")["data"]["synthetic"]["train_images"]
+    check = check_labels(run_dir, count=2)
+    assert [path.name for path in check.checkpoints] == ["epoch_0009.pth", "epoch_0010.pth"]
+    assert check.result.images == SCENARIOS["wrong_labels"].config("test")["data"]["synthetic"]["train_images"]
     truly = swapped_images(known_wrong("wrong_labels"))
-    [swap] = found["swapped"]
-    assert swap["landmarks"] == ["Upper lip", "Lower lip"]
-    assert set(swap["images"]) <= truly and len(swap["images"]) >= 0.5 * len(truly)
+    [(pair, images)] = check.result.swapped.items()
+    assert pair == ("Upper lip", "Lower lip") and set(images) <= truly and len(images) >= 0.5 * len(truly)
 
 
 def test_the_labels_command_refuses_a_folder_that_is_no_run_in_one_line(tmp_path):
     from cli_helpers import assert_one_line_error, ceph_doctor
 
     assert_one_line_error(ceph_doctor("labels", str(tmp_path)), str(tmp_path), "not a ceph-doctor run")
+
+
+def test_the_labels_command_prints_json_a_script_can_read(scenario_run, capsys):
+    import json
+
+    from ceph_doctor.cli.labels_command import labels_command
+
+    labels_command(scenario_run("wrong_labels")["wrong_labels"], "json", 1)
+    found = json.loads(capsys.readouterr().out)
+    assert [Path(path).name for path in found["checkpoints"]] == ["epoch_0010.pth"]
+    assert {"image", "landmark"} == set(found["suspects"][0]) and found["images"] == 96

@@ -11,7 +11,7 @@ import pandas as pd
 from ceph_doctor.landmark_errors import (
     KINDS, NEAR_MM, OUTLIER_Z, SWAP, Classified, SuspectLabels, classify, shape_model, summarise, suspect_labels,
 )
-from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, PartNotSeen, Signal, signal_family
 from ceph_doctor.signals.series import DERIVED_DECODES, val_predictions
 from ceph_doctor.store.reader import Run
 
@@ -168,8 +168,11 @@ def label_signals(run: Run):
 )
 def annotator_signals(run: Run):
     """Each landmark's validation error at the last validation beside the annotators' own disagreement."""
-    dataset = run.manifest.get("dataset") if run.source == "ceph-doctor" else None
-    limit = (dataset or {}).get("annotator_disagreement")
+    if run.source != "ceph-doctor":  # another tool's logs never carry the annotators' own points
+        raise PartNotSeen("a second annotator", "each image's points from two annotators (ceph-doctor's ISBI 2015 "
+                          "and Aariz loaders keep both)")
+    dataset = run.manifest.get("dataset") or {}
+    limit = dataset.get("annotator_disagreement")
     if not isinstance(limit, dict) or not limit:
         raise NotApplicable("the data has one annotation per image (ISBI 2015 and Aariz ship two annotators)")
     unit = (dataset or {}).get("annotator_disagreement_unit", "mm")
