@@ -53,6 +53,7 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
     else:
         config = load_config(config_path, overrides)
         run_dir = resolve_run_dir(config, out, name)
+    _check_monitored_metric(config)
     # Only now: a config that cannot run is refused without paying for torch's import.
     from ceph_doctor.train.interrupts import Terminated
     from ceph_doctor.train.loop import Trainer
@@ -85,6 +86,18 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
     # Unwrapped, so the line copies whole however long the path.
     console.print(f"next: ceph-doctor analyze {run_dir}", markup=False, highlight=False, soft_wrap=True)
     return status
+
+
+def _check_monitored_metric(config: dict) -> None:
+    """An early-stopping metric that names no metric, refused before any image is prepared (the trainer checks it
+    again against what the run logs, for callers of the Python API)."""
+    from ceph_doctor.errors import ConfigError
+    from ceph_doctor.store.meaning import direction
+
+    metric = config["train"]["early_stopping"]["metric"]
+    if metric != "auto" and direction(metric) is None:
+        raise ConfigError(f"train.early_stopping.metric: {metric!r} is not a metric (e.g. val/mre_mm, val/loss, "
+                          "val/pck@0.05; auto: the run's own choice)")
 
 
 def write_samples(config_path: Path | None, overrides: list[str], out: Path, count: int) -> list[Path]:
