@@ -72,7 +72,11 @@ def _check_archive(path: Path) -> None:
     """Refuse an archive entry that unpacks to far more than it takes in the file (a deflate bomb)."""
     if not zipfile.is_zipfile(path):
         return  # torch's legacy format, or not a checkpoint at all: torch.load says which
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:  # an end record found, the rest damaged
+        raise UserInputError(f"{path}: not a readable PyTorch checkpoint (damaged archive: {error})") from None
+    with archive:
         for entry in archive.infolist():
             if entry.compress_type != zipfile.ZIP_STORED and entry.file_size > COMPRESSION_LIMIT * max(
                     entry.compress_size, 1024):
