@@ -1,5 +1,6 @@
-"""Signals from how each landmark is wrong (`ceph_doctor.landmark_errors`): landmarks the model puts at a
-neighbour's position on the validation images, and training labels it keeps disagreeing with."""
+"""Signals from how each landmark is wrong (`ceph_doctor.landmark_errors`): the kinds of error on the validation
+images (landmarks put at a neighbour's position among them), training labels the model keeps disagreeing with,
+landmarks already within their annotators' disagreement, and predicted shapes unlike any annotated one."""
 
 from __future__ import annotations
 
