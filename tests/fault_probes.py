@@ -601,3 +601,19 @@ PROBES = [
     Probe("report to a full disk", "writes", _report_to_full_disk, "refused", "No space left on device",
           needs_mount=True),
 ]
+
+
+def check_probe(probe: Probe, folder: Path, materials: Materials) -> None:
+    """The test of one probe: skipped where it needs a mount the machine refuses; otherwise its verdict is "ok"."""
+    import pytest
+
+    if probe.needs_mount and not can_mount():
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    outcome = run_probe(probe, folder, materials)
+    assert outcome.verdict == "ok", f"{outcome.verdict}\n{outcome.output[-3000:]}"
+
+
+def suite_probes(groups: tuple[str, ...]) -> list[Probe]:
+    """The probes of `groups` that no other test module checks in more detail."""
+    return [probe for probe in PROBES if probe.group in groups and not probe.tested_in]
+

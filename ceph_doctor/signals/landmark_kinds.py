@@ -64,13 +64,15 @@ def _spacing_or_none(spacing: np.ndarray) -> np.ndarray | None:
 
 def val_error_kinds(run: Run):
     """The last validation's error kinds: (`Classified`, `KindSummary`, epoch, images); MissingInput without
-    predictions."""
-    frame = val_predictions(run)
-    epoch = int(frame["epoch"].max())
-    last = frame[frame["epoch"] == epoch]
-    pred, true, spacing, _ = arrays(last)
-    classified = classify(pred, true, _spacing_or_none(spacing))
-    return classified, summarise(classified, _names(last)), epoch, len(pred)
+    predictions. Kept on the run: its signals and every report's table read the same."""
+    if "error_kinds" not in run.memo:
+        frame = val_predictions(run)
+        epoch = int(frame["epoch"].max())
+        last = frame[frame["epoch"] == epoch]
+        pred, true, spacing, _ = arrays(last)
+        classified = classify(pred, true, _spacing_or_none(spacing))
+        run.memo["error_kinds"] = classified, summarise(classified, _names(last)), epoch, len(pred)
+    return run.memo["error_kinds"]
 
 
 def found_elsewhere(classified: Classified) -> np.ndarray:
@@ -193,6 +195,13 @@ def annotator_signals(run: Run):
 
 
 def implausible_shapes(run: Run) -> tuple[list[str], int, int]:
+    """Kept on the run (see `_implausible_shapes`): its signal and every report read the same."""
+    if "implausible_shapes" not in run.memo:
+        run.memo["implausible_shapes"] = _implausible_shapes(run)
+    return run.memo["implausible_shapes"]
+
+
+def _implausible_shapes(run: Run) -> tuple[list[str], int, int]:
     """The last validation's predicted shapes that are more unusual than every annotated shape the run recorded
     (its validation and training-subset truths), by a shape model of those annotations: (image ids, images,
     epoch). Comparing with the run's own annotations, not a chi-square table, keeps the line where real shapes
