@@ -199,7 +199,7 @@ class ShapeModel:
         """(N,) each shape's distance from the model, as a chi-square variable with 2K - 4 degrees of freedom:
         the squared mode coefficients over their variances plus the left-over part over its variance. A shape
         with a missing point scores NaN."""
-        aligned = np.stack([_aligned(shape, self.mean) for shape in np.asarray(shapes, float)])
+        aligned = _aligned(np.asarray(shapes, float), self.mean)
         flat = (aligned - self.mean).reshape(len(aligned), -1)
         coefficients = flat @ self.modes.T
         residual = flat - coefficients @ self.modes
@@ -219,12 +219,12 @@ def shape_model(shapes: np.ndarray, explained: float = 0.95) -> ShapeModel:
         raise ValueError("a shape model needs three complete shapes at least")
     mean = _normalised(shapes[0])
     for _ in range(10):  # generalised Procrustes: align all to the mean, re-estimate it, until it settles
-        aligned = np.stack([_aligned(shape, mean) for shape in shapes])
+        aligned = _aligned(shapes, mean)
         updated = _normalised(aligned.mean(axis=0))
         if np.abs(updated - mean).max() < 1e-9:
             break
         mean = updated
-    flat = (np.stack([_aligned(shape, mean) for shape in shapes]) - mean).reshape(len(shapes), -1)
+    flat = (_aligned(shapes, mean) - mean).reshape(len(shapes), -1)
     _, singular, directions = np.linalg.svd(flat, full_matrices=False)
     variances = singular**2 / max(len(shapes) - 1, 1)
     dof = mean.size - 4
@@ -239,16 +239,17 @@ def _normalised(shape: np.ndarray) -> np.ndarray:
     return centred / np.linalg.norm(centred)
 
 
-def _aligned(shape: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """`shape` moved, turned and scaled onto `target` (a centred unit shape) in the least-squares sense."""
-    if not np.isfinite(shape).all():
-        return np.full_like(target, np.nan)
-    centred = shape - shape.mean(axis=0)
-    u, s, vt = np.linalg.svd(centred.T @ target)
+def _aligned(shapes: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each of `shapes` (N, K, 2) moved, turned and scaled onto `target` (a centred unit shape) in the
+    least-squares sense (all at once: one batched SVD); a shape with a missing point comes back all NaN."""
+    complete = np.isfinite(shapes).all(axis=(1, 2))
+    centred = np.where(complete[:, None, None], shapes - np.nanmean(shapes, axis=1, keepdims=True), 0.0)
+    u, s, vt = np.linalg.svd(np.einsum("nki,kj->nij", centred, target))
+    reflected = np.linalg.det(u @ vt) < 0  # a reflection is no pose: the best proper rotation instead
+    u[reflected, :, -1] *= -1
+    s[reflected, -1] *= -1
     rotation = u @ vt
-    if np.linalg.det(rotation) < 0:  # a reflection is no pose: the best proper rotation instead
-        u[:, -1] *= -1
-        s[-1] *= -1
-        rotation = u @ vt
-    scale = s.sum() / max((centred**2).sum(), 1e-12)
-    return scale * centred @ rotation
+    scale = s.sum(axis=1) / np.maximum((centred**2).sum(axis=(1, 2)), 1e-12)
+    aligned = scale[:, None, None] * centred @ rotation
+    aligned[~complete] = np.nan
+    return aligned

@@ -17,6 +17,9 @@ TINY = [
     "train.max_epochs=2",
     "train.log_every=1",
     "train.warmup_epochs=0",
+    # The live doctor is judged on the scenario runs (test_live_doctor, test_watch); the tests of everything else
+    # train without it, which saves a judging per validation of each of their trainings.
+    "train.doctor.enabled=false",
 ]
 
 

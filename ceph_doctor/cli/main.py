@@ -126,6 +126,26 @@ def compare(
     compare_command(a, b, data or [], out, set_ or [])
 
 
+@app.command(epilog="Example: ceph-doctor watch runs/long --interval 10")
+def watch(
+    path: Path = typer.Argument(..., metavar="PATH", help="A run being written: a ceph-doctor run directory, a "
+                                "TensorBoard folder, an MMEngine work dir, a CSV log."),
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between two looks at PATH."),
+    idle: float = typer.Option(600.0, "--idle", help="Other tools' logs, which never say they ended: stop after "
+                               "this many seconds without a change (also how long to wait for a run to appear)."),
+    rules: Optional[List[Path]] = typer.Option(None, "--rules", help="A folder of extra rule files (repeatable)."),
+    maps: Optional[List[str]] = typer.Option(
+        None, "--map", help="Read another tool's metric THEIRS as the canonical tag CANON (repeatable).",
+    ),
+) -> None:
+    """Follow a run while another process trains it: each finding told once, when it appears, with the
+    validation it appeared at (the same as the doctor inside ceph-doctor's loop), and a status line per
+    validation. Reads only; ends when the run ends, or with Ctrl-C."""
+    from ceph_doctor.cli.watch_command import watch_command
+
+    raise typer.Exit(watch_command(path, interval, idle, rules or [], maps or []))
+
+
 @app.command(epilog="Example: ceph-doctor labels runs/quick --format json")
 def labels(
     run: Path = typer.Argument(..., metavar="RUN", help="A ceph-doctor run directory with its checkpoints."),

@@ -68,6 +68,7 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
             hooks=[Recorder(run_dir), ProgressHook(console)],
             resume=resume is not None,
             prepare_progress=lambda n: bar.advance(task, n),
+            say=lambda line: console.print(line, highlight=False),
         )
         trainer.setup()
     try:

@@ -158,6 +158,8 @@ SCHEMA: dict[str, Field] = {
     "train.checkpoint_every_val": Field("bool"),
     "train.early_stopping.patience": _int(nullable=True, positive=True),
     "train.early_stopping.metric": Field("str"),
+    "train.doctor.enabled": Field("bool"),
+    "train.doctor.stop_on": Field("choice", choices=("error", "warning", "never")),
     "train.scheduled_sampling": Field("choice", nullable=True, choices=SCHEDULES),
     "eval.tta.flip": Field("bool"),
     "eval.tta.scales": Field("numbers", low=0.5, high=2.0),

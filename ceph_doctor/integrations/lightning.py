@@ -24,6 +24,10 @@ Outputs of validation dataloader 0 are split "val"; give a second validation dat
 few fixed training images and `train_subset_dataloader_idx=1`, and they are split "train", which
 is what shows overfitting per landmark. A step that returns no such dict only adds no rows.
 
+After each validation the live doctor judges the run so far and prints what it finds once (on stderr, and
+into the run's doctor.jsonl); `doctor="error"` (or "warning") also ends the fit through `trainer.should_stop`
+when a finding that severe is told, the reason in the run's manifest; `doctor=None` switches it off.
+
 Scalars and predictions are written in `on_validation_end`, not `on_validation_epoch_end`: a
 module's own `on_validation_epoch_end` runs after the callbacks', and what it logs would be
 missed. Only the global-zero process writes; under DDP its rows are its own shard of the
@@ -55,11 +59,12 @@ class CephDoctorCallback(Callback):
         spacing_mm: float | None = None,
         decode: str = "heatmap",
         train_subset_dataloader_idx: int | None = None,
+        doctor: str | None = "never",
     ):
         self.run_dir = run_dir
         self.spacing_mm = spacing_mm
         self.train_subset_dataloader_idx = train_subset_dataloader_idx
-        self.session = RecorderSession(every_n_steps, tensorboard, landmarks, spacing_mm, decode)
+        self.session = RecorderSession(every_n_steps, tensorboard, landmarks, spacing_mm, decode, doctor)
 
     # ------------------------------------------------------------- training
     def on_train_start(self, trainer, pl_module) -> None:
@@ -125,7 +130,8 @@ class CephDoctorCallback(Callback):
             return
         metrics = {name: value for name, value in trainer.callback_metrics.items() if _is_validation_metric(name)}
         metrics = {name.removesuffix(_EPOCH_SUFFIX): value for name, value in metrics.items()}
-        self.session.validation_end(trainer.current_epoch + 1, trainer.global_step, metrics)
+        if self.session.validation_end(trainer.current_epoch + 1, trainer.global_step, metrics) is not None:
+            trainer.should_stop = True  # Lightning's own way to end fit, as its EarlyStopping does
 
 
 def canonical_config(trainer) -> dict[str, Any]:

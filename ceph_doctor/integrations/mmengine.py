@@ -20,6 +20,11 @@ It writes a ceph-doctor run to `<work_dir>/ceph-doctor` (or `run_dir`):
   images, with the val pipeline) and the same is recorded as split "train", which is what shows
   overfitting per landmark.
 
+After each validation the live doctor judges the run so far and prints what it finds once (on stderr, and
+into the run's doctor.jsonl); `doctor="error"` (or "warning") also ends training through the loop's
+`stop_training` flag, as MMEngine's EarlyStoppingHook does, the reason in the run's manifest; `doctor=None`
+switches it off.
+
 A sample the parser cannot read is skipped, never raised on. Landmark names come from `landmarks`,
 else the dataset's `keypoint_id2name` (MMPose metainfo). Only rank 0 writes.
 """
@@ -99,12 +104,13 @@ class CephDoctorHook(Hook):
         decode: str = "heatmap",
         sample_parser: SampleParser | str = mmpose_sample,
         train_subset: Any = None,
+        doctor: str | None = "never",
     ):
         self.run_dir = run_dir
         self.spacing_mm = spacing_mm
         self.sample_parser = _resolve(sample_parser)
         self.train_subset = train_subset
-        self.session = RecorderSession(every_n_steps, tensorboard, landmarks, spacing_mm, decode)
+        self.session = RecorderSession(every_n_steps, tensorboard, landmarks, spacing_mm, decode, doctor)
         self._step_hooks: list = []
 
     # ------------------------------------------------------------- training
@@ -170,7 +176,8 @@ class CephDoctorHook(Hook):
             with torch.no_grad():
                 for batch in self.train_subset:
                     self._collect("train", runner.model.val_step(batch))
-        self.session.validation_end(runner.epoch, runner.iter, metrics)
+        if self.session.validation_end(runner.epoch, runner.iter, metrics) is not None:
+            runner.train_loop.stop_training = True  # MMEngine's own way to end the loop, as its EarlyStoppingHook does
 
     def _collect(self, split: str, samples: Any) -> None:
         for sample in samples if isinstance(samples, Sequence) else ():

@@ -21,9 +21,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ceph_doctor.doctor import STOP_ON
 from ceph_doctor.integrations.collect import PredictionCollector, to_float
 from ceph_doctor.store.layout import MANIFEST, PREDICTIONS
 from ceph_doctor.train.gradients import UpdateRatio, gradient_norms
+from ceph_doctor.train.live_doctor import RunDoctor, rich_stderr_say
 from ceph_doctor.train.recorder import Recorder
 
 _VAL_PREFIXES = ("validation/", "validation_", "valid/", "valid_", "val/", "val_", "val-", "val.")
@@ -108,7 +110,13 @@ class RecorderSession:
         landmarks: Sequence[str] | None = None,
         spacing_mm: float | None = None,
         decode: str = "heatmap",
+        doctor: str | None = "never",
     ):
+        """`doctor`: the live doctor's `stop_on` (error | warning | never), or None for no live doctor."""
+        if doctor is not None and doctor not in STOP_ON:
+            raise ValueError(f"doctor: one of {', '.join(STOP_ON)} or None, not {doctor!r}")
+        self.doctor_stop_on = doctor
+        self.doctor: RunDoctor | None = None
         self.every_n_steps = max(1, int(every_n_steps))
         self.tensorboard = tensorboard
         self.landmarks = list(landmarks) if landmarks else None
@@ -152,6 +160,8 @@ class RecorderSession:
         )
         if resume_after is not None:
             self._last_step, self._last_validation_epoch = resume_after
+        if self.doctor_stop_on is not None and self.active:
+            self.doctor = RunDoctor(run_dir, self.doctor_stop_on, rich_stderr_say(), resume_after is not None)
 
     @property
     def run_dir(self) -> Path | None:
@@ -191,11 +201,12 @@ class RecorderSession:
         self.recorder.log_step(step, epoch, loss, self._lr if self._lr is not None else lr, parts, model, values)
         self._gradients, self._lr = {}, None
 
-    def validation_end(self, epoch: int, step: int, metrics: Mapping[str, Any] | None = None) -> None:
-        """Scalars and the collected predictions of one validation, committed together."""
+    def validation_end(self, epoch: int, step: int, metrics: Mapping[str, Any] | None = None) -> str | None:
+        """Scalars and the collected predictions of one validation, committed together, then judged by the live
+        doctor: the reason to stop, when a finding asks for it (the adapter stops its framework's loop)."""
         if not self.active:
             self.predictions.clear()
-            return
+            return None
         epoch = max(epoch, self._last_validation_epoch + 1)
         self._last_validation_epoch = epoch
         scalars = {val_tag(name): to_float(value) for name, value in (metrics or {}).items()}
@@ -204,12 +215,18 @@ class RecorderSession:
         if names and not self.landmarks:
             self.landmarks, self._names_from_predictions = names, True
         self.recorder.commit_validation(epoch, self.decode)
+        return self.doctor.after_validation() if self.doctor is not None else None
 
     def close(self, status: str) -> None:
         if not self.active:
             return
+        stopped_by = self.doctor.stopped_by if self.doctor is not None else None
+        if stopped_by is not None and status == "completed":  # the framework's loop ended because it was asked to
+            status = "early_stopped"
         # What only the predictions told: the manifest gets it now, since the Recorder has no other way in.
         learned = {"landmarks": self.landmarks} if self._names_from_predictions else {}
         if self.spacing_mm is None and self.predictions.spacing_mm is not None:
             learned["pixel_spacing_mm"] = self.predictions.spacing_mm
-        self.recorder.close(status, **learned)
+        self.recorder.close(status, **learned, **({"stop_reason": stopped_by} if stopped_by else {}))
+        if self.doctor is not None:
+            self.doctor.at_end(status)

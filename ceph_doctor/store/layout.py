@@ -5,6 +5,7 @@
     RUN/predictions/*.parquet    one file per validation, one row per image × landmark
     RUN/tensorboard/             event files for TensorBoard
     RUN/checkpoints/*.pth        weights-only checkpoints with config and metrics
+    RUN/doctor.jsonl             what the live doctor told, one event per line (found, cleared, stopped)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SCALARS = "scalars.csv"
 PREDICTIONS = "predictions"
 TENSORBOARD = "tensorboard"
 CHECKPOINTS = "checkpoints"
+DOCTOR = "doctor.jsonl"
 
 SCALAR_COLUMNS = ("step", "epoch", "tag", "value", "wall_time")
 

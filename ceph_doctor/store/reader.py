@@ -126,11 +126,13 @@ def no_predictions() -> pd.DataFrame:
     return _NO_PREDICTIONS.copy()
 
 
-def load_run(path: str | Path) -> Run:
+def load_run(path: str | Path, cache: dict | None = None) -> Run:
+    """`cache`: a dict kept between reads of a run being written (the live doctor, `watch`), so that each
+    validation's prediction file is read once."""
     run_dir = Path(path)
     manifest = read_manifest(run_dir)
     scalars, unread = read_scalars(run_dir)
-    predictions, unread_predictions = read_predictions(run_dir)
+    predictions, unread_predictions = read_predictions(run_dir, cache)
     return Run(run_dir, manifest, scalars, predictions, unread=[*unread, *unread_predictions])
 
 

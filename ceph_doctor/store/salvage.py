@@ -89,14 +89,17 @@ def _empty_scalars() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in SCALAR_TYPES.items()})
 
 
-def read_predictions(run_dir: Path) -> tuple[pd.DataFrame | None, list[str]]:
-    """The predictions of every readable file (None when there are none), and what could not be read."""
+def read_predictions(run_dir: Path, cache: dict | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+    """The predictions of every readable file (None when there are none), and what could not be read.
+
+    `cache` (a dict the caller keeps between reads of a run being written): each file is read once while its
+    size and modification time stay the same."""
     folder = run_dir / layout.PREDICTIONS
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     tables, problems = [], []
     for path in files:
         try:
-            table = pq.read_table(path)
+            table = _read_table(path, cache)
         except (pa.ArrowException, OSError) as error:
             problems.append(f"{path}: not a readable parquet file ({_first_line(error)}); its validation is left out")
             continue
@@ -112,6 +115,17 @@ def read_predictions(run_dir: Path) -> tuple[pd.DataFrame | None, list[str]]:
     except pa.ArrowException as error:
         return None, [*problems, f"{folder}: files of different schemas ({_first_line(error)}); predictions left out"]
     return frame.sort_values(_PREDICTION_ORDER, ignore_index=True), problems
+
+
+def _read_table(path: Path, cache: dict | None) -> pa.Table:
+    if cache is None:
+        return pq.read_table(path)
+    status = path.stat()
+    key = (status.st_size, status.st_mtime_ns)
+    known = cache.get(path.name)
+    if known is None or known[0] != key:
+        known = cache[path.name] = (key, pq.read_table(path))
+    return known[1]
 
 
 def _first_line(error: BaseException) -> str:

@@ -143,6 +143,10 @@ class RunWriter:
                 except ValueError:
                     continue
             atomic_write_bytes(scalars, b"\n".join([header, *kept]) + b"\n")
+        doctor = self.run_dir / layout.DOCTOR
+        if doctor.exists():  # what the live doctor told after the checkpoint is told again, or not, as it recurs
+            kept = [line for line in doctor.read_bytes().split(b"\n") if _event_epoch(line) <= epoch]
+            atomic_write_bytes(doctor, b"".join(line + b"\n" for line in kept))
 
     def close(self, status: str, **manifest: Any) -> None:
         """Record the final status and give the run up to the next writer; nothing if it never started."""
@@ -178,3 +182,10 @@ def _json_default(value: Any) -> Any:
         return list(value)
     raise TypeError(f"cannot store {type(value).__name__} in the manifest")
 
+
+def _event_epoch(line: bytes) -> float:
+    """The epoch of one doctor record line; a line that does not read counts as after every checkpoint."""
+    try:
+        return float(json.loads(line)["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf

@@ -25,6 +25,7 @@ from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
 from ceph_doctor.train.gradients import task_gradients
 from ceph_doctor.train.hooks import Hook, HookList
 from ceph_doctor.train.interrupts import interrupted_by_termination
+from ceph_doctor.train.live_doctor import DoctorHook
 from ceph_doctor.landmark_errors import annotator_disagreement
 from ceph_doctor.train.manifest import describe_run
 from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
@@ -44,13 +45,15 @@ class TrainSummary:
 
 class Trainer:
     def __init__(self, config: dict, run_dir: Path, hooks: list[Hook] = (), resume: bool = False,
-                 prepare_progress: Callable[[int], None] | None = None):
+                 prepare_progress: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None):
+        """`say`: prints a line of rich markup, for what the live doctor finds (None: kept in the run only)."""
         self.config = config
         self.run_dir = Path(run_dir)
         train = config["train"]
-        # The built-in hooks run after the caller's: records are written before the checkpoint that promises them.
+        # The built-in hooks run after the caller's: records are written before the checkpoint that promises them,
+        # and the doctor judges the validation the Recorder has just written.
         self.lr_plateau = PlateauReduction(train["plateau_patience"]) if train["schedule"] == "plateau" else None
-        self.hooks = HookList([*hooks, *([self.lr_plateau] if self.lr_plateau else []),
+        self.hooks = HookList([*hooks, DoctorHook(say), *([self.lr_plateau] if self.lr_plateau else []),
                                EarlyStopping(train["early_stopping"]["patience"]),
                                Checkpointing(self.run_dir / "checkpoints", train["checkpoint_every_val"])])
         self.resume = resume

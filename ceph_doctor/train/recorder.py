@@ -65,6 +65,7 @@ class Recorder(Hook):
         self.writer.start({"config": config or {}, "landmarks": list(landmarks), **manifest}, resume_after)
         self.active = True
         self.tb = None
+        self._tb_epoch_step: int | None = None
         if self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -77,6 +78,9 @@ class Recorder(Hook):
         wall_time = time.time()
         self.writer.add_scalars(step, epoch, values, wall_time)
         if self.tb is not None:
+            if step != self._tb_epoch_step:  # the epoch beside the step, as Lightning logs it: TensorBoard has none
+                self.tb.add_scalar("epoch", epoch, step, walltime=wall_time)
+                self._tb_epoch_step = step
             for tag, value in values.items():
                 self.tb.add_scalar(tag, value, step, walltime=wall_time)
 

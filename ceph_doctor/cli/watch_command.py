@@ -1,0 +1,45 @@
+"""`ceph-doctor watch`: follow a run another process is writing, and tell each finding as it appears."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from ceph_doctor.doctor import tell
+from ceph_doctor.errors import UserInputError
+
+
+def watch_command(path: Path, interval: float, idle: float, rule_dirs: list[Path], maps: list[str]) -> int:
+    from ceph_doctor.engine import load_rules
+    from ceph_doctor.importers.names import NameMap
+    from ceph_doctor.watch import Watch, findings
+
+    if not interval > 0:
+        raise UserInputError(f"--interval {interval}: expected a number of seconds > 0")
+    if not idle > 0:
+        raise UserInputError(f"--idle {idle}: expected a number of seconds > 0")
+    console = Console(highlight=False, soft_wrap=True)
+    watch = Watch(path, load_rules(list(rule_dirs)), NameMap.parse(maps), idle=idle)
+    said_waiting = False
+    while True:
+        news = watch.poll()
+        if news.waiting and not said_waiting:
+            console.print(f"[dim]waiting for a run at {escape(str(path))}[/]")
+            said_waiting = True
+        several = len(watch.followed) > 1
+        for run_path, finding, cleared, epoch in findings(news):
+            where = f"[dim]{escape(run_path)}[/] " if several else ""
+            console.print(where + tell(finding, epoch, cleared=cleared))
+        for line in news.status:
+            console.print(f"[dim]{escape(line)}[/]")
+        if watch.finished:
+            break
+        time.sleep(interval)
+    if not watch.followed:
+        raise UserInputError(f"{path}: no run appeared within {idle:g} s (a ceph-doctor run directory, or other "
+                             "tools' logs: TensorBoard, MMEngine, CSV)")
+    console.print("[dim]the run has ended[/]" if len(watch.followed) == 1 else "[dim]the runs have ended[/]")
+    return 0

@@ -1,0 +1,116 @@
+"""The doctor inside a training loop: after each validation the run so far is judged from its run store, each
+finding is printed once and appended to the run's doctor record, and under `stop_on` the run is ended with the
+finding as its reason (the judging itself: `ceph_doctor.doctor`).
+
+`RunDoctor` is the part every loop shares (ceph-doctor's trainer through `DoctorHook`, the MMEngine hook and
+the Lightning callback through `RecorderSession`); each loop stops the run its own way. It reads what the
+Recorder wrote, so it runs after it, and it judges exactly what `ceph-doctor analyze` or `watch` would read
+at that moment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.markup import escape
+
+from ceph_doctor.doctor import LiveDoctor, Verdict, read_record, record, stop_reason, tell
+from ceph_doctor.store import layout
+from ceph_doctor.train.hooks import Hook
+
+# How a run ended when its finished analysis is worth telling (not an interruption or a crash: those stop now).
+CONCLUDED = ("completed", "early_stopped", "diverged")
+
+
+def rich_stderr_say() -> Callable[[str], None]:
+    """Lines of rich markup printed on stderr: how the framework adapters tell what the doctor finds."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return lambda line: console.print(line, highlight=False)
+
+
+class RunDoctor:
+    """The live doctor of one run directory a Recorder writes."""
+
+    def __init__(self, run_dir: Path, stop_on: str = "never", say: Callable[[str], None] | None = None,
+                 resuming: bool = False):
+        self.run_dir = Path(run_dir)
+        self.say = say  # prints one line of rich markup; None: print nothing (the record is still kept)
+        self.doctor = LiveDoctor(stop_on=stop_on)
+        self.cache: dict = {}  # each validation's predictions file is read once
+        self.active = True
+        self.stopped_by: str | None = None  # the stop reason, once a finding asked to stop
+        if resuming:  # what was told before the checkpoint holds on; the writer dropped what came after it
+            self.doctor.resume_from(read_record(self.run_dir / layout.DOCTOR))
+
+    def after_validation(self) -> str | None:
+        """Judge the validation just written; the reason to stop the run, when a finding asks for it."""
+        if not self.active:
+            return None
+        verdict = self._judged(lambda: self.doctor.judge(self._run()))
+        if verdict is None:
+            return None
+        self._keep(verdict)
+        if verdict.stop is not None and self.stopped_by is None:
+            self.stopped_by = stop_reason(verdict.stop)
+            return self.stopped_by
+        return None
+
+    def at_end(self, status: str) -> None:
+        """The finished run: what its analysis says that was not told while it trained."""
+        if self.active and status in CONCLUDED:
+            verdict = self._judged(lambda: self.doctor.conclude(self._run()))
+            if verdict is not None:
+                self._keep(verdict)
+
+    def _run(self):
+        from ceph_doctor.store.reader import load_run
+
+        return load_run(self.run_dir, self.cache)
+
+    def _judged(self, judge: Callable[[], Verdict]) -> Verdict | None:
+        """A verdict, or None where judging failed: a training is never lost to its doctor. The failure is said
+        once and the doctor stands down for the rest of the run; `ceph-doctor analyze` still reads the run."""
+        try:
+            return judge()
+        except Exception as error:  # noqa: BLE001 (whatever it is, the training goes on)
+            self.active = False
+            if self.say is not None:
+                self.say(f"[yellow]doctor: could not judge this run ({escape(f'{type(error).__name__}: {error}')}); "
+                         "training goes on without it[/]")
+            return None
+
+    def _keep(self, verdict: Verdict) -> None:
+        """Print the verdict's news and append it to the run's doctor record."""
+        if self.say is not None:
+            for finding in verdict.found:
+                self.say(tell(finding))
+            for finding in verdict.cleared:
+                self.say(tell(finding, verdict.epoch, cleared=True))
+        record(self.run_dir / layout.DOCTOR, verdict, stopped=verdict.stop is not None)
+
+
+class DoctorHook(Hook):
+    """`RunDoctor` in ceph-doctor's trainer, set by `train.doctor` (enabled, stop_on)."""
+
+    def __init__(self, say: Callable[[str], None] | None = None):
+        self.say = say
+        self.doctor: RunDoctor | None = None
+
+    def on_train_start(self, config, run_dir, resume_after=None, is_main=True, **_: Any) -> None:
+        settings = config["train"].get("doctor") or {}
+        written = (Path(run_dir) / layout.MANIFEST).is_file()  # no Recorder, no run store: nothing to judge
+        self.doctor = None
+        if is_main and settings.get("enabled", True) and written:
+            self.doctor = RunDoctor(run_dir, settings.get("stop_on", "never"), self.say, resume_after is not None)
+
+    def on_validation_end(self, request_stop, **_: Any) -> None:
+        reason = self.doctor.after_validation() if self.doctor is not None else None
+        if reason is not None:
+            request_stop(reason)
+
+    def on_train_end(self, status, **_: Any) -> None:
+        if self.doctor is not None:
+            self.doctor.at_end(status)
