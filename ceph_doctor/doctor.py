@@ -16,15 +16,13 @@ stopped while it improves, and what the rules see in it waits until it stalls â€
 absent for `confirm` validations in a row, so one that flickers is not told again and again. The rules are
 not changed for any of this: one rule pack judges the run live and finished.
 
-Nothing here prints or writes files: the caller tells the findings (`tell`) and keeps the record (`record`).
+Nothing here prints or writes files: `live_doctor` prints what is told and keeps the run's doctor record.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ceph_doctor.analyze import analyze_run
@@ -136,33 +134,6 @@ def stop_reason(finding: Finding) -> str:
     """The reason a stopped run's manifest and terminal give."""
     since = f", since epoch {finding.onset}" if finding.onset is not None and finding.onset != finding.epoch else ""
     return f"stopped by the doctor at epoch {finding.epoch}: {finding.id} ({finding.severity}{since}): {finding.title}"
-
-
-def record(path: Path, verdict: Verdict, stopped: bool = False) -> None:
-    """Append the verdict's events to a run's doctor record (one JSON object per line)."""
-    lines = [finding.to_json("found") for finding in verdict.found]
-    lines += [{**finding.to_json("cleared"), "epoch": verdict.epoch} for finding in verdict.cleared]
-    if stopped and verdict.stop is not None:
-        lines.append({**verdict.stop.to_json("stopped"), "reason": stop_reason(verdict.stop)})
-    if lines:
-        with open(path, "a", encoding="utf-8") as file:
-            file.writelines(json.dumps(line) + "\n" for line in lines)
-            file.flush()
-
-
-def read_record(path: Path) -> list[dict[str, Any]]:
-    """A doctor record's events, in order; lines that do not read (a torn last line) are left out."""
-    if not path.is_file():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
 
 
 def tell(finding: Finding, verdict_epoch: int | None = None, cleared: bool = False) -> str:

@@ -72,6 +72,7 @@ def all_scenarios(folder: Path = SCENARIO_FOLDER) -> list[Scenario]:
 def run_scenario(scenario: Scenario, out: Path, size: str = "full", hooks=(), config: dict | None = None) -> Path:
     """Train the scenario (its pretraining stage first, if any); return the run directory."""
     from ceph_doctor.train.loop import Trainer
+    from ceph_doctor.live_doctor import DoctorHook
     from ceph_doctor.train.recorder import Recorder
 
     for stale in (out / scenario.name, out / f"{scenario.name}-pretrain"):
@@ -84,5 +85,5 @@ def run_scenario(scenario: Scenario, out: Path, size: str = "full", hooks=(), co
         extra["model.pretrained"] = str(pretrain_dir / "checkpoints" / "best.pth")
     config = config if config is not None else scenario.config(size, extra)
     run_dir = out / scenario.name
-    Trainer(config, run_dir, hooks=[Recorder(run_dir), *hooks]).fit()
+    Trainer(config, run_dir, hooks=[Recorder(run_dir), DoctorHook(), *hooks]).fit()
     return run_dir

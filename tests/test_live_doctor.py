@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ceph_doctor.doctor import LiveDoctor, read_record
+from ceph_doctor.doctor import LiveDoctor
+from ceph_doctor.live_doctor import read_record
 from ceph_doctor.engine import load_rules
 from ceph_doctor.scenarios import all_scenarios
 from ceph_doctor.store import load_run
@@ -82,7 +83,7 @@ def test_a_finding_needs_two_validations_and_a_run_that_stopped_improving(scenar
 def test_a_doctor_that_fails_never_ends_the_training(scenario_runs, tmp_path, monkeypatch):
     import shutil
 
-    from ceph_doctor.train.live_doctor import RunDoctor
+    from ceph_doctor.live_doctor import RunDoctor
 
     run_dir = tmp_path / "run"
     shutil.copytree(scenario_runs["healthy"], run_dir)

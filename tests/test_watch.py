@@ -22,7 +22,8 @@ import pytest
 from cli_helpers import ceph_doctor
 from test_importers_agree import WRITERS
 
-from ceph_doctor.doctor import LiveDoctor, read_record
+from ceph_doctor.doctor import LiveDoctor
+from ceph_doctor.live_doctor import read_record
 from ceph_doctor.engine import load_rules
 from ceph_doctor.importers import discover
 from ceph_doctor.importers.names import NameMap

@@ -55,6 +55,7 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
         run_dir = resolve_run_dir(config, out, name)
     _check_monitored_metric(config)
     # Only now: a config that cannot run is refused without paying for torch's import.
+    from ceph_doctor.live_doctor import DoctorHook
     from ceph_doctor.train.interrupts import Terminated
     from ceph_doctor.train.loop import Trainer
     from ceph_doctor.train.progress import ProgressHook
@@ -65,10 +66,9 @@ def run_training(config_path: Path | None, overrides: list[str], out: Path, name
         trainer = Trainer(
             config,
             run_dir,
-            hooks=[Recorder(run_dir), ProgressHook(console)],
+            hooks=[Recorder(run_dir), ProgressHook(console), DoctorHook(lambda line: console.print(line, highlight=False))],
             resume=resume is not None,
             prepare_progress=lambda n: bar.advance(task, n),
-            say=lambda line: console.print(line, highlight=False),
         )
         trainer.setup()
     try:

@@ -172,6 +172,7 @@ SCHEMA: dict[str, Field] = {
     "faults.swap_labels": Field("pairs", nullable=True),
     "faults.swap_labels_share": _float(low=0, high=1),
     "faults.wrong_labels_share": _float(low=0, high=1),
+    "faults.slow_loader_s": _float(low=0, high=10),
 }
 
 # Values with a fixed set of integers are written as choices of strings above

@@ -8,6 +8,8 @@ cost to an affine warp and a heatmap encode.
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -138,8 +140,11 @@ class LandmarkDataset(Dataset):
         codec: HeatmapCodec | PointCodec,
         augment_settings: AugmentSettings | None = None,
         seed: int = 0,
+        slow_by_s: float = 0.0,
     ):
+        """`slow_by_s`: seconds each item waits first (faults.slow_loader_s: a slow disk or a heavy decode)."""
         self.prepared = prepared
+        self.slow_by_s = slow_by_s
         self.codec = codec
         self.augment_settings = augment_settings
         self.seed = seed
@@ -154,6 +159,8 @@ class LandmarkDataset(Dataset):
         return len(self.prepared)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.slow_by_s:
+            time.sleep(self.slow_by_s)
         prepared = self.prepared
         image = prepared.images[index]
         points = to_input_pixels(prepared.landmarks[index], prepared.scales[index])

@@ -19,6 +19,7 @@ SETTINGS = {
     "train.max_epochs": "train_cfg.max_epochs",
     "train.val_interval": "train_cfg.val_interval",
     "data.batch_size": "train_dataloader.batch_size",
+    "data.num_workers": "train_dataloader.num_workers",
     "train.grad_clip": "optim_wrapper.clip_grad.max_norm",
 }
 

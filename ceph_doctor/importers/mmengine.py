@@ -27,6 +27,10 @@ from ceph_doctor.store.meaning import parse
 
 NAME = "mmengine"
 NOT_METRICS = {"data_time", "time", "memory", "eta", "iter", "epoch", "step", "mode"}
+# MMEngine's and mmcv's timing of a training iteration, in seconds: `time` the whole iteration, `data_time` the
+# part spent waiting for the batch. Their share is how data-bound the run is; under their own names they would
+# read as wall-clock time, which is no scalar of the run.
+TIMING = {"time": "iter_time", "data_time": "data_time"}
 JSON_KEYS = {"lr", "base_lr", "loss", "epoch", "iter", "data_time", "time", "mode"}
 LOG_LINE = re.compile(r"\b(Epoch|Iter)\((train|val)\)\s*((?:\[\s*\d+\s*\])?)\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]\s*(.*)")
 PAIR = re.compile(r"(\S+):\s+(\S+)")
@@ -163,9 +167,12 @@ def line_rows(record: dict, step: int, epoch: int | None, split: str) -> list[tu
     rows = []
     for key, value in record.items():
         number = to_float(value)
-        if key in NOT_METRICS or number is None:
+        if number is None:
             continue
-        rows.append((step, epoch, Logged(str(key), split), number, None))
+        if split == "train" and key in TIMING:
+            rows.append((step, epoch, Logged(TIMING[key], split), number, None))
+        elif key not in NOT_METRICS:
+            rows.append((step, epoch, Logged(str(key), split), number, None))
     return rows
 
 

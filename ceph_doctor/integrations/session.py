@@ -23,9 +23,9 @@ from torch import nn
 
 from ceph_doctor.doctor import STOP_ON
 from ceph_doctor.integrations.collect import PredictionCollector, to_float
+from ceph_doctor.live_doctor import RunDoctor, rich_stderr_say
 from ceph_doctor.store.layout import MANIFEST, PREDICTIONS
 from ceph_doctor.train.gradients import UpdateRatio, gradient_norms
-from ceph_doctor.train.live_doctor import RunDoctor, rich_stderr_say
 from ceph_doctor.train.recorder import Recorder
 
 _VAL_PREFIXES = ("validation/", "validation_", "valid/", "valid_", "val/", "val_", "val-", "val.")

@@ -61,7 +61,7 @@ def collapse_signals(run: Run):
     best_epoch = best_epoch if best_epoch in median.index else int(median.index[0])
     collapsed = [name for name, value in last.items() if value < COLLAPSED_SPREAD]
     width, height = image_extent(run, frame)
-    border = frame.groupby("epoch")[["pred_x", "pred_y"]].apply(lambda f: border_share(f, width, height))
+    border = pd.Series(at_border(frame, width, height)).groupby(frame["epoch"].to_numpy()).mean()
     # Onset: the first validation of the final stretch in which predictions stayed collapsed.
     state = (median < COLLAPSED_SPREAD) | (border.reindex(median.index) > 0.2)
     onset = None
@@ -89,13 +89,11 @@ def collapse_signals(run: Run):
                  "share of predictions on the image border")
 
 
-def border_share(frame: pd.DataFrame, width: float, height: float) -> float:
+def at_border(frame: pd.DataFrame, width: float, height: float) -> np.ndarray:
+    """Per row, whether the prediction lies in the band along the image's edge."""
     band_x, band_y = BORDER_BAND * width, BORDER_BAND * height
-    at_border = (
-        (frame["pred_x"] < band_x) | (frame["pred_x"] > width - 1 - band_x)
-        | (frame["pred_y"] < band_y) | (frame["pred_y"] > height - 1 - band_y)
-    )
-    return float(at_border.mean())
+    x, y = frame["pred_x"].to_numpy(dtype=float), frame["pred_y"].to_numpy(dtype=float)
+    return (x < band_x) | (x > width - 1 - band_x) | (y < band_y) | (y > height - 1 - band_y)
 
 
 def distinct_ratio(frame: pd.DataFrame, radius: float) -> float:

@@ -206,6 +206,15 @@ DERIVED_DECODES = ("tta", "refined")
 
 
 def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:
+    """The validation rows of one decode (by default the model's own answer); kept on the run, since several
+    signal families read them."""
+    key = ("val_predictions", decode)
+    if key not in run.memo:
+        run.memo[key] = _val_predictions(run, decode)
+    return run.memo[key]
+
+
+def _val_predictions(run: Run, decode: str | None) -> pd.DataFrame:
     frame = run.predictions
     if frame.empty or "split" not in frame:
         raise MissingInput("per-landmark predictions at each validation (the Recorder's predictions, or pred=/gt= debug lines)")

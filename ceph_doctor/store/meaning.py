@@ -181,6 +181,10 @@ def tag(meaning: Meaning, split: str | None) -> str | None:
         return f"params/{quantity}"
     if quantity == "throughput":  # of training; an evaluation's speed is not a scalar of the run
         return "perf/images_per_s" if (split or meaning.split) in (None, "train") else None
+    if quantity in ("step_time", "data_time"):  # of training steps, in seconds
+        return f"perf/{quantity}_s" if (split or meaning.split) in (None, "train") else None
+    if quantity == "data_wait_share":  # of training steps' time
+        return "perf/data_wait_share" if (split or meaning.split) in (None, "train") else None
     if quantity == "teacher_forcing":
         return "train/teacher_forcing"
     split = split or meaning.split

@@ -76,8 +76,15 @@ _add("quantity", "teacher_forcing", "teacher forcing ratio", "teacher forcing pr
      "tf ratio", "tf prob", "sampling prob", "sampling probability", "teacher ratio")
 _add("quantity", "throughput", "throughput", "images per s", "imgs per s", "samples per second", "img s",
      "images per second", "it s", "samples per sec")
-_add("quantity", "time", "time", "data time", "iter time", "runtime", "eta", "duration", "train runtime",
-     "eval runtime", "steps per second", "batch time", "elapsed")
+_add("quantity", "time", "time", "runtime", "eta", "duration", "train runtime",
+     "eval runtime", "steps per second", "elapsed")
+# The seconds of one training step, and the part of them spent waiting for the batch (MMEngine's `time` and
+# `data_time`, the `batch_time`/`data_time` meters of the PyTorch examples): their share says data-bound.
+_add("quantity", "step_time", "iter time", "iteration time", "batch time", "step time")
+_add("quantity", "data_time", "data time", "data loading time", "dataloader time", "data load time", "load time",
+     "data wait", "data wait time")
+_add("quantity", "data_wait_share", "data wait share", "data wait fraction", "data time share", "data time fraction",
+     "data share", "data fraction", "data wait ratio", "data time ratio")
 _add("quantity", "memory", "memory", "mem", "gpu mem", "max memory", "memory allocated")
 _add("quantity", "count", "flos", "total flos", "num samples", "v num", "num", "samples")
 _add("quantity", "scale", "loss scale", "grad scale", "scaler")

@@ -38,7 +38,8 @@ class Hook:
 
     def on_step_end(self, **_: Any) -> None:
         """step, epoch, loss, loss_parts, lr, grad_norm, batch_size (this process's), model, scalars (more
-        of this step's training scalars, floats or 0-d tensors, e.g. train/teacher_forcing of a sequence decoder)"""
+        of this step's training scalars, floats or 0-d tensors, e.g. train/teacher_forcing of a sequence decoder),
+        data_seconds (how long the step waited for its batches)"""
 
     def on_validation_end(self, **_: Any) -> None:
         """epoch, step, result (a ValidationResult), is_best, best, evaluated_model (the averaged weights

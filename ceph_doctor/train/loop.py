@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +26,6 @@ from ceph_doctor.train.evaluate import ValidationResult, evaluate_split
 from ceph_doctor.train.gradients import task_gradients
 from ceph_doctor.train.hooks import Hook, HookList
 from ceph_doctor.train.interrupts import interrupted_by_termination
-from ceph_doctor.train.live_doctor import DoctorHook
 from ceph_doctor.landmark_errors import annotator_disagreement
 from ceph_doctor.train.manifest import describe_run
 from ceph_doctor.train.optim import PlateauReduction, build_optimizer, build_scheduler
@@ -45,15 +45,14 @@ class TrainSummary:
 
 class Trainer:
     def __init__(self, config: dict, run_dir: Path, hooks: list[Hook] = (), resume: bool = False,
-                 prepare_progress: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None):
-        """`say`: prints a line of rich markup, for what the live doctor finds (None: kept in the run only)."""
+                 prepare_progress: Callable[[int], None] | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         train = config["train"]
-        # The built-in hooks run after the caller's: records are written before the checkpoint that promises them,
-        # and the doctor judges the validation the Recorder has just written.
+        # The built-in hooks run after the caller's: records are written (and judged, by a live doctor among the
+        # caller's hooks) before the checkpoint that promises them.
         self.lr_plateau = PlateauReduction(train["plateau_patience"]) if train["schedule"] == "plateau" else None
-        self.hooks = HookList([*hooks, DoctorHook(say), *([self.lr_plateau] if self.lr_plateau else []),
+        self.hooks = HookList([*hooks, *([self.lr_plateau] if self.lr_plateau else []),
                                EarlyStopping(train["early_stopping"]["patience"]),
                                Checkpointing(self.run_dir / "checkpoints", train["checkpoint_every_val"])])
         self.resume = resume
@@ -173,7 +172,8 @@ class Trainer:
         self.window_generator.manual_seed(self.config["seed"] * 100_003 + epoch)
         loader = self.data.train_loader
         loss_sum = torch.zeros((), device=self.device)
-        for batch_index, batch in enumerate(loader):
+        self.data_seconds = 0.0  # waited for batches since the last optimizer step
+        for batch_index, batch in enumerate(self.timed(loader)):
             images = batch["image"].to(self.device, non_blocking=True)
             targets = batch["targets"].to(self.device, non_blocking=True)
             weights = batch["weights"].to(self.device, non_blocking=True)
@@ -193,6 +193,18 @@ class Trainer:
             self.optimizer_step(epoch, loss.detach(), {name: part.detach() for name, part in parts.items()},
                                 len(images), step_scalars)
         return self.dist.average(loss_sum / max(1, len(loader))).item()  # the same on every rank
+
+    def timed(self, loader):
+        """The loader's batches, adding the time spent waiting for each to `self.data_seconds`: the share of a
+        step the model waits for data is what says a run is data-bound."""
+        batches = iter(loader)
+        while True:
+            started = time.perf_counter()
+            batch = next(batches, None)
+            self.data_seconds += time.perf_counter() - started
+            if batch is None:
+                return
+            yield batch
 
     def training_loss(self, images: torch.Tensor, targets: torch.Tensor,
                       weights: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, float | torch.Tensor]]:
@@ -239,8 +251,10 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         self.step += 1
+        data_seconds, self.data_seconds = self.data_seconds, 0.0
         self.emit("on_step_end", step=self.step, epoch=epoch, loss=loss, loss_parts=loss_parts,
-                  lr=lr, grad_norm=grad_norm, batch_size=batch_size, model=self.model, scalars=scalars)
+                  lr=lr, grad_norm=grad_norm, batch_size=batch_size, model=self.model, scalars=scalars,
+                  data_seconds=data_seconds)
 
     # ------------------------------------------------------------ validation
     def validate(self, epoch: int) -> ValidationResult:

@@ -47,6 +47,9 @@ class Recorder(Hook):
         self._images_since = 0
         self.world_size = 1  # processes whose batches one step covers (the trainer says at train start)
         self._time_since = time.perf_counter()
+        self._data_seconds_since = 0.0
+        self._paused = 0.0  # time since the last logged step spent outside steps (validating, checkpointing)
+        self._last_step_end: float | None = None
 
     # ------------------------------------------------------------- plain API
     def start(
@@ -176,23 +179,33 @@ class Recorder(Hook):
         self.every_n_steps = config["train"]["log_every"]
         self.world_size = world_size
         self.start(config, landmarks, resume_after, **manifest)
+        self._time_since = time.perf_counter()  # the first step's rate is not the data preparation's
 
     def on_before_optimizer_step(self, step, model, **_: Any) -> None:
         if self.active and step % self.every_n_steps == 0:
             self._grad_norms = gradient_norms(model)
             self._update_ratio.before(model)
 
-    def on_step_end(self, step, epoch, loss, loss_parts, lr, batch_size, model, scalars=None, **_: Any) -> None:
+    def on_step_end(self, step, epoch, loss, loss_parts, lr, batch_size, model, scalars=None, data_seconds=None,
+                    **_: Any) -> None:
         self._images_since += batch_size * self.world_size
+        self._data_seconds_since += data_seconds or 0.0
+        now = self._last_step_end = time.perf_counter()
         if not self.active or step % self.every_n_steps:
             return
-        now = time.perf_counter()
         # Tensors are read only here, on logged steps: reading one every step would wait for the device.
         extra = {**self._grad_norms, **self._update_ratio.after(model),
                  **{tag: _number(value) for tag, value in (scalars or {}).items()}}
-        extra["perf/images_per_s"] = self._images_since / max(now - self._time_since, 1e-9)
-        self._images_since, self._time_since = 0, now
+        elapsed = max(now - self._time_since, 1e-9)
+        extra["perf/images_per_s"] = self._images_since / elapsed
+        if data_seconds is not None:  # validations in between are not steps: the share is of the steps' own time
+            extra["perf/data_wait_share"] = min(self._data_seconds_since / max(elapsed - self._paused, 1e-9), 1.0)
+        self._images_since, self._time_since, self._data_seconds_since, self._paused = 0, now, 0.0, 0.0
         self.log_step(step, epoch, loss, lr, loss_parts, model, extra)
+
+    def on_epoch_start(self, **_: Any) -> None:
+        if self._last_step_end is not None:  # since the last step: the validation, the checkpoint, other hooks
+            self._paused += time.perf_counter() - self._last_step_end
 
     def on_validation_end(self, epoch, step, result, **_: Any) -> None:
         if not self.active:

@@ -95,7 +95,8 @@ def data_for(
         train=train,
         val=val,
         train_subset=train_subset,
-        train_loader=loader(LandmarkDataset(train, codec, augment, seed), shuffle=True, drop_last=drop_last),
+        train_loader=loader(LandmarkDataset(train, codec, augment, seed, config["faults"]["slow_loader_s"]),
+                            shuffle=True, drop_last=drop_last),
         val_loader=loader(LandmarkDataset(dist.shard(val), codec)),
         train_subset_loader=loader(LandmarkDataset(dist.shard(train_subset), codec)),
     )

@@ -1,26 +1,56 @@
 """The doctor inside a training loop: after each validation the run so far is judged from its run store, each
-finding is printed once and appended to the run's doctor record, and under `stop_on` the run is ended with the
-finding as its reason (the judging itself: `ceph_doctor.doctor`).
+finding is printed once and appended to the run's doctor record (RUN/doctor.jsonl), and under `stop_on` the run
+is ended with the finding as its reason (the judging itself: `ceph_doctor.doctor`).
 
 `RunDoctor` is the part every loop shares (ceph-doctor's trainer through `DoctorHook`, the MMEngine hook and
 the Lightning callback through `RecorderSession`); each loop stops the run its own way. It reads what the
-Recorder wrote, so it runs after it, and it judges exactly what `ceph-doctor analyze` or `watch` would read
-at that moment.
+Recorder wrote, so it comes after the Recorder among a trainer's hooks, and it judges exactly what
+`ceph-doctor analyze` or `watch` would read at that moment:
+
+    Trainer(config, run_dir, hooks=[Recorder(run_dir), DoctorHook(say=print)]).fit()
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
 from rich.markup import escape
 
-from ceph_doctor.doctor import LiveDoctor, Verdict, read_record, record, stop_reason, tell
+from ceph_doctor.doctor import LiveDoctor, Verdict, stop_reason, tell
 from ceph_doctor.store import layout
 from ceph_doctor.train.hooks import Hook
 
 # How a run ended when its finished analysis is worth telling (not an interruption or a crash: those stop now).
 CONCLUDED = ("completed", "early_stopped", "diverged")
+
+
+def record(path: Path, verdict: Verdict, stopped: bool = False) -> None:
+    """Append the verdict's events to a run's doctor record (one JSON object per line)."""
+    lines = [finding.to_json("found") for finding in verdict.found]
+    lines += [{**finding.to_json("cleared"), "epoch": verdict.epoch} for finding in verdict.cleared]
+    if stopped and verdict.stop is not None:
+        lines.append({**verdict.stop.to_json("stopped"), "reason": stop_reason(verdict.stop)})
+    if lines:
+        with open(path, "a", encoding="utf-8") as file:
+            file.writelines(json.dumps(line) + "\n" for line in lines)
+            file.flush()
+
+
+def read_record(path: Path) -> list[dict[str, Any]]:
+    """A doctor record's events, in order; lines that do not read (a torn last line) are left out."""
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
 
 
 def rich_stderr_say() -> Callable[[str], None]:
