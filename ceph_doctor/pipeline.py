@@ -336,6 +336,12 @@ def load_backbone(model: nn.Module, path: Path, arch: str | None = None) -> None
 
 
 # ------------------------------------------------------------ the data, with its faults
+def loading_delay_s(config: dict) -> float:
+    """Seconds each training image waits before it is loaded: `faults.slow_loader_s`, a slow disk or a heavy
+    decode, the data-bound scenario's fault (0 in real training)."""
+    return float(config["faults"]["slow_loader_s"])
+
+
 def load_splits(config: dict) -> tuple[LandmarkSet, LandmarkSet]:
     """The configured (training, validation) splits, as training sees them."""
     from ceph_doctor.data.sources import read_splits

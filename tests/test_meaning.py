@@ -43,7 +43,10 @@ SPELLINGS = [
     ("hm_max", "val", "val/heatmap_peak", None),
     ("max_heatmap_val", "val", "val/heatmap_peak", None),
     ("eval_runtime", None, None, None),
-    ("data_time", "train", None, None),
+    ("data_time", "train", "perf/data_time_s", None),  # MMEngine's seconds waiting for a batch
+    ("data_time", "val", None, None),  # an evaluation's speed is no scalar of the run
+    ("batch_time", "train", "perf/step_time_s", None),  # the PyTorch examples' meter
+    ("perf/data_wait_share", "train", "perf/data_wait_share", None),
     ("epoch", None, None, None),
     ("mIoU", "val", "val/mIoU", "max"),
     # ceph-doctor's own tags read as themselves

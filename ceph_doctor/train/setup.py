@@ -18,7 +18,7 @@ from ceph_doctor.data.dataset import LandmarkDataset, PreparedSet, prepare
 from ceph_doctor.data.image_io import read_grayscale
 from ceph_doctor.data.records import LandmarkSet
 from ceph_doctor.models.refiner import Refinement
-from ceph_doctor.pipeline import name_pairs
+from ceph_doctor.pipeline import loading_delay_s, name_pairs
 from ceph_doctor.train.distributed import SingleProcess
 
 
@@ -95,7 +95,7 @@ def data_for(
         train=train,
         val=val,
         train_subset=train_subset,
-        train_loader=loader(LandmarkDataset(train, codec, augment, seed, config["faults"]["slow_loader_s"]),
+        train_loader=loader(LandmarkDataset(train, codec, augment, seed, loading_delay_s(config)),
                             shuffle=True, drop_last=drop_last),
         val_loader=loader(LandmarkDataset(dist.shard(val), codec)),
         train_subset_loader=loader(LandmarkDataset(dist.shard(train_subset), codec)),
