@@ -171,6 +171,19 @@ def _signature(path: Path) -> tuple:
     return tuple(sorted(stats))
 
 
+def replayed(run, rules) -> list[tuple[str, int | None, str]]:
+    """What the doctor tells of a finished run judged one validation at a time, then concluded: ("found" |
+    "cleared", the validation it was told at, id), in order — what `watch` would have told while it was written."""
+    doctor = LiveDoctor(rules)
+    told = []
+    for epoch in validation_epochs(run):
+        verdict = doctor.judge(run.until(epoch))
+        told += [("found", finding.epoch, finding.id) for finding in verdict.found]
+        told += [("cleared", epoch, finding.id) for finding in verdict.cleared]
+    told += [("found", finding.epoch, finding.id) for finding in doctor.conclude(run).found]
+    return told
+
+
 def findings(news: News) -> list[tuple[str, Finding, bool, int | None]]:
     """(run path, finding, cleared?, epoch) in the order they happened."""
     told = []

@@ -11,6 +11,7 @@ from ceph_doctor.live_doctor import read_record
 from ceph_doctor.engine import load_rules
 from ceph_doctor.scenarios import all_scenarios
 from ceph_doctor.store import load_run
+from ceph_doctor.watch import replayed
 
 SCENARIOS = {scenario.name: scenario for scenario in all_scenarios()}
 HEALTHY = tuple(sorted(name for name, scenario in SCENARIOS.items() if not scenario.expect))
@@ -54,16 +55,9 @@ def test_what_the_doctor_told_in_the_loop_is_what_judging_the_stored_run_tells(s
     """`watch` and the in-loop doctor read the same store: judging the run as it stood at each validation
     tells the same findings at the same epochs (and the last word is the finished run's analysis)."""
     run_dir = scenario_runs[name]
-    run = load_run(run_dir)
-    doctor = LiveDoctor(load_rules(), stop_on=SCENARIOS[name].config("test")["train"]["doctor"]["stop_on"])
-    replayed = []
-    for epoch in validation_epochs(run_dir):
-        verdict = doctor.judge(run.until(epoch))
-        replayed += [("found", finding.epoch, finding.id) for finding in verdict.found]
-        replayed += [("cleared", epoch, finding.id) for finding in verdict.cleared]
-    replayed += [("found", finding.epoch, finding.id) for finding in doctor.conclude(run).found]
+    replayed_events = replayed(load_run(run_dir), load_rules())
     recorded = [(event["event"], event["epoch"], event["id"]) for event in events(run_dir)]
-    assert recorded == replayed
+    assert recorded == replayed_events
     assert any(rule_id in SCENARIOS[name].expect for _, _, rule_id in recorded)
 
 

@@ -22,14 +22,13 @@ import pytest
 from cli_helpers import ceph_doctor
 from test_importers_agree import WRITERS
 
-from ceph_doctor.doctor import LiveDoctor
 from ceph_doctor.live_doctor import read_record
 from ceph_doctor.engine import load_rules
 from ceph_doctor.importers import discover
 from ceph_doctor.importers.names import NameMap
 from ceph_doctor.scenarios import SCENARIO_FOLDER, load_scenario
 from ceph_doctor.store import load_run
-from ceph_doctor.watch import Watch, findings, validation_epochs
+from ceph_doctor.watch import Watch, findings, replayed
 
 
 def told(output: str) -> list[tuple[int, str]]:
@@ -50,7 +49,7 @@ def test_watch_tells_what_the_doctor_in_the_loop_told_while_the_training_runs(tm
     watchers = {
         where: subprocess.Popen([*command, "watch", str(path), "--interval", "0.2", "--idle", idle],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for where, path, idle in (("store", run_dir, "120"), ("tensorboard", run_dir / "tensorboard", "4"))
+        for where, path, idle in (("store", run_dir, "120"), ("tensorboard", run_dir / "tensorboard", "3"))
     }
     assert training.wait(timeout=240) == 0, training.stderr.read()
     outputs = {where: watcher.communicate(timeout=120) for where, watcher in watchers.items()}
@@ -82,18 +81,6 @@ def copied_slowly(source: Path, target: Path, chunk: int = 700) -> threading.Thr
                     time.sleep(0.002)
 
     return threading.Thread(target=write, daemon=True)
-
-
-def replayed(run, rules) -> list[tuple]:
-    """What the doctor tells of the finished log judged one validation at a time, then concluded."""
-    doctor = LiveDoctor(rules)
-    told = []
-    for epoch in validation_epochs(run):
-        verdict = doctor.judge(run.until(epoch))
-        told += [("found", finding.epoch, finding.id) for finding in verdict.found]
-        told += [("cleared", epoch, finding.id) for finding in verdict.cleared]
-    told += [("found", finding.epoch, finding.id) for finding in doctor.conclude(run).found]
-    return told
 
 
 @pytest.mark.parametrize("log_format", ["tensorboard", "csv", "mmengine"])
