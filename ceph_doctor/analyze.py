@@ -49,11 +49,14 @@ def collect_runs(paths: Iterable[Path], names=None) -> tuple[list[Run], list]:
     return runs, skipped
 
 
-def analyze_run(run: Run, rules) -> RunReport:
+def analyze_run(run: Run, rules, reference: Run | None = None) -> RunReport:
+    """`reference`: a finished run to race against (behind-schedule); by default the one the run's own config
+    names (`train.doctor.reference`)."""
     from ceph_doctor.engine import diagnose
 
     import numpy as np
 
+    with_reference(run, reference)
     # Logged numbers are anyone's: 1e308 overflows a difference to inf, which the signals carry and the rules
     # read as not finite. numpy's warnings about it would only be noise on the user's terminal.
     with np.errstate(all="ignore"):
@@ -68,12 +71,50 @@ def analyze_paths(
     rule_dirs: Iterable[Path] = (),
     names=None,
     on_files: Callable[[list[Run], list], None] | None = None,
+    reference: Path | None = None,
 ) -> list[RunReport]:
-    """`names`: an importers.names.NameMap (`--map`); `on_files(runs, skipped)` hears what was read and passed over."""
+    """`names`: an importers.names.NameMap (`--map`); `on_files(runs, skipped)` hears what was read and passed over;
+    `reference`: a finished run every run is raced against (`--reference`)."""
     from ceph_doctor.engine import load_rules
 
     rules = load_rules(list(rule_dirs))
+    against = read_reference(reference, names) if reference is not None else None
     runs, skipped = collect_runs(paths, names)
     if on_files is not None:
         on_files(runs, skipped)
-    return [analyze_run(run, rules) for run in runs]
+    return [analyze_run(run, rules, against) for run in runs]
+
+
+def read_reference(path: Path, names=None) -> Run:
+    """The reference run at `path` (a run directory or logs `analyze` reads); one line naming it if there is none."""
+    runs, _ = collect_runs([Path(path)], names)
+    if len(runs) != 1:
+        raise UserInputError(f"{path}: a reference is one run; found {len(runs)}")
+    return runs[0]
+
+
+_REFERENCES: dict[str, tuple[tuple, Run]] = {}  # path → (its files' sizes and times, the run): read once while unchanged
+
+
+def with_reference(run: Run, reference: Run | None = None) -> None:
+    """Give `run` the reference it races against: `reference`, else the one its config names (read once per
+    change of its files, since the live doctor asks at every validation); a reference that cannot be read is said
+    by the signals that need it."""
+    if reference is not None or run.reference is not None:
+        run.reference = reference or run.reference
+        return
+    named = ((run.manifest.get("config") or {}).get("train") or {}).get("doctor", {}) if run.source == "ceph-doctor" else {}
+    path = named.get("reference") if isinstance(named, dict) else None
+    if not path:
+        return
+    from ceph_doctor.folder_walk import walk
+
+    where = Path(path)
+    try:
+        files = walk(where).files if where.is_dir() else [where]
+        key = tuple(sorted((str(file), file.stat().st_size, file.stat().st_mtime_ns) for file in files))
+        if _REFERENCES.get(str(where), ((), None))[0] != key:
+            _REFERENCES[str(where)] = (key, read_reference(where))
+        run.reference = _REFERENCES[str(where)][1]
+    except (UserInputError, OSError) as error:
+        run.reference_problem = f"the reference run train.doctor.reference names ({error})"

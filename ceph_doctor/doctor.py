@@ -8,7 +8,8 @@
     doctor.conclude(finished_run)               # what the finished run's analysis says and was not yet told
 
 A finding is told once it has held for `confirm` validations in a row, at a validation where the monitored
-metric did not set a new best (the first validation always does). A run that is still setting bests is
+metric did not set a new best (the first validation always does) — unless its rule says `while_learning: true`
+(a finding about the run's pace or its data loader, which learning does not cure). A run that is still setting bests is
 learning: what looks wrong with it then (points still gathered at the mean, a shrunk copy of the truth, a
 refinement not yet trained) is often how training starts, and the run may grow out of it. So a run is never
 stopped while it improves, and what the rules see in it waits until it stalls — or until the run ends, when
@@ -55,11 +56,12 @@ class Verdict:
     cleared: list[Finding] = field(default_factory=list)  # told before, no longer holding
     stop: Finding | None = None  # the finding that should end the run, under `stop_on`
     report: RunReport | None = None  # the analysis it came from
-    held_back: bool = False  # the metric set a new best (or this is the first validation): nothing new told
+    held_back: bool = False  # the metric set a new best (or this is the first validation): only while_learning told
 
 
 class LiveDoctor:
-    def __init__(self, rules=None, stop_on: str = "never", confirm: int = CONFIRM):
+    def __init__(self, rules=None, stop_on: str = "never", confirm: int = CONFIRM, reference=None):
+        """`reference`: a finished Run to race against (else the one the run's config names, if any)."""
         from ceph_doctor.engine import load_rules
 
         if stop_on not in STOP_ON:
@@ -67,6 +69,7 @@ class LiveDoctor:
         self.rules = rules if rules is not None else load_rules()
         self.stop_on = stop_on
         self.confirm = confirm
+        self.reference = reference
         self.streak: dict[str, int] = {}  # id → validations in a row it has held, up to the last judged
         self.told: dict[str, Finding] = {}  # id → the finding as told, until it is cleared
         self.absent: dict[str, int] = {}  # a told id → validations in a row it has not held
@@ -92,7 +95,7 @@ class LiveDoctor:
         if epoch is None or epoch == self.last_epoch:
             return Verdict(epoch)
         self.last_epoch = epoch
-        report = analyze_run(run, self.rules)
+        report = analyze_run(run, self.rules, self.reference)
         holding = {diagnosis.id: diagnosis for diagnosis in report.diagnoses}
         self.streak = {rule_id: self.streak.get(rule_id, 0) + 1 for rule_id in holding}
         self.absent = {rule_id: 0 if rule_id in holding else self.absent.get(rule_id, 0) + 1 for rule_id in self.told}
@@ -100,14 +103,15 @@ class LiveDoctor:
         for rule_id in [rule_id for rule_id, absent in self.absent.items() if absent >= self.confirm]:
             verdict.cleared.append(self.told.pop(rule_id))
             del self.absent[rule_id]
-        if not verdict.held_back:
-            self._tell(verdict, [d for d in holding.values() if self.streak[d.id] >= self.confirm])
+        learning_anyway = {rule.id for rule in self.rules if getattr(rule, "while_learning", False)}
+        self._tell(verdict, [d for d in holding.values() if self.streak[d.id] >= self.confirm
+                             and (not verdict.held_back or d.id in learning_anyway)])
         return verdict
 
     def conclude(self, run) -> Verdict:
         """The finished run: what its analysis says and was not told while it trained (held back while the run
         improved, or not yet confirmed), told now; nothing is stopped any more."""
-        report = analyze_run(run, self.rules)
+        report = analyze_run(run, self.rules, self.reference)
         verdict = Verdict(_last_validation(run), report=report)
         self._tell(verdict, report.diagnoses, final=True)
         verdict.stop = None

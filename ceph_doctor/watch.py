@@ -43,8 +43,10 @@ class News:
 
 
 class Watch:
-    def __init__(self, path: Path, rules, names=None, idle: float = 600.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, path: Path, rules, names=None, idle: float = 600.0, clock: Callable[[], float] = time.monotonic,
+                 reference=None):
         self.path = Path(path)
+        self.reference = reference  # a finished Run every followed run races against
         self.rules = rules
         self.names = names
         self.idle = idle
@@ -67,7 +69,7 @@ class Watch:
             return news
         for run in runs:
             key = str(run.path)
-            followed = self.followed.setdefault(key, Followed(LiveDoctor(self.rules)))
+            followed = self.followed.setdefault(key, Followed(LiveDoctor(self.rules, reference=self.reference)))
             ended = self._ended(run)
             epochs = [epoch for epoch in settled_validations(run, ended)
                       if followed.judged is None or epoch > followed.judged]

@@ -24,6 +24,7 @@ def run_analyze(
     fail_on: str,
     maps: list[str] | None = None,
     show_names: bool = False,
+    reference: Path | None = None,
 ) -> int:
     from ceph_doctor.analyze import analyze_paths, collect_runs
     from ceph_doctor.importers.names import NameMap
@@ -39,7 +40,7 @@ def run_analyze(
         raise UserInputError(f"--format {output_format!r}: expected one of {', '.join(FORMATS)}")
     if fail_on not in FAIL_ON:
         raise UserInputError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON)}")
-    reports = analyze_paths(paths, rule_dirs, names=NameMap.parse(maps), on_files=tell_files)
+    reports = analyze_paths(paths, rule_dirs, names=NameMap.parse(maps), on_files=tell_files, reference=reference)
     render(reports, output_format, out)
     if emit_config is not None:
         write_fixed_config(reports, emit_config)

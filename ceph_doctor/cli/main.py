@@ -92,6 +92,8 @@ def analyze(
         False, "--show-names", help="Print what each logged name was understood as (split, quantity, unit, "
         "direction, tag) instead of the report.",
     ),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="A finished run to race against: "
+                                             "behind-schedule when a run trails it beyond its own noise."),
 ) -> None:
     """Diagnose finished or running runs: what went wrong, the evidence, and which settings to change.
 
@@ -102,7 +104,8 @@ def analyze(
     """
     from ceph_doctor.cli.analyze_command import run_analyze
 
-    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on, maps or [], show_names))
+    raise typer.Exit(run_analyze(paths, output_format, out, rules or [], emit_config, fail_on, maps or [], show_names,
+                                 reference))
 
 
 @app.command(
@@ -137,13 +140,15 @@ def watch(
     maps: Optional[List[str]] = typer.Option(
         None, "--map", help="Read another tool's metric THEIRS as the canonical tag CANON (repeatable).",
     ),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="A finished run to race against: "
+                                             "behind-schedule when a run trails it beyond its own noise."),
 ) -> None:
     """Follow a run while another process trains it: each finding told once, when it appears, with the
     validation it appeared at (the same as the doctor inside ceph-doctor's loop), and a status line per
     validation. Reads only; ends when the run ends, or with Ctrl-C."""
     from ceph_doctor.cli.watch_command import watch_command
 
-    raise typer.Exit(watch_command(path, interval, idle, rules or [], maps or []))
+    raise typer.Exit(watch_command(path, interval, idle, rules or [], maps or [], reference))
 
 
 @app.command(epilog="Example: ceph-doctor labels runs/quick --format json")

@@ -12,7 +12,9 @@ from ceph_doctor.doctor import tell
 from ceph_doctor.errors import UserInputError
 
 
-def watch_command(path: Path, interval: float, idle: float, rule_dirs: list[Path], maps: list[str]) -> int:
+def watch_command(path: Path, interval: float, idle: float, rule_dirs: list[Path], maps: list[str],
+                  reference: Path | None = None) -> int:
+    from ceph_doctor.analyze import read_reference
     from ceph_doctor.engine import load_rules
     from ceph_doctor.importers.names import NameMap
     from ceph_doctor.watch import Watch, findings
@@ -22,7 +24,9 @@ def watch_command(path: Path, interval: float, idle: float, rule_dirs: list[Path
     if not idle > 0:
         raise UserInputError(f"--idle {idle}: expected a number of seconds > 0")
     console = Console(highlight=False, soft_wrap=True)
-    watch = Watch(path, load_rules(list(rule_dirs)), NameMap.parse(maps), idle=idle)
+    names = NameMap.parse(maps)
+    against = read_reference(reference, names) if reference is not None else None
+    watch = Watch(path, load_rules(list(rule_dirs)), names, idle=idle, reference=against)
     said_waiting = False
     while True:
         news = watch.poll()

@@ -38,6 +38,8 @@ class Field:
             text = "a rising list of fractions in (0, 1), e.g. [0.8, 0.95]"
         elif self.kind == "weights":
             text = "a mapping of " + " | ".join(self.choices) + " to weights > 0, e.g. {adaptive_wing: 1.0}"
+        elif self.kind == "milestones":
+            text = "a mapping of epochs to {metric: value}, e.g. {50: {val/mre_mm: 5.0}, 150: {val/mre_mm: 2.0}}"
         elif self.kind == "pairs":
             text = "a list of [name, name] pairs, e.g. [[Left eye, Right eye]]"
         elif self.kind == "numbers":
@@ -160,6 +162,8 @@ SCHEMA: dict[str, Field] = {
     "train.early_stopping.metric": Field("str"),
     "train.doctor.enabled": Field("bool"),
     "train.doctor.stop_on": Field("choice", choices=("error", "warning", "never")),
+    "train.doctor.milestones": Field("milestones", nullable=True),
+    "train.doctor.reference": Field("path", nullable=True),
     "train.scheduled_sampling": Field("choice", nullable=True, choices=SCHEDULES),
     "eval.tta.flip": Field("bool"),
     "eval.tta.scales": Field("numbers", low=0.5, high=2.0),
@@ -229,6 +233,8 @@ def coerce(key: str, field: Field, value: Any) -> Any:
         raise ValueError(f"{shown(value)} is not a rising list of fractions in (0, 1)")
     if kind == "weights":
         return _weights(field, value)
+    if kind == "milestones":
+        return _milestones(value)
     if kind == "pairs":
         if isinstance(value, (list, tuple)) and all(
                 isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(n, str) for n in pair)
@@ -249,6 +255,22 @@ def _weights(field: Field, value: Any) -> dict[str, float]:
         if name not in field.choices:
             raise ValueError(f"{shown(name)} is not one of {', '.join(field.choices)}")
     return {name: _coerce_number(Field("float", positive=True), "float", weight) for name, weight in value.items()}
+
+
+def _milestones(value: Any) -> dict[int, dict[str, float]]:
+    """{epoch: {metric: value}}; epochs may come as text (a manifest's JSON keys)."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{shown(value)} is not a mapping of epochs to {{metric: value}}")
+    milestones = {}
+    for epoch, targets in value.items():
+        number = int(epoch) if isinstance(epoch, str) and epoch.isdigit() else epoch
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= COUNT_LIMIT:
+            raise ValueError(f"{shown(epoch)} is not an epoch (an integer >= 1)")
+        if not isinstance(targets, dict) or not targets or not all(isinstance(tag, str) for tag in targets):
+            raise ValueError(f"epoch {number}: {shown(targets)} is not a mapping of metrics to values")
+        milestones[number] = {tag: float(_coerce_number(Field("float"), "float", target))
+                              for tag, target in targets.items()}
+    return dict(sorted(milestones.items()))
 
 
 def _coerce_number(field: Field, kind: str, value: Any) -> int | float:

@@ -46,7 +46,7 @@ from ceph_doctor.engine.rule_schema import (  # noqa: F401 (RuleError is part of
 BUILTIN_PACKAGE = "ceph_doctor.rules"  # the top-level rules/ folder, mapped in pyproject.toml
 ABLATION_PACK = "ablate"  # rules/ablate/: judged on an ablation's parts (`ceph-doctor ablate`), not on one run
 REQUIRED_FIELDS = ("id", "severity", "title", "when", "message", "evidence", "fixes", "docs")
-OPTIONAL_FIELDS = ("epoch", "landmarks", "requires", "explains")
+OPTIONAL_FIELDS = ("epoch", "landmarks", "requires", "explains", "while_learning")
 DOC_FIELDS = ("what", "why", "fix")
 
 
@@ -76,6 +76,9 @@ class Rule:
     source: str = ""  # the file it was read from
     builtin: bool = False
     overrides: str | None = None  # for a user rule: the built-in file it replaces
+    # The finding does not wait for the model to stop learning (its pace, its data loader): the live doctor tells it
+    # even at a validation that set a new best, where it holds back findings about the model's state.
+    while_learning: bool = False
 
     @functools.cached_property  # asked for every run analysed; the expression does not change
     def required_signals(self) -> tuple[str, ...]:
@@ -234,7 +237,14 @@ def parse_rule(text: str, source: str = "<rule>", builtin: bool = False) -> Rule
         landmarks=optional_signal(source, "landmarks", data.get("landmarks")),
         requires=signal_names(source, "requires", data.get("requires", [])),
         explains=diagnosis_ids(source, "explains", data.get("explains", []), rule_id),
+        while_learning=_flag(source, "while_learning", data.get("while_learning", False)),
         message_cases=message_cases,
         source=source,
         builtin=builtin,
     )
+
+
+def _flag(source: str, field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise RuleError(source, field, f"expected true or false, found {value!r}")
+    return value

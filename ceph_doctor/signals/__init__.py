@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ceph_doctor.signals import (  # noqa: F401 (registers)
-    curves, derived, heatmaps, landmark_kinds, optimisation, predictions, sequence, tasks, throughput,
+    curves, derived, heatmaps, landmark_kinds, optimisation, pace, predictions, sequence, tasks, throughput,
 )
 from ceph_doctor.signals.base import REGISTRY, MissingInput, NotApplicable, PartNotSeen, Signal, SignalSet
 from ceph_doctor.store.monitor import epoch_label

@@ -47,6 +47,8 @@ class Run:
         self.names = list(names or [])  # an imported run: how each logged name was read (importers.names.NameRow)
         self.unread = list(unread or [])  # what could not be read (damaged lines, files): every report says it
         self.memo: dict[Any, Any] = {}
+        self.reference: "Run | None" = None  # a finished run this one races against (`analyze.with_reference`)
+        self.reference_problem: str | None = None  # why the reference it names could not be read
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, source={self.source!r})"
@@ -100,7 +102,7 @@ class Run:
 
     def until(self, epoch: int) -> "Run":
         """The run as it stood at the end of `epoch`: what an analysis then would have seen."""
-        return Run(
+        earlier = Run(
             self.path,
             self.manifest,
             self.scalars[self.scalars["epoch"] <= epoch].reset_index(drop=True),
@@ -110,6 +112,8 @@ class Run:
             self.names,
             self.unread,
         )
+        earlier.reference, earlier.reference_problem = self.reference, self.reference_problem
+        return earlier
 
     def scalar(self, tag: str) -> pd.Series:
         """One tag's values indexed by step (the last value wins if a step repeats)."""
