@@ -103,7 +103,7 @@ class LiveDoctor:
         for rule_id in [rule_id for rule_id, absent in self.absent.items() if absent >= self.confirm]:
             verdict.cleared.append(self.told.pop(rule_id))
             del self.absent[rule_id]
-        learning_anyway = {rule.id for rule in self.rules if getattr(rule, "while_learning", False)}
+        learning_anyway = {rule.id for rule in self.rules if rule.while_learning}
         self._tell(verdict, [d for d in holding.values() if self.streak[d.id] >= self.confirm
                              and (not verdict.held_back or d.id in learning_anyway)])
         return verdict
