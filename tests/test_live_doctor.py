@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from ceph_doctor.analyze import analyze_run
 from ceph_doctor.doctor import LiveDoctor
 from ceph_doctor.live_doctor import read_record
 from ceph_doctor.engine import load_rules
 from ceph_doctor.scenarios import all_scenarios
+from ceph_doctor.report.run_facts import run_facts
 from ceph_doctor.store import load_run
 from ceph_doctor.watch import replayed
 
@@ -39,6 +41,8 @@ def test_the_doctor_stops_a_broken_run_within_two_validations_of_its_onset(scena
     after_onset = [epoch for epoch in epochs if onset < epoch <= stopped[0]["epoch"]]
     assert len(after_onset) <= 2, (onset, stopped[0]["epoch"], epochs)
     assert SCENARIOS[name].config("test")["train"]["max_epochs"] > epochs[-1], "stopped before its last epoch"
+    facts = dict(run_facts(analyze_run(load_run(run_dir), load_rules())))  # every report says why it stopped
+    assert facts["status"] == f"{manifest['status']} ({manifest['stop_reason']})"
 
 
 @pytest.mark.parametrize("name", HEALTHY)

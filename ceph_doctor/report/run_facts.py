@@ -33,7 +33,11 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
 
 
 def _status(run, status: str | None) -> str | None:
-    """A manifest still saying "running" is checked against its writer: it may have died without saying so."""
+    """A manifest still saying "running" is checked against its writer: it may have died without saying so. A run
+    that stopped early says why (early stopping's patience, the live doctor's finding)."""
+    reason = (getattr(run, "manifest", None) or {}).get("stop_reason")
+    if status not in (None, "running") and isinstance(reason, str) and reason:
+        return f"{status} ({reason})"
     if status != "running" or getattr(run, "source", None) != "ceph-doctor":
         return status
     from ceph_doctor.store.lock import running_status
