@@ -5,6 +5,7 @@ Each trains a tiny model for real (seconds, CPU) and the run it leaves is read b
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,10 @@ def test_importing_ceph_doctor_imports_no_framework():
 
 
 # -------------------------------------------------------------------- MMEngine
-def test_mmengine_hook_records_a_runner(tmp_path):
+@pytest.fixture
+def train_mmengine(tmp_path):
+    """train(max_epochs) → the runner, trained: a tiny MMPose-shaped model, its val set and a train subset, with
+    ceph-doctor's hook recording into work/ceph-doctor."""
     pytest.importorskip("mmengine")
     from mmengine.evaluator import BaseMetric
     from mmengine.model import BaseModel
@@ -131,20 +135,29 @@ def test_mmengine_hook_records_a_runner(tmp_path):
 
     subset = PoseLikeSet(TRAIN_IMAGES, seed=0)
     subset.inputs, subset.landmarks = subset.inputs[:SUBSET_IMAGES], subset.landmarks[:SUBSET_IMAGES]
-    runner = Runner(
-        model=TinyPoseModel(),
-        work_dir=str(tmp_path / "work"),
-        train_dataloader=loader(PoseLikeSet(TRAIN_IMAGES, seed=0), shuffle=True),
-        val_dataloader=loader(PoseLikeSet(VAL_IMAGES, seed=1)),
-        val_evaluator={"type": MeanError},
-        optim_wrapper={"optimizer": {"type": "SGD", "lr": 0.01}, "clip_grad": {"max_norm": 100.0}},
-        train_cfg={"by_epoch": True, "max_epochs": EPOCHS, "val_interval": 1},
-        val_cfg={},
-        default_hooks={"checkpoint": None},
-        custom_hooks=[{"type": "CephDoctorHook", "every_n_steps": 1, "train_subset": loader(subset)}],
-        log_level="WARNING",
-    )
-    runner.train()
+
+    def train(max_epochs: int):
+        runner = Runner(
+            model=TinyPoseModel(),
+            work_dir=str(tmp_path / "work"),
+            train_dataloader=loader(PoseLikeSet(TRAIN_IMAGES, seed=0), shuffle=True),
+            val_dataloader=loader(PoseLikeSet(VAL_IMAGES, seed=1)),
+            val_evaluator={"type": MeanError},
+            optim_wrapper={"optimizer": {"type": "SGD", "lr": 0.01}, "clip_grad": {"max_norm": 100.0}},
+            train_cfg={"by_epoch": True, "max_epochs": max_epochs, "val_interval": 1},
+            val_cfg={},
+            default_hooks={"checkpoint": None},
+            custom_hooks=[{"type": "CephDoctorHook", "every_n_steps": 1, "train_subset": loader(subset)}],
+            log_level="WARNING",
+        )
+        runner.train()
+        return runner
+
+    return train
+
+
+def test_mmengine_hook_records_a_runner(tmp_path, train_mmengine):
+    train_mmengine(EPOCHS)
 
     run = assert_recorded(tmp_path / "work" / "ceph-doctor", VAL_IMAGES + SUBSET_IMAGES)
     tags = set(run.scalars["tag"])
@@ -256,3 +269,42 @@ def test_lightning_resume_adds_no_duplicate_and_misses_nothing(tmp_path, fit_lig
     steps = run.scalars.loc[run.scalars["tag"] == "train/loss", "step"].tolist()
     assert steps == list(range(1, (EPOCHS + 1) * TRAIN_IMAGES // 2 + 1))
     assert not run.predictions.duplicated(["epoch", "split", "image_id", "landmark"]).any()
+
+
+def doctor_asking_to_stop_at_the_second_validation(monkeypatch) -> list:
+    """The live doctor made to ask for a stop at its second judging (what it finds is judged on the scenario runs;
+    the adapters' tests check only how each framework is stopped). Returns the list of its judgings."""
+    from ceph_doctor.live_doctor import RunDoctor
+
+    judged = []
+
+    def asks(self):
+        judged.append(True)
+        if len(judged) == 2:
+            self.stopped_by = "stopped by the doctor at epoch 2: a-finding (error): it asked to stop"
+            return self.stopped_by
+        return None
+
+    monkeypatch.setattr(RunDoctor, "after_validation", asks)
+    return judged
+
+
+def assert_stopped_by_the_doctor(run_dir: Path) -> None:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "early_stopped" and manifest["stop_reason"].startswith("stopped by the doctor")
+
+
+def test_the_live_doctor_ends_a_lightning_fit_its_own_way(tmp_path, fit_lightning, monkeypatch):
+    """A finding that asks to stop ends the fit through `trainer.should_stop` after that validation."""
+    judged = doctor_asking_to_stop_at_the_second_validation(monkeypatch)
+    trainer = fit_lightning(EPOCHS + 2)
+    assert trainer.current_epoch == 2 and len(judged) == 2
+    assert_stopped_by_the_doctor(tmp_path / "run")
+
+
+def test_the_live_doctor_ends_an_mmengine_run_its_own_way(tmp_path, train_mmengine, monkeypatch):
+    """… and an MMEngine runner through its loop's `stop_training`, as MMEngine's EarlyStoppingHook does."""
+    judged = doctor_asking_to_stop_at_the_second_validation(monkeypatch)
+    runner = train_mmengine(EPOCHS + 2)
+    assert runner.epoch == 2 and len(judged) == 2
+    assert_stopped_by_the_doctor(tmp_path / "work" / "ceph-doctor")
