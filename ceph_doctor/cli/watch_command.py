@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -28,20 +29,31 @@ def watch_command(path: Path, interval: float, idle: float, rule_dirs: list[Path
     against = read_reference(reference, names) if reference is not None else None
     watch = Watch(path, load_rules(list(rule_dirs)), names, idle=idle, reference=against)
     said_waiting = False
-    while True:
-        news = watch.poll()
-        if news.waiting and not said_waiting:
-            console.print(f"[dim]waiting for a run at {escape(str(path))}[/]")
-            said_waiting = True
-        several = len(watch.followed) > 1
-        for run_path, finding, cleared, epoch in findings(news):
-            where = f"[dim]{escape(run_path)}[/] " if several else ""
-            console.print(where + tell(finding, epoch, cleared=cleared))
-        for line in news.status:
-            console.print(f"[dim]{escape(line)}[/]")
-        if watch.finished:
-            break
-        time.sleep(interval)
+    # On a terminal the status lines replace one another in place, under the findings; in a pipe or a file
+    # each is a line of its own, so the log of a watch reads as the run went.
+    live = console.status("") if console.is_terminal else contextlib.nullcontext()
+    latest = None  # the newest status line
+    with live as status:
+        while True:
+            news = watch.poll()
+            if news.waiting and not said_waiting:
+                console.print(f"[dim]waiting for a run at {escape(str(path))}[/]")
+                said_waiting = True
+            several = len(watch.followed) > 1
+            for run_path, finding, cleared, epoch in findings(news):
+                where = f"[dim]{escape(run_path)}[/] " if several else ""
+                console.print(where + tell(finding, epoch, cleared=cleared))
+            for line in news.status:
+                latest = line
+                if status is not None:
+                    status.update(f"[dim]{escape(line)}[/]")
+                else:
+                    console.print(f"[dim]{escape(line)}[/]")
+            if watch.finished:
+                break
+            time.sleep(interval)
+    if status is not None and latest:  # the last status stays on screen
+        console.print(f"[dim]{escape(latest)}[/]")
     if not watch.followed:
         raise UserInputError(f"{path}: no run appeared within {idle:g} s (a ceph-doctor run directory, or other "
                              "tools' logs: TensorBoard, MMEngine, CSV)")
