@@ -103,9 +103,10 @@ def with_reference(run: Run, reference: Run | None = None) -> None:
     if reference is not None or run.reference is not None:
         run.reference = reference or run.reference
         return
-    named = ((run.manifest.get("config") or {}).get("train") or {}).get("doctor", {}) if run.source == "ceph-doctor" else {}
-    path = named.get("reference") if isinstance(named, dict) else None
-    if not path:
+    from ceph_doctor.signals.base import own_setting
+
+    path = own_setting(run, "train.doctor.reference")  # _UNSET where the run's config has no such key
+    if not isinstance(path, str) or not path:
         return
     from ceph_doctor.folder_walk import walk
 
