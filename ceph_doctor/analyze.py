@@ -108,13 +108,12 @@ def with_reference(run: Run, reference: Run | None = None) -> None:
     path = own_setting(run, "train.doctor.reference")  # _UNSET where the run's config has no such key
     if not isinstance(path, str) or not path:
         return
-    from ceph_doctor.folder_walk import walk
+    from ceph_doctor.folder_walk import signature
 
     where = Path(path)
     try:
-        files = walk(where).files if where.is_dir() else [where]
-        key = tuple(sorted((str(file), file.stat().st_size, file.stat().st_mtime_ns) for file in files))
-        if _REFERENCES.get(str(where), ((), None))[0] != key:
+        key = signature(where)
+        if _REFERENCES.get(str(where), ((), None))[0] != key or not key:
             _REFERENCES[str(where)] = (key, read_reference(where))
         run.reference = _REFERENCES[str(where)][1]
     except (UserInputError, OSError) as error:

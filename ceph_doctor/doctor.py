@@ -70,6 +70,7 @@ class LiveDoctor:
         self.stop_on = stop_on
         self.confirm = confirm
         self.reference = reference
+        self.while_learning = {rule.id for rule in self.rules if rule.while_learning}  # told even at a new best
         self.streak: dict[str, int] = {}  # id → validations in a row it has held, up to the last judged
         self.told: dict[str, Finding] = {}  # id → the finding as told, until it is cleared
         self.absent: dict[str, int] = {}  # a told id → validations in a row it has not held
@@ -103,9 +104,8 @@ class LiveDoctor:
         for rule_id in [rule_id for rule_id, absent in self.absent.items() if absent >= self.confirm]:
             verdict.cleared.append(self.told.pop(rule_id))
             del self.absent[rule_id]
-        learning_anyway = {rule.id for rule in self.rules if rule.while_learning}
         self._tell(verdict, [d for d in holding.values() if self.streak[d.id] >= self.confirm
-                             and (not verdict.held_back or d.id in learning_anyway)])
+                             and (not verdict.held_back or d.id in self.while_learning)])
         return verdict
 
     def conclude(self, run) -> Verdict:
@@ -156,15 +156,19 @@ def _finding(diagnosis: Diagnosis, epoch: int | None, final: bool = False) -> Fi
                    diagnosis.epoch, final)
 
 
-def _last_validation(run) -> int | None:
-    """The epoch of the run's latest validation: its last prediction file, or its last validation scalar."""
+def validation_epochs(run) -> list[int]:
+    """The epochs at which the run validated: its prediction files, else its monitored metric's rows."""
     if not run.predictions.empty:
-        return int(run.predictions["epoch"].max())
+        return sorted(int(epoch) for epoch in run.predictions["epoch"].unique())
     monitor = run.monitor
     if monitor is None:
-        return None
-    rows = run.series(monitor.metric)
-    return int(rows.epoch[-1]) if len(rows.epoch) else None
+        return []
+    return sorted({int(epoch) for epoch in run.series(monitor.metric).epoch})
+
+
+def _last_validation(run) -> int | None:
+    epochs = validation_epochs(run)
+    return epochs[-1] if epochs else None
 
 
 def _still_improving(report: RunReport) -> bool:

@@ -43,3 +43,18 @@ def walk(root: Path, max_depth: int = MAX_DEPTH) -> Walk:
     found.files.sort()
     found.too_deep.sort()
     return found
+
+
+def signature(path: Path) -> tuple:
+    """Every file's size and modification time at or under `path` (empty where there is nothing): two equal
+    signatures mean nothing was written in between."""
+    path = Path(path)
+    files = [path] if path.is_file() else walk(path).files if path.is_dir() else []
+    stats = []
+    for file in files:
+        try:
+            status = file.stat()
+        except OSError:  # replaced or removed between the listing and the look
+            continue
+        stats.append((str(file), status.st_size, status.st_mtime_ns))
+    return tuple(sorted(stats))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ceph_doctor.doctor import Finding, LiveDoctor, Verdict
+from ceph_doctor.doctor import Finding, LiveDoctor, Verdict, validation_epochs
 from ceph_doctor.errors import UserInputError
+from ceph_doctor.folder_walk import signature as folder_signature
 from ceph_doctor.store import layout
 
 
@@ -59,7 +60,7 @@ class Watch:
 
     def poll(self) -> News:
         news = News()
-        signature = _signature(self.path)
+        signature = folder_signature(self.path)
         if signature != self.signature:
             self.signature, self.changed_at = signature, self.clock()
         runs = self._runs()
@@ -127,16 +128,6 @@ def settled_validations(run, ended: bool) -> list[int]:
     return epochs[:-1]
 
 
-def validation_epochs(run) -> list[int]:
-    """The epochs at which the run validated: its prediction files, else its monitored metric's rows."""
-    if not run.predictions.empty:
-        return sorted(int(epoch) for epoch in run.predictions["epoch"].unique())
-    monitor = run.monitor
-    if monitor is None:
-        return []
-    return sorted({int(epoch) for epoch in run.series(monitor.metric).epoch})
-
-
 def status_line(run, followed: Followed) -> str:
     """Epoch, the monitored metric and its best, and the throughput where the run logged it."""
     parts = [f"{run.path.name or run.path}", f"epoch {followed.judged}"]
@@ -151,26 +142,6 @@ def status_line(run, followed: Followed) -> str:
     if len(throughput.value):
         parts.append(f"{throughput.value[-1]:.0f} images/s")
     return "  ".join(parts)
-
-
-def _signature(path: Path) -> tuple:
-    """Every file's size and modification time under `path`: a change means a writer is still at work."""
-    from ceph_doctor.folder_walk import walk
-
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = walk(path).files
-    else:
-        return ()
-    stats = []
-    for file in files:
-        try:
-            status = file.stat()
-        except OSError:  # replaced or removed between the listing and the look
-            continue
-        stats.append((str(file), status.st_size, status.st_mtime_ns))
-    return tuple(sorted(stats))
 
 
 def replayed(run, rules) -> list[tuple[str, int | None, str]]:
