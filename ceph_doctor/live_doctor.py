@@ -5,7 +5,7 @@ is ended with the finding as its reason (the judging itself: `ceph_doctor.doctor
 `RunDoctor` is the part every loop shares (ceph-doctor's trainer through `DoctorHook`, the MMEngine hook and
 the Lightning callback through `RecorderSession`); each loop stops the run its own way. It reads what the
 Recorder wrote, so it comes after the Recorder among a trainer's hooks, and it judges exactly what
-`ceph-doctor analyze` or `watch` would read at that moment:
+`ceph-doctor analyze` or `watch` would read at the end of that validation:
 
     Trainer(config, run_dir, hooks=[Recorder(run_dir), DoctorHook(say=print)]).fit()
 """
@@ -13,6 +13,7 @@ Recorder wrote, so it comes after the Recorder among a trainer's hooks, and it j
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,7 +63,14 @@ def rich_stderr_say() -> Callable[[str], None]:
 
 
 class RunDoctor:
-    """The live doctor of one run directory a Recorder writes."""
+    """The live doctor of one run directory a Recorder writes.
+
+    A doctor that may stop the run (`stop_on` error or warning) judges each validation before the training goes
+    on, so a stop falls at the validation that found it however fast the machine is. One that only tells
+    (`never`, the default) judges in a worker thread while the next epoch trains: the loop waits for nothing
+    (judging a run costs tens of milliseconds of Python, a tenth of a small validation), and each validation is
+    still judged as the run stood at its end, in order, so it tells the same findings at the same epochs.
+    """
 
     def __init__(self, run_dir: Path, stop_on: str = "never", say: Callable[[str], None] | None = None,
                  resuming: bool = False):
@@ -72,14 +80,33 @@ class RunDoctor:
         self.cache: dict = {}  # each validation's predictions file is read once
         self.active = True
         self.stopped_by: str | None = None  # the stop reason, once a finding asked to stop
+        self.worker = ThreadPoolExecutor(1, "ceph-doctor") if stop_on == "never" else None
         if resuming:  # what was told before the checkpoint holds on; the writer dropped what came after it
             self.doctor.resume_from(read_record(self.run_dir / layout.DOCTOR))
 
-    def after_validation(self) -> str | None:
-        """Judge the validation just written; the reason to stop the run, when a finding asks for it."""
+    def after_validation(self, epoch: int | None = None) -> str | None:
+        """Judge validation `epoch` (None: the latest the run has), just written; the reason to stop the run,
+        when a finding asks for it."""
         if not self.active:
             return None
-        verdict = self._judged(lambda: self.doctor.judge(self._run()))
+        if self.worker is not None:
+            self.worker.submit(self._judge, epoch)
+            return None
+        return self._judge(epoch)
+
+    def at_end(self, status: str) -> None:
+        """The finished run: what its analysis says that was not told while it trained."""
+        if self.worker is not None:
+            self.worker.shutdown(wait=True)  # the validations still being judged come first
+        if self.active and status in CONCLUDED:
+            verdict = self._judged(lambda: self.doctor.conclude(self._run()))
+            if verdict is not None:
+                self._keep(verdict)
+
+    def _judge(self, epoch: int | None) -> str | None:
+        if not self.active:  # stood down while this validation waited its turn
+            return None
+        verdict = self._judged(lambda: self.doctor.judge(self._run(epoch)))
         if verdict is None:
             return None
         self._keep(verdict)
@@ -88,17 +115,14 @@ class RunDoctor:
             return self.stopped_by
         return None
 
-    def at_end(self, status: str) -> None:
-        """The finished run: what its analysis says that was not told while it trained."""
-        if self.active and status in CONCLUDED:
-            verdict = self._judged(lambda: self.doctor.conclude(self._run()))
-            if verdict is not None:
-                self._keep(verdict)
-
-    def _run(self):
+    def _run(self, epoch: int | None = None):
+        """The run as it stood at the end of validation `epoch`: the training may have written on since."""
         from ceph_doctor.store.reader import load_run
 
-        return load_run(self.run_dir, self.cache)
+        run = load_run(self.run_dir, self.cache)
+        if epoch is not None and (run.last_epoch or 0) > epoch:
+            run = run.until(epoch)
+        return run
 
     def _judged(self, judge: Callable[[], Verdict]) -> Verdict | None:
         """A verdict, or None where judging failed: a training is never lost to its doctor. The failure is said
@@ -136,8 +160,8 @@ class DoctorHook(Hook):
         if is_main and settings.get("enabled", True) and written:
             self.doctor = RunDoctor(run_dir, settings.get("stop_on", "never"), self.say, resume_after is not None)
 
-    def on_validation_end(self, request_stop, **_: Any) -> None:
-        reason = self.doctor.after_validation() if self.doctor is not None else None
+    def on_validation_end(self, epoch, request_stop, **_: Any) -> None:
+        reason = self.doctor.after_validation(epoch) if self.doctor is not None else None
         if reason is not None:
             request_stop(reason)
 

@@ -65,6 +65,25 @@ def test_what_the_doctor_told_in_the_loop_is_what_judging_the_stored_run_tells(s
     assert any(rule_id in SCENARIOS[name].expect for _, _, rule_id in recorded)
 
 
+def test_a_doctor_judging_in_its_thread_judges_each_validation_as_the_run_stood_then(scenario_runs, tmp_path):
+    """The doctor that only tells judges while the next epoch trains, so the store may already hold later
+    validations when it reads: it tells what the run said at the end of each, as judging in the loop would."""
+    import shutil
+
+    from ceph_doctor.live_doctor import RunDoctor
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(scenario_runs["coordinate_bug"], run_dir)  # finished: every validation is already there
+    (run_dir / "doctor.jsonl").unlink()
+    doctor = RunDoctor(run_dir, "never")
+    for epoch in validation_epochs(run_dir):
+        assert doctor.after_validation(epoch) is None
+    doctor.at_end("completed")
+    recorded = [(event["event"], event["epoch"], event["id"]) for event in events(run_dir)]
+    assert recorded == replayed(load_run(run_dir), load_rules())
+    assert ("found", 3, "coordinate-mismatch") in recorded
+
+
 def test_a_finding_needs_two_validations_and_a_run_that_stopped_improving(scenario_runs):
     """On the collapsing run the collapse holds from the first validation, which is always a new best: it is
     told at the second, which is worse."""
@@ -78,7 +97,8 @@ def test_a_finding_needs_two_validations_and_a_run_that_stopped_improving(scenar
     assert doctor.judge(run.until(2)).found == [], "the same validation judged twice tells nothing new"
 
 
-def test_a_doctor_that_fails_never_ends_the_training(scenario_runs, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_on", ["error", "never"])  # judged before the training goes on, or in its thread
+def test_a_doctor_that_fails_never_ends_the_training(scenario_runs, tmp_path, monkeypatch, stop_on):
     import shutil
 
     from ceph_doctor.live_doctor import RunDoctor
@@ -91,10 +111,12 @@ def test_a_doctor_that_fails_never_ends_the_training(scenario_runs, tmp_path, mo
 
     monkeypatch.setattr(LiveDoctor, "judge", broken)
     said = []
-    doctor = RunDoctor(run_dir, "error", said.append)
-    assert doctor.after_validation() is None
+    doctor = RunDoctor(run_dir, stop_on, said.append)
+    assert doctor.after_validation(1) is None
+    assert doctor.after_validation(2) is None
+    doctor.at_end("completed")
     assert len(said) == 1 and "could not judge this run (ValueError: a signal met something new)" in said[0]
-    assert doctor.after_validation() is None and len(said) == 1, "said once; the doctor stands down"
+    assert not doctor.active, "said once; the doctor stands down"
 
 
 def test_resuming_forgets_what_the_doctor_told_after_the_checkpoint(tmp_path):

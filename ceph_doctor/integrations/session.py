@@ -215,7 +215,7 @@ class RecorderSession:
         if names and not self.landmarks:
             self.landmarks, self._names_from_predictions = names, True
         self.recorder.commit_validation(epoch, self.decode)
-        return self.doctor.after_validation() if self.doctor is not None else None
+        return self.doctor.after_validation(epoch) if self.doctor is not None else None
 
     def close(self, status: str) -> None:
         if not self.active:
