@@ -30,6 +30,7 @@ class LabelCheck:
     run: Path
     checkpoints: list[Path]
     result: SuspectLabels
+    training: object  # the training split as the run trained on it (`data.records.LandmarkSet`): the pictures' images
 
 
 def epoch_checkpoints(run: Path, count: int = LABEL_VALIDATIONS) -> list[Path]:
@@ -67,4 +68,28 @@ def check_labels(run: Path, progress: Callable[[str, int], Callable[[int], None]
     true = np.stack([result.true for result in results])
     spacing = results[0].spacing_mm if np.isfinite(results[0].spacing_mm).any() else None
     found = suspect_labels(pred, true, list(results[0].image_ids), list(records.names), spacing)
-    return LabelCheck(Path(run), paths, found)
+    return LabelCheck(Path(run), paths, found, records)
+
+
+def write_pictures(check: LabelCheck, folder: Path) -> list[Path]:
+    """One picture per suspect label (`report.galleries.suspect_picture`), swapped pairs first, into `folder`:
+    `001-<image>-<landmark>.png`, … Returns the files written."""
+    from ceph_doctor.atomic import atomic_write_bytes
+    from ceph_doctor.report.galleries import suspect_picture, suspect_pictures
+
+    records = {record.image_id: record for record in check.training.records}
+    names = list(check.training.names)
+    pictures = suspect_pictures(check.result, lambda image: records[image].landmarks if image in records else None,
+                                names)
+    written = []
+    for number, picture in enumerate(pictures, start=1):
+        record = records.get(picture.image_id)
+        image = (record.pixels(), 1.0) if record is not None else None
+        path = Path(folder) / f"{number:03d}-{_file_safe(picture.image_id)}-{_file_safe(picture.landmark)}.png"
+        atomic_write_bytes(path, suspect_picture(picture, image, len(names)))
+        written.append(path)
+    return written
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"

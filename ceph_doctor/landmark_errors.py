@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -111,6 +111,9 @@ class SuspectLabels:
     swapped: dict[tuple[str, str], list[str]]  # (landmark A, landmark B) -> images whose A and B labels look swapped
     validations: int  # how many validations were read
     images: int  # training images checked
+    # (image id, landmark) of each pair -> (its label, where the models put it: the median over the validations),
+    # in the image's pixels: what a picture of the suspect shows
+    points: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def suspect_labels(pred: np.ndarray, true: np.ndarray, image_ids: list[str], names: list[str],
@@ -144,8 +147,12 @@ def suspect_labels(pred: np.ndarray, true: np.ndarray, image_ids: list[str], nam
             if partner > a and _usual_partner(nearest[:, i, partner], needed) == a:
                 swapped.setdefault((names[a], names[partner]), []).append(image_ids[i])
     suspect |= _swapped_mask(swapped, image_ids, names)
-    pairs = [(image_ids[i], names[k]) for i, k in zip(*np.nonzero(suspect))]
-    return SuspectLabels(pairs, swapped, len(runs), len(image_ids))
+    found = list(zip(*np.nonzero(suspect)))
+    pairs = [(image_ids[i], names[k]) for i, k in found]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a validation without the point: the others decide
+        points = {(image_ids[i], names[k]): (true[-1, i, k], np.nanmedian(pred[:, i, k], axis=0)) for i, k in found}
+    return SuspectLabels(pairs, swapped, len(runs), len(image_ids), points)
 
 
 def _swapped_mask(swapped: dict[tuple[str, str], list[str]], image_ids: list[str], names: list[str]) -> np.ndarray:

@@ -146,3 +146,61 @@ def test_the_labels_command_prints_json_a_script_can_read(scenario_run, capsys):
     found = json.loads(capsys.readouterr().out)
     assert [Path(path).name for path in found["checkpoints"]] == ["epoch_0010.pth"]
     assert {"image", "landmark"} == set(found["suspects"][0]) and found["images"] == 96
+
+
+def test_each_suspect_label_gets_a_picture_of_its_label_and_the_models_point(scenario_run, tmp_path):
+    """`labels RUN --pictures DIR`: one picture per suspect, swapped pairs first; a swapped label is drawn where
+    the clean data has its partner, and the model's point where the clean data has the landmark itself."""
+    import cv2
+
+    from ceph_doctor.labels import check_labels, write_pictures
+    from ceph_doctor.report.galleries import suspect_pictures
+
+    check = check_labels(scenario_run("wrong_labels")["wrong_labels"], count=2)
+    written = write_pictures(check, tmp_path / "pictures")
+    assert len(written) == len(check.result.pairs) and written[0].name.startswith("001-")
+    assert all(cv2.imread(str(path)) is not None for path in written)
+    records = {record.image_id: record for record in check.training.records}
+    pictures = suspect_pictures(check.result, lambda image: records[image].landmarks, list(check.training.names))
+    swapped = [picture for picture in pictures if picture.swapped_with]
+    assert swapped and pictures[:len(swapped)] == swapped
+    assert {pictures[0].landmark, pictures[1].landmark} == {"Upper lip", "Lower lip"}
+    assert pictures[0].image_id == pictures[1].image_id and pictures[0].image_id in written[1].name
+    clean_train, _ = read_splits(SCENARIOS["wrong_labels"].config("test"))  # before the faults change labels
+    clean = {record.image_id: record.landmarks for record in clean_train.records}
+    names = list(check.training.names)
+    for picture in swapped:
+        own, partner = clean[picture.image_id][[names.index(picture.landmark), names.index(picture.swapped_with)]]
+        assert np.linalg.norm(picture.label - partner) < 1e-3
+        assert np.linalg.norm(picture.predicted - own) < np.linalg.norm(picture.label - own)
+
+
+def test_error_kinds_are_kept_for_every_validation_and_a_learning_model_turns_misses_into_good(scenario_run):
+    from ceph_doctor.signals.landmark_kinds import error_kinds_by_validation, val_error_kinds
+
+    run = load_run(scenario_run("healthy")["healthy"])
+    history = error_kinds_by_validation(run)
+    epochs = sorted(int(epoch) for epoch in run.predictions.loc[run.predictions["split"] == "val", "epoch"].unique())
+    assert [epoch for epoch, _ in history] == epochs
+    first, last = history[0][1], history[-1][1]
+    good, miss = KINDS.index("good"), KINDS.index("miss")
+    assert last.shares[:, good].mean() > first.shares[:, good].mean()
+    assert last.shares[:, miss].mean() < first.shares[:, miss].mean()
+    assert np.array_equal(last.shares, val_error_kinds(run)[1].shares), "the last is the report's table"
+
+
+def test_the_gallery_of_worst_images_leads_with_the_images_the_model_got_most_wrong(scenario_run):
+    from ceph_doctor.report.galleries import worst_image_errors
+    from ceph_doctor.report.run_view import RunView
+
+    run = load_run(scenario_run("healthy")["healthy"])
+    frame = run.predictions.copy()
+    last = (frame["split"] == "val") & (frame["epoch"] == frame["epoch"].max())
+    for image, shift in (("synthetic-val-0005", 300.0), ("synthetic-val-0011", 200.0)):  # flung far off
+        rows = last & (frame["image_id"] == image)
+        frame.loc[rows, "pred_x"] += shift
+        frame.loc[rows, [column for column in ("error", "error_px", "error_mm") if column in frame]] += shift
+    run.predictions = frame
+    view = RunView(run)
+    worst = worst_image_errors(view.at_epoch(view.last_epoch))
+    assert list(worst.index[:2]) == ["synthetic-val-0005", "synthetic-val-0011"] and len(worst) == 6

@@ -25,7 +25,8 @@ from ceph_doctor.train.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script>"
-POINT_FIGURES = {"error_heatmap", "landmark_errors", "sample_overlay", "mean_shape"}
+POINT_FIGURES = {"error_heatmap", "landmark_errors", "sample_overlay", "mean_shape", "error_kinds",
+                 "error_kinds_over_training", "worst_images"}
 
 
 @pytest.fixture(scope="module")

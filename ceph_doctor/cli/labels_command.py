@@ -13,8 +13,8 @@ from ceph_doctor.errors import UserInputError
 from ceph_doctor.printable import printable
 
 
-def labels_command(run: Path, output_format: str, count: int) -> None:
-    from ceph_doctor.labels import check_labels
+def labels_command(run: Path, output_format: str, count: int, pictures: Path | None = None) -> None:
+    from ceph_doctor.labels import check_labels, write_pictures
 
     if output_format not in ("text", "json"):
         raise UserInputError(f"--format {output_format!r}: text or json")
@@ -26,6 +26,7 @@ def labels_command(run: Path, output_format: str, count: int) -> None:
 
         check = check_labels(run, progress, count)
     found = check.result
+    drawn = write_pictures(check, pictures) if pictures is not None and found.pairs else []
     if output_format == "json":
         print(json.dumps({
             "run": str(check.run),
@@ -33,6 +34,7 @@ def labels_command(run: Path, output_format: str, count: int) -> None:
             "images": found.images,
             "suspects": [{"image": image, "landmark": landmark} for image, landmark in found.pairs],
             "swapped": [{"landmarks": list(pair), "images": images} for pair, images in found.swapped.items()],
+            **({"pictures": [str(path) for path in drawn]} if pictures is not None else {}),
         }, indent=2))
         return
     console = Console(highlight=False)
@@ -49,3 +51,5 @@ def labels_command(run: Path, output_format: str, count: int) -> None:
     if single:
         console.print(Text(f"{len(single)} other suspect labels: "
                            + "; ".join(f"{printable(image)}: {printable(name)}" for image, name in single)))
+    if drawn:
+        console.print(Text(f"{len(drawn)} pictures, one per suspect label: {printable(str(pictures))}"))

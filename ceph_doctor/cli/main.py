@@ -156,11 +156,13 @@ def labels(
     run: Path = typer.Argument(..., metavar="RUN", help="A ceph-doctor run directory with its checkpoints."),
     output_format: str = typer.Option("text", "--format", "-f", metavar="<str>", help="text | json"),
     checkpoints: int = typer.Option(5, "--checkpoints", min=1, help="How many of the last epoch checkpoints read."),
+    pictures: Path = typer.Option(None, "--pictures", metavar="DIR",
+                                  help="Write a picture of each suspect label into DIR (label and prediction drawn)."),
 ) -> None:
     """Check every training label against the run's last checkpoints: labels they keep contradicting, swapped pairs."""
     from ceph_doctor.cli.labels_command import labels_command
 
-    labels_command(run, output_format, checkpoints)
+    labels_command(run, output_format, checkpoints, pictures)
 
 
 @app.command(

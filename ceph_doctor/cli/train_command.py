@@ -104,7 +104,6 @@ def _check_monitored_metric(config: dict) -> None:
 def write_samples(config_path: Path | None, overrides: list[str], out: Path, count: int) -> list[Path]:
     import cv2
 
-    from ceph_doctor.data.image_io import read_grayscale
     from ceph_doctor.pipeline import load_splits
     from ceph_doctor.data.visualize import draw_landmarks
 
@@ -113,7 +112,7 @@ def write_samples(config_path: Path | None, overrides: list[str], out: Path, cou
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for record in train_set.records[:count]:
-        image = record.image if record.image is not None else read_grayscale(record.image_path)
+        image = record.pixels()
         path = out / f"{record.image_id}.png"
         cv2.imwrite(str(path), draw_landmarks(image, record.landmarks))
         paths.append(path)

@@ -33,6 +33,12 @@ class LandmarkRecord:
     # `landmarks` is their mean; the spread between them is the annotators' own limit.
     annotations: np.ndarray | None = None
 
+    def pixels(self) -> np.ndarray:
+        """The image, uint8 grayscale H x W: the one in memory, or read from its file now."""
+        from ceph_doctor.data.image_io import read_grayscale
+
+        return self.image if self.image is not None else read_grayscale(self.image_path)
+
 
 @dataclass
 class LandmarkSet:

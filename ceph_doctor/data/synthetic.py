@@ -193,6 +193,12 @@ ANNOTATOR_PROFILE = {
 }
 
 
+def synthetic_image(seed: int, split: str, index: int, width: int, height: int) -> np.ndarray:
+    """Image `index` of a synthetic split alone, the same pixels `synthetic_split` gives it: what a report draws
+    the points on."""
+    return render_cephalogram(_image_seed(seed, split, index), width, height)[0]
+
+
 def synthetic_split(seed: int, split: str, count: int, width: int, height: int, annotators: int = 1,
                     annotator_spread_mm: float = 1.5) -> LandmarkSet:
     """`count` synthetic images; image i depends only on (seed, split, i), never on `count`.

@@ -113,12 +113,10 @@ class ErrorKinds:
 
 def error_kinds(report: RunReport) -> ErrorKinds | None:
     """None where the run recorded no per-landmark validation predictions."""
-    import warnings
-
-    import numpy as np
-
     from ceph_doctor.signals.base import MissingInput
-    from ceph_doctor.signals.landmark_kinds import has_spacing, implausible_shapes, val_error_kinds
+    from ceph_doctor.signals.landmark_kinds import (
+        annotator_limits, has_spacing, implausible_shapes, mean_error_per_landmark, val_error_kinds,
+    )
 
     if report.run is None:
         return None
@@ -128,14 +126,10 @@ def error_kinds(report: RunReport) -> ErrorKinds | None:
         return None
     unit = "mm" if has_spacing(report.run) else "px"
     scale = 1.0 if unit == "mm" else 10.0  # judged at 0.1 mm per px without spacing: shown back in px
-    dataset = report.run.manifest.get("dataset") or {} if report.run.source == "ceph-doctor" else {}
-    limits = dataset.get("annotator_disagreement") if isinstance(dataset.get("annotator_disagreement"), dict) else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark never predicted: no mean, shown as such
-        per_landmark = np.nanmean(np.where(classified.kinds >= 0, classified.error, np.nan), axis=0) * scale
+    limits = annotator_limits(report.run)
     rows = [(name, *(percent(share) for share in shares), quantity(float(error), unit),
-             quantity(float(limits[name]), unit) if limits.get(name) is not None else "")
-            for name, shares, error in zip(summary.names, summary.shares, per_landmark)]
+             quantity(limits[name], unit) if name in limits else "")
+            for name, shares, error in zip(summary.names, summary.shares, mean_error_per_landmark(classified, unit))]
     fixed = ", ".join(f"{kind}{'es' if kind == 'miss' else 's' if kind == 'swap' else ''} "
                       f"{quantity(summary.mre_if_fixed[kind] * scale, unit)}" for kind in ("jitter", "swap", "miss"))
     good, near = ("2 mm", "4 mm") if unit == "mm" else ("20 px", "40 px")  # px: at 0.1 mm per px

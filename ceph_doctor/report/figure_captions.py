@@ -33,3 +33,39 @@ def mean_shape_caption(view: RunView) -> str:
 def sequence_caption(view: RunView) -> str:
     return ("The same validation images scored teacher-forced and autoregressively; the gap, and an error "
             "that grows along the sequence, is exposure bias.")
+
+
+def _kind_radii(view: RunView) -> tuple[str, str]:
+    return ("2 mm", "4 mm") if view.unit == "mm" else ("20 px", "40 px")  # px runs are judged at 0.1 mm per px
+
+
+def kinds_caption(view: RunView) -> str:
+    good, near = _kind_radii(view)
+    return (f"Each landmark's predictions at the last validation by kind: good (within {good} of its truth), jitter "
+            f"(within {near}), swap (beyond {near} and within {good} of another landmark's truth), miss (neither); "
+            f"beside it the landmark's mean error, and the annotators' own disagreement where the data had two: a "
+            f"landmark whose error is within it is as good as its labels.")
+
+
+def kinds_over_training_caption(view: RunView) -> str:
+    return ("The share of each kind among all validation predictions at every validation: a model learning turns "
+            "misses into jitter and jitter into good; a swap share that stays is a habit, not noise.")
+
+
+def worst_images_caption(view: RunView) -> str:
+    from ceph_doctor.report.galleries import WORST_IMAGES
+
+    return (f"The {WORST_IMAGES} validation images with the largest mean error at the last validation: truth (dots) "
+            f"and prediction (crosses) of every landmark.")
+
+
+def suspect_labels_caption(view: RunView) -> str:
+    from ceph_doctor.report.galleries import SUSPECTS_SHOWN
+    from ceph_doctor.signals.landmark_kinds import training_label_check
+
+    count = len(training_label_check(view.run).pairs)
+    shown = (f"all {count}" if count <= SUSPECTS_SHOWN else
+             f"{SUSPECTS_SHOWN} of {count} (`ceph-doctor labels RUN --pictures DIR` draws every one)")
+    return (f"Training labels the model keeps contradicting while it fits the same landmark on the other images "
+            f"({shown}; swapped pairs first): the label (dot) and where the model puts the point (cross). A label "
+            f"off the anatomy is the label's fault.")

@@ -27,6 +27,8 @@ from ceph_doctor.report.drawing import (
     severity_colour,
     to_png,
 )
+from ceph_doctor.report.galleries import suspect_labels, worst_images
+from ceph_doctor.report.kinds import error_kind_bars, error_kinds_over_training
 from ceph_doctor.report.points import mean_shape, sample_overlay
 from ceph_doctor.report.run_view import RunView, plottable
 
@@ -54,6 +56,11 @@ def run_figures(run, diagnoses: Sequence = ()) -> list[FigureImage]:
         ("landmark_errors", "Error per landmark: best and last epoch", captions.bars_caption, landmark_errors),
         ("sample_overlay", "Predictions on a validation image", captions.overlay_caption, sample_overlay),
         ("mean_shape", "Predictions around the mean shape", captions.mean_shape_caption, mean_shape),
+        ("error_kinds", "How each landmark is wrong", captions.kinds_caption, error_kind_bars),
+        ("error_kinds_over_training", "Error kinds at each validation", captions.kinds_over_training_caption,
+         error_kinds_over_training),
+        ("worst_images", "The worst validation images", captions.worst_images_caption, worst_images),
+        ("suspect_labels", "Suspect training labels", captions.suspect_labels_caption, suspect_labels),
         ("sequence_curves", "Teacher-forced against autoregressive", captions.sequence_caption, sequence_curves),
     )
     figures = []

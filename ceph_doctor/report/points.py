@@ -18,7 +18,7 @@ from matplotlib.patches import Ellipse
 from ceph_doctor.report.drawing import landmark_colours, new_figure, to_png
 from ceph_doctor.report.run_view import RunView
 
-_SYNTHETIC_ID = re.compile(r"synthetic-val-(\d+)")
+_SYNTHETIC_ID = re.compile(r"synthetic-(train|val)-(\d+)")
 _MAX_BACKGROUND_PX = 900  # larger X-rays are shrunk for drawing; coordinates stay in original pixels
 
 
@@ -33,36 +33,48 @@ def sample_overlay(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     truth = next(iter(rows.values()))[["true_x", "true_y"]].to_numpy(float)
     if not np.isfinite(truth).all(axis=1).any():
         return None
-    extent = _image_extent(background, scale, truth)
+    extent = image_extent(background, scale, truth)
     aspect = (extent[2] - extent[3]) / max(extent[1] - extent[0], 1e-9)
     figure = new_figure(3.8 * len(shown), min(3.8 * aspect + 0.4, 7.0))
     axes = figure.subplots(1, len(shown), squeeze=False)[0]
     colours = np.array(landmark_colours(len(view.run.landmarks) or int(truth.shape[0])))
     for ax, (epoch, label) in zip(axes, shown, strict=True):
         frame = rows[epoch]
-        if background is not None:
-            ax.imshow(background, cmap="gray", vmin=0, vmax=255, extent=extent, interpolation="bilinear")
-        else:
-            ax.set_facecolor("#f2f3f4")
-        pred = frame[["pred_x", "pred_y"]].to_numpy(float)
-        true = frame[["true_x", "true_y"]].to_numpy(float)
-        colour = colours[frame["landmark_index"].to_numpy(int) % len(colours)]
-        for p, t, c in zip(pred, true, colour, strict=True):
-            ax.plot([t[0], p[0]], [t[1], p[1]], color=c, linewidth=0.9, alpha=0.9)
-        ax.scatter(true[:, 0], true[:, 1], s=22, c=colour, edgecolors="white", linewidths=0.6, zorder=3)
-        ax.scatter(pred[:, 0], pred[:, 1], s=30, c=colour, marker="x", linewidths=1.4, zorder=4)
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
+        draw_on_image(ax, frame, colours, background, extent)
         ax.set_title(f"epoch {epoch} ({label}) · mean error {_mean(frame['error'])} {view.unit}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
     figure.suptitle(image_id, fontsize=9)
+    add_point_key(figure)
+    return to_png(figure)
+
+
+def draw_on_image(ax, frame: pd.DataFrame, colours: np.ndarray, background: np.ndarray | None,
+                  extent: tuple[float, float, float, float], size: float = 1.0) -> None:
+    """One image's truth (dots) and predictions (crosses joined to their truth), each landmark in its colour,
+    over the image where it could be had."""
+    if background is not None:
+        ax.imshow(background, cmap="gray", vmin=0, vmax=255, extent=extent, interpolation="bilinear")
+    else:
+        ax.set_facecolor("#f2f3f4")
+    pred = frame[["pred_x", "pred_y"]].to_numpy(float)
+    true = frame[["true_x", "true_y"]].to_numpy(float)
+    colour = colours[frame["landmark_index"].to_numpy(int) % len(colours)]
+    for p, t, c in zip(pred, true, colour, strict=True):
+        ax.plot([t[0], p[0]], [t[1], p[1]], color=c, linewidth=0.9 * size, alpha=0.9)
+    ax.scatter(true[:, 0], true[:, 1], s=22 * size, c=colour, edgecolors="white", linewidths=0.6, zorder=3)
+    ax.scatter(pred[:, 0], pred[:, 1], s=30 * size, c=colour, marker="x", linewidths=1.4 * size, zorder=4)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def add_point_key(figure) -> None:
+    """The legend of `draw_on_image`'s marks, below the figure."""
     key = [Line2D([], [], marker="o", linestyle="", color="#555", markeredgecolor="white", markersize=6),
            Line2D([], [], marker="x", linestyle="", color="#555", markersize=6, markeredgewidth=1.4),
            Line2D([], [], color="#555", linewidth=0.9)]
     figure.legend(key, ["truth", "prediction", "its error"], loc="outside lower center", ncols=3, fontsize=8,
                   frameon=False)
-    return to_png(figure)
 
 
 def mean_shape(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
@@ -147,7 +159,7 @@ def _shared_limits(view: RunView, frames: list[pd.DataFrame]) -> tuple[tuple[flo
     return (low[0] - pad, high[0] + pad, low[1] - pad, high[1] + pad), (region_low, region_high)
 
 
-def _image_extent(background: np.ndarray | None, scale: float, truth: np.ndarray) -> tuple[float, float, float, float]:
+def image_extent(background: np.ndarray | None, scale: float, truth: np.ndarray) -> tuple[float, float, float, float]:
     """imshow extent (left, right, bottom, top) in original-image pixels."""
     if background is not None:
         height, width = background.shape[:2]
@@ -159,7 +171,7 @@ def _image_extent(background: np.ndarray | None, scale: float, truth: np.ndarray
 
 
 def background_image(run, image_id: str) -> tuple[np.ndarray, float] | None:
-    """The validation image behind the points and its scale (original pixels per drawn pixel).
+    """The validation or training image behind the points and its scale (original pixels per drawn pixel).
     Best effort: a report without it beats no report, so any failure to re-render or read it
     (moved data, an unreadable file) gives None, and the points are drawn on a blank canvas."""
     config = run.manifest.get("config") or {}
@@ -182,15 +194,14 @@ def background_image(run, image_id: str) -> tuple[np.ndarray, float] | None:
 
 
 def _synthetic_image(config: dict, image_id: str) -> np.ndarray | None:
-    from ceph_doctor.data.synthetic import synthetic_split
+    from ceph_doctor.data.synthetic import synthetic_image
 
     match = _SYNTHETIC_ID.fullmatch(image_id)
     if not match:
         return None
     width, height = config["data"]["synthetic"]["render_size"]
-    # Image i depends only on (seed, split, i): rendering the first i + 1 gives the same pixels.
-    split = synthetic_split(config["seed"], "val", int(match.group(1)) + 1, int(width), int(height))
-    return next((r.image for r in split.records if r.image_id == image_id), None)
+    # Image i depends only on (seed, split, i): it is rendered again alone.
+    return synthetic_image(config["seed"], match.group(1), int(match.group(2)), int(width), int(height))
 
 
 def _image_under(root: Path, image_id: str) -> np.ndarray | None:

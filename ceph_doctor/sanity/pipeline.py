@@ -103,7 +103,7 @@ class ConfiguredPipeline:
         self.image_id = record.image_id
         prepared = prepare(LandmarkSet(names, [record]), tuple(config["data"]["input_size"]), read_grayscale)
         self.names = prepared.names
-        self.original_image = record.image if record.image is not None else read_grayscale(record.image_path)
+        self.original_image = record.pixels()
 
         torch.manual_seed(config["seed"])  # the same config starts from the same weights
         self.configured = Pipeline.from_config(config, len(self.names), device)

@@ -75,6 +75,37 @@ def val_error_kinds(run: Run):
     return run.memo["error_kinds"]
 
 
+def error_kinds_by_validation(run: Run) -> list[tuple[int, object]]:
+    """(epoch, `KindSummary`) at every recorded validation, oldest first: how the kinds moved while the model
+    trained (a swap that grows, misses that never shrink). Kept on the run; MissingInput without predictions."""
+    if "error_kinds_by_validation" not in run.memo:
+        summaries = []
+        for epoch, rows in val_predictions(run).groupby("epoch", sort=True):
+            pred, true, spacing, _ = arrays(rows)
+            summaries.append((int(epoch), summarise(classify(pred, true, _spacing_or_none(spacing)), _names(rows))))
+        run.memo["error_kinds_by_validation"] = summaries
+    return run.memo["error_kinds_by_validation"]
+
+
+def mean_error_per_landmark(classified: Classified, unit: str) -> np.ndarray:
+    """(K,) each landmark's mean error over the images that predicted it, in `unit` (px runs are classified at
+    0.1 mm per px: shown back in px)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark never predicted: no mean, NaN
+        error = np.nanmean(np.where(classified.kinds >= 0, classified.error, np.nan), axis=0)
+    return error * (1.0 if unit == "mm" else 10.0)
+
+
+def annotator_limits(run: Run) -> dict[str, float]:
+    """Each landmark's mean distance between two annotators, as the run's manifest recorded it (ceph-doctor's
+    ISBI 2015 and Aariz loaders, and the synthetic data's simulated annotators); {} where there is one."""
+    dataset = (run.manifest.get("dataset") or {}) if run.source == "ceph-doctor" else {}
+    limits = dataset.get("annotator_disagreement") if isinstance(dataset, dict) else None
+    if not isinstance(limits, dict):
+        return {}
+    return {str(name): float(value) for name, value in limits.items() if isinstance(value, (int, float))}
+
+
 def found_elsewhere(classified: Classified) -> np.ndarray:
     """(K,) whether the model finds each landmark on the images where it does not swap it: a swap is a habit of
     a model that knows the point, not the chance landing of one that finds nothing."""
@@ -121,7 +152,14 @@ def has_spacing(run: Run) -> bool:
 
 
 def training_label_check(run: Run) -> SuspectLabels:
-    """The labels of the recorded training subset, checked against the model's last validations."""
+    """The labels of the recorded training subset, checked against the model's last validations. Kept on the
+    run: its signals and the report's pictures of the suspects read the same."""
+    if "label_check" not in run.memo:
+        run.memo["label_check"] = _training_label_check(run)
+    return run.memo["label_check"]
+
+
+def _training_label_check(run: Run) -> SuspectLabels:
     frame = run.predictions
     if frame.empty or "split" not in frame or not (frame["split"] == "train").any():
         raise MissingInput("predictions on a fixed subset of training images at each validation "
