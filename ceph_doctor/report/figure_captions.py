@@ -48,8 +48,9 @@ def kinds_caption(view: RunView) -> str:
 
 
 def kinds_over_training_caption(view: RunView) -> str:
-    return ("The share of each kind among all validation predictions at every validation: a model learning turns "
-            "misses into jitter and jitter into good; a swap share that stays is a habit, not noise.")
+    return ("The share of each kind at every validation, among all validation predictions and per landmark: a "
+            "model learning turns misses into jitter and jitter into good; a swap share that stays is a habit, not "
+            "noise.")
 
 
 def worst_images_caption(view: RunView) -> str:

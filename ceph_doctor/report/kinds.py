@@ -60,7 +60,8 @@ def error_kind_bars(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
 
 
 def error_kinds_over_training(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
-    """The share of each kind among all validation predictions, at every recorded validation."""
+    """The share of each kind at every recorded validation: among all predictions on top, then per landmark
+    (which landmark's swap stays, which one never stops missing)."""
     from ceph_doctor.signals.base import MissingInput
     from ceph_doctor.signals.landmark_kinds import error_kinds_by_validation
 
@@ -68,22 +69,51 @@ def error_kinds_over_training(view: RunView, diagnoses: Sequence = ()) -> bytes 
         history = error_kinds_by_validation(view.run)
     except MissingInput:
         return None
-    if len(history) < 2:  # one validation: the bars above already say it
+    if len(history) < 2:  # one validation: the bars of the last one already say it
         return None
     epochs = np.array([epoch for epoch, _ in history])
-    overall = np.array([(summary.shares * summary.counts[:, None]).sum(axis=0) / max(int(summary.counts.sum()), 1)
-                        for _, summary in history])  # (V, kinds)
-    figure = new_figure(7.5, 2.8)
-    ax = figure.subplots()
-    ax.stackplot(epochs, overall.T, colors=[KIND_COLOURS[kind] for kind in KINDS], alpha=0.9)
+    names = history[-1][1].names
+    per_landmark = np.full((len(history), len(names), len(KINDS)), np.nan)  # (V, K, kinds)
+    for row, (_, summary) in enumerate(history):
+        per_landmark[row, :len(summary.names)] = summary.shares[:len(names)]
+    counts = np.array([[*summary.counts[:len(names)], *[0] * (len(names) - len(summary.counts))]
+                       for _, summary in history], float)
+    overall = np.nansum(per_landmark * counts[:, :, None], axis=1) / np.maximum(counts.sum(axis=1), 1)[:, None]
+    columns = 5
+    rows = -(-len(names) // columns)
+    figure = new_figure(9.0, 2.4 + 1.15 * rows)
+    # Placed by hand: constrained layout measures every tick of twenty axes, most of this figure's cost.
+    figure.set_layout_engine("none")
+    grid = figure.add_gridspec(1 + rows, columns, height_ratios=(2.0, *[1.0] * rows), left=0.08, right=0.99,
+                               top=1 - 0.5 / (2.4 + 1.15 * rows), bottom=0.5 / (2.4 + 1.15 * rows), hspace=0.55,
+                               wspace=0.12)
+    colours = [KIND_COLOURS[kind] for kind in KINDS]
+    top = figure.add_subplot(grid[0, :])
+    _kinds_area(top, epochs, overall, colours)
+    top.set_title("all landmarks", fontsize=8)
+    top.set_ylabel("share of val predictions", fontsize=8)
+    top.legend([Patch(color=colour) for colour in colours], list(KINDS), fontsize=8, loc="lower left",
+               bbox_to_anchor=(0.0, 1.08), ncols=len(KINDS), frameon=False)
+    for index, name in enumerate(names):
+        ax = figure.add_subplot(grid[1 + index // columns, index % columns])
+        _kinds_area(ax, epochs, np.nan_to_num(per_landmark[:, index]), colours)
+        ax.set_title(f"{index + 1} {name}", fontsize=7)
+        ax.tick_params(labelsize=6)
+        if index % columns:
+            ax.set_yticklabels([])
+        if index < len(names) - columns:
+            ax.tick_params(labelbottom=False)
+        else:
+            ax.set_xlabel("epoch", fontsize=7)
+    return to_png(figure)
+
+
+def _kinds_area(ax, epochs: np.ndarray, shares: np.ndarray, colours: list[str]) -> None:
+    """Shares (V, kinds) stacked over the epochs."""
+    ax.stackplot(epochs, shares.T, colors=colours, alpha=0.9, linewidth=0)
     ax.set_xlim(epochs[0], epochs[-1])
     ax.set_ylim(0, 1)
+    ax.set_yticks([0, 0.5, 1])
+    ax.set_xticks(np.unique(np.linspace(epochs[0], epochs[-1], min(len(epochs), 5)).round()))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_ylabel("share of val predictions", fontsize=8)
-    ax.set_xlabel("epoch", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    handles = [Patch(color=KIND_COLOURS[kind]) for kind in KINDS]
-    ax.legend(handles, list(KINDS), fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(KINDS),
-              frameon=False)
-    return to_png(figure)
+    ax.tick_params(labelsize=7)
