@@ -99,17 +99,14 @@ class RunDoctor:
         if self.worker is not None:
             self.worker.shutdown(wait=True)  # the validations still being judged come first
         if self.active and status in CONCLUDED:
-            verdict = self._judged(lambda: self.doctor.conclude(self._run()))
-            if verdict is not None:
-                self._keep(verdict)
+            self._judged(lambda: self._keep(self.doctor.conclude(self._run())))
 
     def _judge(self, epoch: int | None) -> str | None:
         if not self.active:  # stood down while this validation waited its turn
             return None
-        verdict = self._judged(lambda: self.doctor.judge(self._run(epoch)))
+        verdict = self._judged(lambda: self._keep(self.doctor.judge(self._run(epoch))))
         if verdict is None:
             return None
-        self._keep(verdict)
         if verdict.stop is not None and self.stopped_by is None:
             self.stopped_by = stop_reason(verdict.stop)
             return self.stopped_by
@@ -136,14 +133,16 @@ class RunDoctor:
                          "training goes on without it[/]")
             return None
 
-    def _keep(self, verdict: Verdict) -> None:
-        """Print the verdict's news and append it to the run's doctor record."""
+    def _keep(self, verdict: Verdict) -> Verdict:
+        """Print the verdict's news and append it to the run's doctor record (a record that cannot be written
+        stands the doctor down, as a failed judging does: in its thread nobody else would hear of it)."""
         if self.say is not None:
             for finding in verdict.found:
                 self.say(tell(finding))
             for finding in verdict.cleared:
                 self.say(tell(finding, verdict.epoch, cleared=True))
         record(self.run_dir / layout.DOCTOR, verdict, stopped=verdict.stop is not None)
+        return verdict
 
 
 class DoctorHook(Hook):
