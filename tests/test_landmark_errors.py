@@ -211,3 +211,12 @@ def test_the_gallery_of_worst_images_leads_with_the_images_the_model_got_most_wr
     view = RunView(run)
     worst = worst_image_errors(view.at_epoch(view.last_epoch))
     assert list(worst.index[:2]) == ["synthetic-val-0005", "synthetic-val-0011"] and len(worst) == 6
+
+
+def test_the_report_draws_the_suspect_labels_where_label_noise_has_them(scenario_run):
+    from ceph_doctor.report.galleries import suspect_labels
+    from ceph_doctor.report.run_view import RunView
+
+    runs = scenario_run("wrong_labels", "healthy")
+    assert suspect_labels(RunView(load_run(runs["wrong_labels"]))).startswith(b"\x89PNG")
+    assert suspect_labels(RunView(load_run(runs["healthy"]))) is None  # 8 training images: nothing to suspect

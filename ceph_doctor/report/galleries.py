@@ -163,7 +163,7 @@ def _suspect_key() -> tuple[list[Line2D], list[str]]:
 def suspect_labels(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     """The training labels of the recorded subset the model keeps contradicting (what `label-noise` lists)."""
     from ceph_doctor.signals.base import MissingInput
-    from ceph_doctor.signals.landmark_kinds import training_label_check
+    from ceph_doctor.signals.landmark_kinds import landmark_names, training_label_check
 
     try:
         check = training_label_check(view.run)
@@ -173,7 +173,7 @@ def suspect_labels(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         return None
     frame = view.run.predictions
     train = frame[(frame["split"] == "train") & (frame["epoch"] == frame.loc[frame["split"] == "train", "epoch"].max())]
-    names = list(view.run.landmarks) or sorted(set(frame["landmark"].astype(str)))
+    names = landmark_names(train)  # the check's own order of the landmarks
     labels = {str(image): _points(rows, len(names)) for image, rows in train.groupby(train["image_id"].astype(str))}
     pictures = suspect_pictures(check, labels.get, names)
     return suspect_gallery(pictures, lambda image_id: background_image(view.run, image_id), len(names))

@@ -50,7 +50,8 @@ def arrays(frame: pd.DataFrame, image_ids: list[str] | None = None) -> tuple[np.
     return pred, true, spacing, ids
 
 
-def _names(frame: pd.DataFrame) -> list[str]:
+def landmark_names(frame: pd.DataFrame) -> list[str]:
+    """The landmarks' names in index order (a name the rows never give reads `landmark N`)."""
     pairs = frame[["landmark_index", "landmark"]].drop_duplicates("landmark_index").sort_values("landmark_index")
     names = [f"landmark {index}" for index in range(int(pairs["landmark_index"].max()) + 1)]
     for index, name in zip(pairs["landmark_index"], pairs["landmark"]):
@@ -71,7 +72,7 @@ def val_error_kinds(run: Run):
         last = frame[frame["epoch"] == epoch]
         pred, true, spacing, _ = arrays(last)
         classified = classify(pred, true, _spacing_or_none(spacing))
-        run.memo["error_kinds"] = classified, summarise(classified, _names(last)), epoch, len(pred)
+        run.memo["error_kinds"] = classified, summarise(classified, landmark_names(last)), epoch, len(pred)
     return run.memo["error_kinds"]
 
 
@@ -82,7 +83,7 @@ def error_kinds_by_validation(run: Run) -> list[tuple[int, object]]:
         summaries = []
         for epoch, rows in val_predictions(run).groupby("epoch", sort=True):
             pred, true, spacing, _ = arrays(rows)
-            summaries.append((int(epoch), summarise(classify(pred, true, _spacing_or_none(spacing)), _names(rows))))
+            summaries.append((int(epoch), summarise(classify(pred, true, _spacing_or_none(spacing)), landmark_names(rows))))
         run.memo["error_kinds_by_validation"] = summaries
     return run.memo["error_kinds_by_validation"]
 
@@ -180,7 +181,7 @@ def _training_label_check(run: Run) -> SuspectLabels:
     pred = np.stack([item[0] for item in stacked])
     true = np.stack([item[1] for item in stacked])
     spacing = np.nanmedian(np.stack([item[2] for item in stacked]), axis=0) if has_spacing(run) else None
-    return suspect_labels(pred, true, ids, _names(frame), spacing)
+    return suspect_labels(pred, true, ids, landmark_names(frame), spacing)
 
 
 @signal_family(
