@@ -1,18 +1,17 @@
 """What the live doctor costs the training: the time the loop waits for it at each validation, against the
 validation itself.
 
-    python benchmarks/live_doctor.py [--epochs 8] [--set KEY=VALUE ...]
+    python benchmarks/live_doctor.py [--epochs 8] [--repeats 3] [--set KEY=VALUE ...]
 
-Trains the default config (the built-in synthetic data) in one process, in turns so that machine noise hits
-each alike: with the doctor as it runs by default (`train.doctor.stop_on: never`: it judges in a worker thread
-while the next epoch trains), with a doctor that may stop the run (`stop_on: error`: it judges before the
-training goes on, so a stop falls at the validation that found it), and without the doctor. At each validation the table shows the
-validation (both splits evaluated, predictions written), how long the loop waited for the doctor, and the
-judging itself (reading the run store, the signals, the rules), wherever it ran. Target: the loop waits under 2%
-of a validation. The doctor reads the whole run so far, so its judging grows with the number of validations.
-Last, the median seconds per epoch of each way, validation and doctor included, over `--repeats` turns (the
-first turn warms the process up and is left out): what a thread judging beside the training takes from it on
-this machine's cores.
+Trains the default config (the built-in synthetic data) in one process, in turns so that machine noise hits each
+alike: with the doctor as it runs by default (`train.doctor.stop_on: never`: it judges in a worker thread while the
+next epoch trains), with a doctor that may stop the run (`stop_on: error`: it judges before the training goes on, so
+a stop falls at the validation that found it), and without the doctor. At each validation the table shows the
+validation (both splits evaluated, predictions written), how long the loop waited for the doctor, and the judging
+itself (reading the run store, the signals, the rules), wherever it ran. Target: the loop waits under 2% of a
+validation. The doctor reads the whole run so far, so its judging grows with the number of validations. Last, the
+median seconds per epoch of each way, validation and doctor included, over `--repeats` turns (the first turn warms
+the process up and is left out): what a thread judging beside the training takes from it on this machine's cores.
 """
 
 from __future__ import annotations
@@ -72,7 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--repeats", type=int, default=3, help="turns of the three ways (the first is a warm-up), each way first in one")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="turns of the three ways (the first is a warm-up), each way first in one")
     args = parser.parse_args()
     console = Console()
     ways = ("never", "error", None)

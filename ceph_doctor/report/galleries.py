@@ -68,7 +68,8 @@ class SuspectPicture:
     swapped_with: str | None = None
 
 
-def suspect_pictures(check, labels_of: Callable[[str], np.ndarray | None], names: Sequence[str]) -> list[SuspectPicture]:
+def suspect_pictures(check, labels_of: Callable[[str], np.ndarray | None],
+                     names: Sequence[str]) -> list[SuspectPicture]:
     """The pictures of a label check's suspects (`landmark_errors.SuspectLabels`): swapped pairs first, each pair
     together, then the rest by how far the models put the point from its label."""
     partner = {(image, a): b for (a, b), images in check.swapped.items() for image in images}

@@ -73,12 +73,12 @@ def error_kinds_over_training(view: RunView, diagnoses: Sequence = ()) -> bytes 
         return None
     epochs = np.array([epoch for epoch, _ in history])
     names = history[-1][1].names
-    per_landmark = np.full((len(history), len(names), len(KINDS)), np.nan)  # (V, K, kinds)
+    per_landmark = np.zeros((len(history), len(names), len(KINDS)))  # (V, K, kinds)
+    counts = np.zeros((len(history), len(names)))  # predictions judged per landmark: the overall shares' weights
     for row, (_, summary) in enumerate(history):
-        per_landmark[row, :len(summary.names)] = summary.shares[:len(names)]
-    counts = np.array([[*summary.counts[:len(names)], *[0] * (len(names) - len(summary.counts))]
-                       for _, summary in history], float)
-    overall = np.nansum(per_landmark * counts[:, :, None], axis=1) / np.maximum(counts.sum(axis=1), 1)[:, None]
+        known = min(len(summary.names), len(names))
+        per_landmark[row, :known], counts[row, :known] = summary.shares[:known], summary.counts[:known]
+    overall = (per_landmark * counts[:, :, None]).sum(axis=1) / np.maximum(counts.sum(axis=1), 1)[:, None]
     columns = 5
     rows = -(-len(names) // columns)
     figure = new_figure(9.0, 2.4 + 1.15 * rows)
@@ -96,7 +96,7 @@ def error_kinds_over_training(view: RunView, diagnoses: Sequence = ()) -> bytes 
                bbox_to_anchor=(0.0, 1.08), ncols=len(KINDS), frameon=False)
     for index, name in enumerate(names):
         ax = figure.add_subplot(grid[1 + index // columns, index % columns])
-        _kinds_area(ax, epochs, np.nan_to_num(per_landmark[:, index]), colours)
+        _kinds_area(ax, epochs, per_landmark[:, index], colours)
         ax.set_title(f"{index + 1} {name}", fontsize=7)
         ax.tick_params(labelsize=6)
         if index % columns:

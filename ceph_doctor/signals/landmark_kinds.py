@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ceph_doctor.landmark_errors import (
-    KINDS, NEAR_MM, OUTLIER_Z, SWAP, Classified, SuspectLabels, classify, shape_model, summarise, suspect_labels,
+    KINDS, NEAR_MM, OUTLIER_Z, SWAP, Classified, KindSummary, SuspectLabels, classify, shape_model, summarise,
+    suspect_labels,
 )
 from ceph_doctor.signals.base import MissingInput, NotApplicable, PartNotSeen, Signal, signal_family
 from ceph_doctor.signals.series import DERIVED_DECODES, val_predictions
@@ -76,14 +77,15 @@ def val_error_kinds(run: Run):
     return run.memo["error_kinds"]
 
 
-def error_kinds_by_validation(run: Run) -> list[tuple[int, object]]:
+def error_kinds_by_validation(run: Run) -> list[tuple[int, KindSummary]]:
     """(epoch, `KindSummary`) at every recorded validation, oldest first: how the kinds moved while the model
     trained (a swap that grows, misses that never shrink). Kept on the run; MissingInput without predictions."""
     if "error_kinds_by_validation" not in run.memo:
         summaries = []
         for epoch, rows in val_predictions(run).groupby("epoch", sort=True):
             pred, true, spacing, _ = arrays(rows)
-            summaries.append((int(epoch), summarise(classify(pred, true, _spacing_or_none(spacing)), landmark_names(rows))))
+            classified = classify(pred, true, _spacing_or_none(spacing))
+            summaries.append((int(epoch), summarise(classified, landmark_names(rows))))
         run.memo["error_kinds_by_validation"] = summaries
     return run.memo["error_kinds_by_validation"]
 
