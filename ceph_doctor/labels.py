@@ -9,6 +9,7 @@ landmark elsewhere, and pairs of one image that look swapped.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from ceph_doctor.compare.checkpoint_file import read_checkpoint
 from ceph_doctor.compare.evaluate import complete_config, evaluate_on
 from ceph_doctor.errors import UserInputError
-from ceph_doctor.landmark_errors import SuspectLabels, suspect_labels
+from ceph_doctor.landmark_errors import SuspectLabels, annotator_disagreement, suspect_labels
 from ceph_doctor.signals.landmark_kinds import LABEL_IMAGES, LABEL_VALIDATIONS
 
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.pth$")
@@ -71,6 +72,42 @@ def check_labels(run: Path, progress: Callable[[str, int], Callable[[int], None]
     return LabelCheck(Path(run), paths, found, records)
 
 
+@dataclass(frozen=True)
+class AnnotatorCheck:
+    """What the annotators themselves say of each suspect label, where the data has two or more per image (ISBI
+    2015, Aariz): how far apart they put that point on that image, beside how far apart they put that landmark on
+    the training images on average. Far apart on the suspect too: the point itself is hard to mark there; close
+    together: both marked it so, and the model's disagreement points at the label's use (a swap in loading, a
+    wrong file), or at the model."""
+
+    apart: dict[tuple[str, str], float]  # (image, landmark) of a suspect -> its annotators' distance
+    usual: dict[str, float]  # landmark -> the annotators' mean distance over the training images
+    unit: str  # "mm" where every image has a spacing, else "px"
+
+
+def annotator_check(check: LabelCheck) -> AnnotatorCheck | None:
+    """None where no suspect's image has two annotators."""
+    records = {record.image_id: record for record in check.training.records}
+    names = list(check.training.names)
+    unit = "mm" if all(record.spacing_mm for record in records.values()) else "px"
+    spacing = [record.spacing_mm if unit == "mm" else None for record in records.values()]
+    usual = annotator_disagreement([record.annotations for record in records.values()], spacing)
+    if usual is None:
+        return None
+    apart = {}
+    for image, landmark in check.result.pairs:
+        record = records.get(image)
+        if record is None or record.annotations is None or len(record.annotations) < 2 or landmark not in names:
+            continue
+        one = annotator_disagreement([record.annotations], [record.spacing_mm if unit == "mm" else None])
+        if one is not None and np.isfinite(one[names.index(landmark)]):
+            apart[(image, landmark)] = float(one[names.index(landmark)])
+    if not apart:
+        return None
+    return AnnotatorCheck(apart, {name: float(value) for name, value in zip(names, usual) if np.isfinite(value)},
+                          unit)
+
+
 def write_pictures(check: LabelCheck, folder: Path) -> list[Path]:
     """One picture per suspect label (`report.galleries.suspect_picture`), swapped pairs first, into `folder`:
     `001-<image>-<landmark>.png`, … Returns the files written."""
@@ -85,6 +122,8 @@ def write_pictures(check: LabelCheck, folder: Path) -> list[Path]:
     for number, picture in enumerate(pictures, start=1):
         record = records.get(picture.image_id)
         image = (record.pixels(), 1.0) if record is not None else None
+        if record is not None and record.annotations is not None and len(record.annotations) > 1:
+            picture = dataclasses.replace(picture, annotators=record.annotations[:, picture.landmark_index])
         path = Path(folder) / f"{number:03d}-{_file_safe(picture.image_id)}-{_file_safe(picture.landmark)}.png"
         atomic_write_bytes(path, suspect_picture(picture, image, len(names)))
         written.append(path)

@@ -119,3 +119,29 @@ def test_at_annotator_limit_names_exactly_the_landmarks_within_it(tmp_path):
     assert "annotators apart" in text
     row = next(line for line in text.splitlines() if line.startswith("| Articulare |"))
     assert row.rstrip(" |").endswith(quantity(limit["Articulare"], "mm"))
+
+
+def test_the_label_check_says_how_far_apart_the_annotators_put_each_suspect_point(tmp_path):
+    """`labels RUN` beside each suspect: its annotators' own distance on that point, and their usual one for the
+    landmark (a hand computation on two images of two annotators, 0.1 mm per pixel); the picture draws each mark."""
+    from ceph_doctor.data.records import LandmarkRecord, LandmarkSet
+    from ceph_doctor.labels import LabelCheck, annotator_check, write_pictures
+    from ceph_doctor.landmark_errors import SuspectLabels
+
+    def image(name, b_first, b_second):
+        marks = np.array([[[10.0, 10.0], b_first], [[10.0, 10.0], b_second]])  # A: both agree
+        return LandmarkRecord(name, marks.mean(axis=0), 0.1, image=np.zeros((64, 64), np.uint8), annotations=marks)
+
+    training = LandmarkSet(("A", "B"), [image("i0", [20.0, 20.0], [23.0, 24.0]),  # B 5 px apart: 0.5 mm
+                                        image("i1", [30.0, 30.0], [30.0, 40.0])])  # B 10 px apart: 1.0 mm
+    label, predicted = training.records[1].landmarks[1], np.array([40.0, 50.0])
+    result = SuspectLabels([("i1", "B")], {}, 2, 2, {("i1", "B"): (label, predicted)})
+    check = LabelCheck(tmp_path, [], result, training)
+    found = annotator_check(check)
+    assert found.unit == "mm" and found.apart == {("i1", "B"): pytest.approx(1.0)}
+    assert found.usual == {"A": pytest.approx(0.0), "B": pytest.approx(0.75)}
+    [picture] = write_pictures(check, tmp_path / "pictures")
+    assert picture.name == "001-i1-B.png" and picture.stat().st_size > 0
+    single = LabelCheck(tmp_path, [], result, LandmarkSet(("A", "B"), [
+        LandmarkRecord(r.image_id, r.landmarks, 0.1, image=r.image) for r in training.records]))
+    assert annotator_check(single) is None  # one annotation per image: nothing to cross-check

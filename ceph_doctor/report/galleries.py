@@ -66,6 +66,7 @@ class SuspectPicture:
     predicted: np.ndarray  # (2,) where the models put it
     others: np.ndarray  # (K, 2) the image's other annotations, for their context
     swapped_with: str | None = None
+    annotators: np.ndarray | None = None  # (A, 2) each annotator's own mark of the point, where the data keeps them
 
 
 def suspect_pictures(check, labels_of: Callable[[str], np.ndarray | None],
@@ -108,6 +109,10 @@ def draw_suspect(ax, picture: SuspectPicture, image: tuple[np.ndarray, float] | 
         ax.scatter(others[:, 0], others[:, 1], s=8, c="#d5d8dc", edgecolors="#566573", linewidths=0.4, zorder=2)
     ax.annotate("", picture.predicted, picture.label, zorder=3,
                 arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.0, "shrinkA": 3, "shrinkB": 3})
+    if picture.annotators is not None:
+        marks = picture.annotators[np.isfinite(picture.annotators).all(axis=1)]
+        ax.scatter(marks[:, 0], marks[:, 1], s=26, facecolors="none", edgecolors=[colour], marker="^",
+                   linewidths=1.0, zorder=4)
     ax.scatter(*picture.label, s=34, c=[colour], edgecolors="white", linewidths=0.8, zorder=4)
     ax.scatter(*picture.predicted, s=40, c=[colour], marker="x", linewidths=1.6, zorder=5)
     ax.set_xlim(centre[0] - half, centre[0] + half)
@@ -146,7 +151,8 @@ def suspect_picture(picture: SuspectPicture, image: tuple[np.ndarray, float] | N
     figure.set_layout_engine("none")  # one square crop: placed by hand, a third of the cost of laying it out
     ax = figure.add_axes((0.03, 0.1, 0.94, 0.8))
     draw_suspect(ax, picture, image, colours[picture.landmark_index % len(colours)])
-    figure.legend(*_suspect_key(), loc="lower center", ncols=2, fontsize=7, frameon=False)
+    figure.legend(*_suspect_key(picture.annotators is not None), loc="lower center", ncols=2, fontsize=7,
+                  frameon=False)
     return to_png(figure)
 
 
@@ -154,11 +160,16 @@ def add_suspect_key(figure) -> None:
     figure.legend(*_suspect_key(), loc="outside lower center", ncols=3, fontsize=7, frameon=False)
 
 
-def _suspect_key() -> tuple[list[Line2D], list[str]]:
+def _suspect_key(with_annotators: bool = False) -> tuple[list[Line2D], list[str]]:
     key = [Line2D([], [], marker="o", linestyle="", color="#555", markeredgecolor="white", markersize=6),
            Line2D([], [], marker="x", linestyle="", color="#555", markersize=6, markeredgewidth=1.4),
            Line2D([], [], marker="o", linestyle="", color="#d5d8dc", markeredgecolor="#566573", markersize=4)]
-    return key, ["the label", "where the model puts it", "the image's other labels"]
+    names = ["the label", "where the model puts it", "the image's other labels"]
+    if with_annotators:
+        key.append(Line2D([], [], marker="^", linestyle="", markerfacecolor="none", markeredgecolor="#555",
+                          markersize=5))
+        names.append("each annotator's mark (the label is their mean)")
+    return key, names
 
 
 def suspect_labels(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
