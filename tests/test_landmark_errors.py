@@ -220,3 +220,22 @@ def test_the_report_draws_the_suspect_labels_where_label_noise_has_them(scenario
     runs = scenario_run("wrong_labels", "healthy")
     assert suspect_labels(RunView(load_run(runs["wrong_labels"]))).startswith(b"\x89PNG")
     assert suspect_labels(RunView(load_run(runs["healthy"]))) is None  # 8 training images: nothing to suspect
+
+
+def test_names_from_other_peoples_files_are_drawn_as_text_not_as_mathtext(scenario_run):
+    """A "$" in an image id or a landmark name (matplotlib reads "$...$" as a formula, and a bad one raises)."""
+    from ceph_doctor.report.figures import error_heatmap, landmark_errors
+    from ceph_doctor.report.galleries import worst_images
+    from ceph_doctor.report.kinds import error_kind_bars, error_kinds_over_training
+    from ceph_doctor.report.points import mean_shape, sample_overlay
+    from ceph_doctor.report.run_view import RunView
+
+    run = load_run(scenario_run("healthy")["healthy"])
+    frame = run.predictions.copy()
+    frame["image_id"] = frame["image_id"].astype(str) + r"$\frac{$"
+    frame["landmark"] = frame["landmark"].astype(str) + r" $x_^$"
+    run.predictions = frame
+    run.manifest = {**run.manifest, "landmarks": [name + r" $x_^$" for name in run.landmarks]}
+    for draw in (error_kind_bars, error_kinds_over_training, worst_images, error_heatmap, landmark_errors, mean_shape,
+                 sample_overlay):
+        assert draw(RunView(run)).startswith(b"\x89PNG")

@@ -100,7 +100,7 @@ def learning_curves(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         twin = "train/" + metric.split("/", 1)[1]
         if len(view.series(twin)):
             _plot_curve(ax, view.series(twin), TRAIN_COLOUR, f"{twin} (training subset)", dashed=True)
-        ax.set_title(metric)
+        ax.set_title(metric, parse_math=False)  # a tag from another tool's log: "$" is text
         ax.set_ylabel(_metric_label(view, metric))
         if view.metric_unit == "share":  # a score kept as a fraction reads as a percentage, as in the text
             ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
@@ -183,7 +183,7 @@ def error_heatmap(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     epochs = list(table.columns)
     step = max(1, len(epochs) // 20)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]], fontsize=8)
-    ax.set_yticks(range(len(table.index)), list(table.index), fontsize=8)
+    ax.set_yticks(range(len(table.index)), list(table.index), fontsize=8, parse_math=False)
     ax.set_xlabel("epoch")
     ax.set_ylabel("landmark")
     if view.best_epoch in epochs:
@@ -215,7 +215,7 @@ def landmark_errors(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
     for offset, (epoch, label, colour) in enumerate(columns):
         ax.barh(positions + (offset - (len(columns) - 1) / 2) * height, table[epoch].to_numpy(dtype=float),
                 height=height, color=colour, label=label)
-    ax.set_yticks(positions, names, fontsize=8)
+    ax.set_yticks(positions, names, fontsize=8, parse_math=False)
     ax.invert_yaxis()  # landmark 1 on top, as in the heatmap
     ax.set_xlabel(f"mean val error ({view.unit})")
     ax.grid(axis="x", alpha=0.3)

@@ -42,7 +42,7 @@ def worst_images(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         truth = rows_of_image[["true_x", "true_y"]].to_numpy(float)
         background, scale = background_image(view.run, image_id) or (None, 1.0)
         draw_on_image(ax, rows_of_image, colours, background, image_extent(background, scale, truth), size=0.7)
-        ax.set_title(f"{image_id} · mean {errors[image_id]:.2f} {view.unit}", fontsize=8)
+        ax.set_title(f"{image_id} · mean {errors[image_id]:.2f} {view.unit}", fontsize=8, parse_math=False)
     for ax in axes[len(worst):]:
         ax.set_axis_off()
     add_point_key(figure)
@@ -120,7 +120,7 @@ def draw_suspect(ax, picture: SuspectPicture, image: tuple[np.ndarray, float] | 
     ax.set_xticks([])
     ax.set_yticks([])
     what = picture.landmark + (f" ↔ {picture.swapped_with}" if picture.swapped_with else "")
-    ax.set_title(f"{picture.image_id}\n{what}", fontsize=7)
+    ax.set_title(f"{picture.image_id}\n{what}", fontsize=7, parse_math=False)  # names from others' files: "$" is text
 
 
 def suspect_gallery(pictures: Sequence[SuspectPicture], image_of: ImageOf, landmarks: int) -> bytes | None:

@@ -39,7 +39,7 @@ def error_kind_bars(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         shares = summary.shares[:, code]
         shares_ax.barh(positions, shares, left=left, height=0.75, color=KIND_COLOURS[kind], label=kind)
         left += shares
-    shares_ax.set_yticks(positions, names, fontsize=8)
+    shares_ax.set_yticks(positions, names, fontsize=8, parse_math=False)  # names from others' files: "$" is text
     shares_ax.invert_yaxis()  # landmark 1 on top, as in the other landmark figures
     shares_ax.set_xlim(0, 1)
     shares_ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -97,7 +97,7 @@ def error_kinds_over_training(view: RunView, diagnoses: Sequence = ()) -> bytes 
     for index, name in enumerate(names):
         ax = figure.add_subplot(grid[1 + index // columns, index % columns])
         _kinds_area(ax, epochs, per_landmark[:, index], colours)
-        ax.set_title(f"{index + 1} {name}", fontsize=7)
+        ax.set_title(f"{index + 1} {name}", fontsize=7, parse_math=False)
         ax.tick_params(labelsize=6)
         if index % columns:
             ax.set_yticklabels([])

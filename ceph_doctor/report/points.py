@@ -42,7 +42,7 @@ def sample_overlay(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         frame = rows[epoch]
         draw_on_image(ax, frame, colours, background, extent)
         ax.set_title(f"epoch {epoch} ({label}) · mean error {_mean(frame['error'])} {view.unit}", fontsize=9)
-    figure.suptitle(image_id, fontsize=9)
+    figure.suptitle(image_id, fontsize=9, parse_math=False)  # another data set's file name: "$" is text
     add_point_key(figure)
     return to_png(figure)
 
@@ -120,8 +120,10 @@ def mean_shape(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
             ax.set_ylabel("y (px, original image)", fontsize=8)
         ax.set_title(f"epoch {epoch} ({label}) · mean error {_mean(frame['error'])} {view.unit}", fontsize=9)
     key = [Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="black", markersize=5) for c in colours]
-    figure.legend(key, [f"{k + 1} {name}" for k, name in enumerate(names)], loc="outside right upper",
-                  fontsize=6.5, ncols=1 if len(names) <= 24 else 2, frameon=False, handletextpad=0.2)
+    legend = figure.legend(key, [f"{k + 1} {name}" for k, name in enumerate(names)], loc="outside right upper",
+                           fontsize=6.5, ncols=1 if len(names) <= 24 else 2, frameon=False, handletextpad=0.2)
+    for text in legend.get_texts():
+        text.set_parse_math(False)  # names from another data set's files: "$" is text
     return to_png(figure)
 
 
