@@ -100,12 +100,13 @@ def with_reference(run: Run, reference: Run | None = None) -> None:
     """Give `run` the reference it races against: `reference`, else the one its config names (read once per
     change of its files, since the live doctor asks at every validation); a reference that cannot be read is said
     by the signals that need it."""
-    if reference is not None or run.reference is not None:
-        run.reference = reference or run.reference
+    if reference is not None:
+        run.reference = reference
+    if run.reference is not None:
         return
     from ceph_doctor.signals.base import own_setting
 
-    path = own_setting(run, "train.doctor.reference")  # _UNSET where the run's config has no such key
+    path = own_setting(run, "train.doctor.reference", None)
     if not isinstance(path, str) or not path:
         return
     from ceph_doctor.folder_walk import signature

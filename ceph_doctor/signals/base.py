@@ -57,13 +57,13 @@ def part_unseen(run: Run, tag_says: Callable[[str], bool], decodes: tuple[str, .
 _UNSET = object()
 
 
-def own_setting(run: Run, key: str) -> Any:
-    """The dotted `key` of the config ceph-doctor recorded for this run, or `_UNSET` where it has none
-    (other tools' runs carry no complete config; older runs lack newer keys)."""
+def own_setting(run: Run, key: str, default: Any = _UNSET) -> Any:
+    """The dotted `key` of the config ceph-doctor recorded for this run, or `default` (`_UNSET` unless given) where
+    it has none (other tools' runs carry no complete config; older runs lack newer keys)."""
     value: Any = (run.manifest.get("config") or {}) if run.source == "ceph-doctor" else {}
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
-            return _UNSET
+            return default
         value = value[part]
     return value
 

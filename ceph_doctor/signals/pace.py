@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceph_doctor.signals.base import _UNSET, MissingInput, NotApplicable, Signal, own_setting, signal_family
+from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, own_setting, signal_family
 from ceph_doctor.signals.series import BOUNDED, by_epoch, metric_curve
 from ceph_doctor.store.meaning import direction, parse
 from ceph_doctor.store.reader import Run
@@ -62,7 +62,9 @@ class Projection:
 
 
 def _unit(tag: str) -> str:
-    return "mm" if tag.endswith("_mm") else "px" if tag.endswith("_px") else ""
+    """The length unit the metric's name says (`val/mre_mm`, `MRE (mm)`, `error_px`), or "" for a unitless one."""
+    unit = parse(tag).unit
+    return unit if unit in ("mm", "px") else ""
 
 
 def _best_so_far(epochs: np.ndarray, values: np.ndarray, mode: str, epoch: int) -> float | None:
@@ -88,8 +90,7 @@ def _curve(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
     "pace.projected", "pace.projected_low", "pace.projected_high", "pace.projected_epoch", "pace.reference_final",
 ))
 def pace_signals(run: Run):
-    milestones = own_setting(run, "train.doctor.milestones")
-    milestones = {} if milestones is _UNSET or not milestones else milestones
+    milestones = own_setting(run, "train.doctor.milestones", None) or {}
     reference = getattr(run, "reference", None)
     if not milestones and reference is None:
         problem = getattr(run, "reference_problem", None)
@@ -120,8 +121,8 @@ def pace_signals(run: Run):
 
 
 def _last_epoch(run: Run) -> int | None:
-    configured = own_setting(run, "train.max_epochs")
-    return int(configured) if configured is not _UNSET and configured else None
+    configured = own_setting(run, "train.max_epochs", None)
+    return int(configured) if configured else None
 
 
 def _against_milestone(run: Run, milestone: int, tag: str, target: float) -> dict | None:
