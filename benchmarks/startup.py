@@ -5,7 +5,8 @@ Times, as separate processes, in turn for REPEATS rounds (the median of each is 
   (i)   `python -c pass`                                   the floor every command pays
   (ii)  `python -m ceph_doctor --help`                     targets: ≤ 0.3 s
   (iii) `python -m ceph_doctor analyze RUN --format json`  on a finished run: ≤ 0.5 s
-  (iv)  `python -c "import pandas"`                        what reading a run store costs at the least
+  (iv)  `python -c "import numpy, pyarrow.parquet"`       what reading a run store costs at the least
+  (v)   `python -c "import pandas"`                        what a pandas frame of the records would add
 
 RUN is a small run trained here first (a few seconds). The rows print seconds and the ratio to (i).
 
@@ -46,6 +47,7 @@ def main() -> None:
             "ceph-doctor --help": [sys.executable, "-m", "ceph_doctor", "--help"],
             "ceph-doctor analyze RUN --format json": [sys.executable, "-m", "ceph_doctor", "analyze", run, "--format",
                                                       "json", "--fail-on", "never"],
+            "python -c 'import numpy, pyarrow.parquet'": [sys.executable, "-c", "import numpy, pyarrow.parquet"],
             "python -c 'import pandas'": [sys.executable, "-c", "import pandas"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}

@@ -10,8 +10,8 @@ __all__ = ["__version__", "load_run"]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use: the run store needs pandas, which every command would otherwise pay for at
-    # start-up (`ceph-doctor --help` included).
+    # Imported on first use: the run store needs numpy and pyarrow, which every command would otherwise pay for
+    # at start-up (`ceph-doctor --help` included).
     if name == "load_run":
         from ceph_doctor.store import load_run
 

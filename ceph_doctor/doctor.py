@@ -158,8 +158,8 @@ def _finding(diagnosis: Diagnosis, epoch: int | None, final: bool = False) -> Fi
 
 def validation_epochs(run) -> list[int]:
     """The epochs at which the run validated: its prediction files, else its monitored metric's rows."""
-    if not run.predictions.empty:
-        return sorted(int(epoch) for epoch in run.predictions["epoch"].unique())
+    if not run.prediction_table.empty:
+        return [int(epoch) for epoch in run.prediction_table.unique("epoch")]
     monitor = run.monitor
     if monitor is None:
         return []

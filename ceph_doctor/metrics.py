@@ -33,9 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class MetricReport:
     """``overall``: metric name → value; ``per_landmark``: one row per landmark, same columns."""
 
     overall: dict[str, float]
-    per_landmark: pd.DataFrame
+    per_landmark: "pd.DataFrame"
 
 
 def sdr_key(threshold_mm: float) -> str:
@@ -106,6 +109,8 @@ def landmark_metrics(
     # MMPose averages PCK over landmarks (each over its images), not over pooled points.
     overall[pck_key(pck_alpha)] = _mean(pck_per_landmark, ~np.isnan(pck_per_landmark))
     overall["nme"], per_landmark["nme"] = _both(_mean, normalised, visible & (diagonal > 0)[:, None])
+
+    import pandas as pd  # here: `analyze` imports this module for its point errors alone
 
     table = pd.DataFrame(per_landmark, index=pd.Index(names, name="landmark"))
     return MetricReport({key: float(value) for key, value in overall.items()}, table)

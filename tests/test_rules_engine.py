@@ -9,7 +9,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from ceph_doctor.cli.rules_command import rules_app
 from ceph_doctor.config import load_config

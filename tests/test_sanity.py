@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import io
 
+import click
 import numpy as np
 import pytest
 import torch
-import typer
 from fixtures_layouts import write_folder
 from torch import nn
+from click.testing import CliRunner
 from rich.console import Console
-from typer.testing import CliRunner
 
 from ceph_doctor.cli import sanity_command
 from ceph_doctor.cli.sanity_command import sanity_app
@@ -330,10 +330,9 @@ def test_image_path_must_be_named_by_the_annotations(tmp_path):
         find_record(config, str(stray))
 
 
-def cli_app() -> typer.Typer:
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    app.add_typer(sanity_app, name="sanity")
+def cli_app() -> click.Group:
+    app = click.Group()
+    app.add_command(sanity_app, name="sanity")
     return app
 
 

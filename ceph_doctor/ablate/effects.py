@@ -133,7 +133,7 @@ def read_answer(plan: Plan, variant: Variant) -> RunAnswer:
     frame = run.predictions
     decodes = set(frame["decode"]) if "decode" in frame else set()
     decode = next((name for name in ANSWER_DECODES if name in decodes), None)
-    rows = val_predictions(run, decode)
+    rows = val_predictions(run, decode).frame()
     rows = rows[rows["epoch"] == epoch]
     unit = "mm" if rows["error_mm"].notna().all() else "px"
     errors = rows.pivot_table(index="image_id", columns="landmark", values=f"error_{unit}", sort=False, dropna=False)

@@ -1,1 +1,1 @@
-"""The command line: typer commands that parse, call one function and map errors to exit codes."""
+"""The command line: click commands that parse, call one function and map errors to exit codes."""

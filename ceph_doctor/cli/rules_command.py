@@ -1,18 +1,19 @@
 """`ceph-doctor rules list | explain ID`: what the diagnosis rules are and what each one means.
 
-Registered in cli/main.py with `app.add_typer(rules_app, name="rules")`.
+Registered in cli/main.py with `app.add_command(rules_app, name="rules")`.
 """
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Iterable
 
-import typer
+import click
 from rich.console import Console
 from rich.table import Table
 
+from ceph_doctor.cli.help_text import PATH, CommandGroup, example
 from ceph_doctor.errors import UserInputError
 
 if TYPE_CHECKING:  # the rule engine is loaded by the commands that read rules, not by `ceph-doctor --help`
@@ -21,21 +22,21 @@ if TYPE_CHECKING:  # the rule engine is loaded by the commands that read rules, 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 OP_SYMBOLS = {"set": "=", "multiply": "×", "enable": "enable →"}
 
-rules_app = typer.Typer(
-    help="List the diagnosis rules and explain what each one checks and how to fix it.",
-    epilog="Example: ceph-doctor rules explain overfitting",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 
-RULES_DIRS = typer.Option(
-    None, "--rules", help="A folder of extra rule files (*.yaml); a rule with a built-in id replaces it (repeatable)."
-)
+@click.group(cls=CommandGroup, epilog=example("ceph-doctor rules explain overfitting"), no_args_is_help=True)
+def rules_app() -> None:
+    """List the diagnosis rules and explain what each one checks and how to fix it."""
 
 
-@rules_app.command("list", epilog="Example: ceph-doctor rules list --rules my_rules/")
-def list_rules(rules_dirs: Optional[List[Path]] = RULES_DIRS) -> None:
+def rules_option(command):
+    return click.option("--rules", "rules_dirs", type=PATH, multiple=True,
+                        help="A folder of extra rule files (*.yaml); a rule with a built-in id replaces it "
+                        "(repeatable).")(command)
+
+
+@rules_app.command("list", epilog=example("ceph-doctor rules list --rules my_rules/"))
+@rules_option
+def list_rules(rules_dirs: Iterable[Path]) -> None:
     """Show every rule: id, severity, title and the file it comes from."""
     rules = every_rule(rules_dirs)
     table = Table(title=f"{len(rules)} diagnosis rules", title_justify="left")
@@ -49,12 +50,14 @@ def list_rules(rules_dirs: Optional[List[Path]] = RULES_DIRS) -> None:
     Console().print(table)
 
 
-@rules_app.command("explain", epilog="Example: ceph-doctor rules explain overfitting")
-def explain(
-    rule_id: str = typer.Argument(..., metavar="ID", help="A rule id, as `ceph-doctor rules list` shows it."),
-    rules_dirs: Optional[List[Path]] = RULES_DIRS,
-) -> None:
-    """Explain one rule: what it means, why it matters, how to fix it, its condition and its config fixes."""
+@rules_app.command("explain", epilog=example("ceph-doctor rules explain overfitting"))
+@click.argument("rule_id", metavar="ID")
+@rules_option
+def explain(rule_id: str, rules_dirs: Iterable[Path]) -> None:
+    """Explain one rule: what it means, why it matters, how to fix it, its condition and its config fixes.
+
+    ID: a rule id, as `ceph-doctor rules list` shows it.
+    """
     rules = {rule.id: rule for rule in every_rule(rules_dirs)}
     if rule_id not in rules:
         close = difflib.get_close_matches(rule_id, list(rules), n=1)
@@ -65,11 +68,11 @@ def explain(
     Console().print(Markdown(explanation(rules[rule_id])))
 
 
-def every_rule(rules_dirs: Optional[List[Path]]) -> list[Rule]:
+def every_rule(rules_dirs: Iterable[Path]) -> list[Rule]:
     """The rules judged on runs (with the user's), then those judged on an ablation's parts."""
     from ceph_doctor.engine.rules import ABLATION_PACK, load_rules
 
-    return [*load_rules(rules_dirs or []), *load_rules(pack=ABLATION_PACK)]
+    return [*load_rules(list(rules_dirs)), *load_rules(pack=ABLATION_PACK)]
 
 
 def explanation(rule: Rule) -> str:

@@ -1,54 +1,45 @@
 """`ceph-doctor sanity overfit`: train the configured pipeline on one image and say where it breaks.
 
-Registered in cli/main.py with `app.add_typer(sanity_app, name="sanity")`.
+Registered in cli/main.py with `app.add_command(sanity_app, name="sanity")`.
 """
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
 
-import typer
+import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ceph_doctor.cli.help_text import PATH, CommandGroup, example
 from ceph_doctor.errors import UserInputError
 
 DEFAULT_STEPS = 300  # = ceph_doctor.sanity.DEFAULT_STEPS, written out to keep torch out of `--help`
 
-sanity_app = typer.Typer(
-    epilog="Example: ceph-doctor sanity overfit --steps 300",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+EXAMPLE = example("ceph-doctor sanity overfit --steps 300")
 
 
-@sanity_app.callback()
-def sanity() -> None:
+@click.group(cls=CommandGroup, epilog=EXAMPLE, no_args_is_help=True)
+def sanity_app() -> None:
     """Sanity checks of a training pipeline."""
-    # A callback keeps `sanity` a group: with one command and none, typer would run `overfit` as `sanity`.
 
 
-@sanity_app.command("overfit", epilog="Example: ceph-doctor sanity overfit --steps 300")
-def overfit(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file (defaults fill the rest)."),
-    set_: Optional[List[str]] = typer.Option(
-        None, "--set", "-s", help="Override one key, e.g. --set codec.sigma=2 (repeatable)."
-    ),
-    image: Optional[str] = typer.Option(
-        None, "--image", help="An image id of the configured data, or a file its annotations name "
-        "(default: the first training image)."
-    ),
-    steps: int = typer.Option(DEFAULT_STEPS, "--steps", min=10, help="Training steps on the one image."),
-    out: Path = typer.Option(
-        Path("sanity-overfit.png"), "--out", "-o", help="PNG of the image with truth and predictions."
-    ),
-    emit_config: Optional[Path] = typer.Option(
-        None, "--emit-config", help="At a failure with a config fix, write the config with it applied."
-    ),
-) -> None:
+@sanity_app.command("overfit", epilog=EXAMPLE)
+@click.option("--config", "-c", type=PATH, default=None,
+              help="YAML config file (defaults fill the rest).")
+@click.option("--set", "-s", "set_", multiple=True, help="Override one key, e.g. --set codec.sigma=2 (repeatable).")
+@click.option("--image", default=None, help="An image id of the configured data, or a file its annotations name "
+              "(default: the first training image).")
+@click.option("--steps", type=click.IntRange(min=10), default=DEFAULT_STEPS, show_default=True,
+              help="Training steps on the one image.")
+@click.option("--out", "-o", type=PATH, default=Path("sanity-overfit.png"), show_default=True,
+              help="PNG of the image with truth and predictions.")
+@click.option("--emit-config", type=PATH, default=None,
+              help="At a failure with a config fix, write the config with it applied.")
+def overfit(config: Path | None, set_: tuple[str, ...], image: str | None, steps: int, out: Path,
+            emit_config: Path | None) -> None:
     """Train the configured pipeline on one image until it is perfect, then check each stage of inference.
 
     Exit 0 when every stage passes; 1 at a failure, naming the first failing stage's likely cause and fix.
@@ -60,7 +51,7 @@ def overfit(
         raise UserInputError(f"--out {out}: the picture is a PNG; give a path ending in .png")
     if emit_config is not None and not emit_config.parent.is_dir():
         raise UserInputError(f"--emit-config {emit_config}: no folder {emit_config.parent} to write it in")
-    report, pipeline = run_overfit(config, set_ or [], image, steps)
+    report, pipeline = run_overfit(config, list(set_), image, steps)
     console = Console()
     console.print(stage_table(report, pipeline.image_id))
     console.print(verdict_text(report), highlight=False)
@@ -68,7 +59,7 @@ def overfit(
     console.print(f"picture: {out}", highlight=False)
     if emit_config is not None:
         write_fixed_config(pipeline.config, report, emit_config, console)
-    raise typer.Exit(ExitCode.OK if report.passed else ExitCode.DIAGNOSED)
+    sys.exit(ExitCode.OK if report.passed else ExitCode.DIAGNOSED)
 
 
 def write_fixed_config(config: dict, report, path: Path, console: Console) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ceph_doctor.signals.predictions import COLLAPSED_SPREAD, spread_ratios
+from ceph_doctor.store.columns import PredictionTable
 from ceph_doctor.store.predictions import predictions_frame
 
 
@@ -30,8 +31,8 @@ def prediction_spread(image_ids: list[str], names: list[str], true: np.ndarray,
     columns = {}
     for side, pred in (("a", pred_a), ("b", pred_b)):
         frame = predictions_frame(0, 0, "val", "heatmap", image_ids, names, pred, true, None)
-        ratios = spread_ratios(frame)
-        columns[f"spread_{side}"] = ratios.iloc[0].reindex(names) if len(ratios) else pd.Series(np.nan, index=names)
+        _, landmarks, ratios = spread_ratios(PredictionTable.from_frame(frame))
+        columns[f"spread_{side}"] = pd.Series(ratios[0] if len(ratios) else np.nan, index=landmarks).reindex(names)
     table = pd.DataFrame(columns)
     table.index.name = "landmark"
     return Spread(table, float(table["spread_a"].median()), float(table["spread_b"].median()))

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ceph_doctor.folder_walk import MAX_DEPTH, Walk, walk
 from ceph_doctor.importers.names import Logged, NameMap
@@ -27,6 +25,9 @@ from ceph_doctor.numbers import plural
 from ceph_doctor.store import layout
 from ceph_doctor.store.reader import Run
 from ceph_doctor.store.scalars import ScalarTable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HEAD_BYTES = 64 * 1024
 # Files we look into; anything else (images, checkpoints) is passed over and counted.

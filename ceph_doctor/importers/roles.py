@@ -12,11 +12,15 @@ Each derivation is said in the run's notes, so a reader knows which numbers were
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.store.meaning import parse
 from ceph_doctor.store.scalars import TagSeries, last_per
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOCALISATION = ("mre", "epe", "nme", "pck", "sdr")
 

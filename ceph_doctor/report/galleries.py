@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D
 from ceph_doctor.report.drawing import landmark_colours, new_figure, to_png
 from ceph_doctor.report.points import add_point_key, background_image, draw_on_image, image_extent
 from ceph_doctor.report.run_view import RunView
+from ceph_doctor.store.columns import PredictionTable
 
 WORST_IMAGES = 6  # a row of three, twice: enough to see a pattern, few enough to look at each
 SUSPECTS_SHOWN = 24  # the report's gallery; `ceph-doctor labels RUN --pictures DIR` draws every one
@@ -183,17 +184,17 @@ def suspect_labels(view: RunView, diagnoses: Sequence = ()) -> bytes | None:
         return None
     if not check.pairs:
         return None
-    frame = view.run.predictions
-    train = frame[(frame["split"] == "train") & (frame["epoch"] == frame.loc[frame["split"] == "train", "epoch"].max())]
+    train = view.run.prediction_table.where(split="train")
+    train = train.where(epoch=train["epoch"].max())
     names = landmark_names(train)  # the check's own order of the landmarks
-    labels = {str(image): _points(rows, len(names)) for image, rows in train.groupby(train["image_id"].astype(str))}
+    labels = {str(image): _points(train.where(image_id=image), len(names)) for image in train.unique("image_id")}
     pictures = suspect_pictures(check, labels.get, names)
     return suspect_gallery(pictures, lambda image_id: background_image(view.run, image_id), len(names))
 
 
-def _points(rows: pd.DataFrame, landmarks: int) -> np.ndarray:
+def _points(rows: PredictionTable, landmarks: int) -> np.ndarray:
     points = np.full((landmarks, 2), np.nan)
-    index = rows["landmark_index"].to_numpy(int)
+    index = rows["landmark_index"].astype(int)
     keep = index < landmarks
-    points[index[keep]] = rows[["true_x", "true_y"]].to_numpy(float)[keep]
+    points[index[keep]] = rows.floats("true_x", "true_y")[keep]
     return points

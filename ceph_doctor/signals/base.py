@@ -50,8 +50,8 @@ def part_unseen(run: Run, tag_says: Callable[[str], bool], decodes: tuple[str, .
         return False
     if any(tag_says(tag) for tag in run.tags):
         return False
-    frame = run.predictions
-    return not (decodes and "decode" in frame and frame["decode"].isin(decodes).any())
+    table = run.prediction_table
+    return not (decodes and "decode" in table and not set(decodes).isdisjoint(table["decode"].tolist()))
 
 
 _UNSET = object()

@@ -10,13 +10,13 @@ it gets wrong while the rest gain: the mean over landmarks hides it.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.signals.base import (
     MissingInput, NotApplicable, PartNotSeen, Signal, part_unseen, signal_family, switched_off,
 )
 from ceph_doctor.signals.paired import landmark_changes
 from ceph_doctor.signals.series import val_predictions
+from ceph_doctor.store.columns import PredictionTable, grid
 from ceph_doctor.store.reader import Run
 
 _NAMES = ("hurt", "hurt_count", "helped_count", "worst_rise", "overall_change", "landmark_count")
@@ -44,22 +44,20 @@ def refine_signals(run: Run):
 
 def changes_after(run: Run, decode: str, family: str, step: str, by: str):
     """The `family.*` signals of the predictions recorded as `decode` against the plain ones."""
-    frame = run.predictions
-    if frame.empty or "decode" not in frame or not (frame["decode"] == decode).any():
+    table = run.prediction_table
+    if table.empty or "decode" not in table or not (table["decode"] == decode).any():
         raise MissingInput(f"validation predictions after {step} beside the plain ones")
     remade = val_predictions(run, decode)
     epoch = int(remade["epoch"].max())
-    remade = remade[remade["epoch"] == epoch]
+    remade = remade.where(epoch=epoch)
     plain = val_predictions(run)  # the model's own answer, as every other diagnosis reads it
-    plain = plain[plain["epoch"] == epoch]
-    error = "error_mm" if plain["error_mm"].notna().all() else "error_px"
-    table = pd.concat([plain, remade]).pivot_table(index="image_id", columns=["decode", "landmark"],
-                                                   values=error, sort=False)
-    plain_decode = plain["decode"].iloc[0] if len(plain) else None
-    if plain_decode is None or len(table) < 3:
+    plain = plain.where(epoch=epoch)
+    error = "error_mm" if "error_mm" in plain and not np.isnan(plain.floats("error_mm")).any() else "error_px"
+    images = sorted(set(plain["image_id"].tolist()) | set(remade["image_id"].tolist()))
+    if not len(plain) or len(images) < 3:
         raise MissingInput(f"plain predictions and those after {step} of at least 3 validation images")
-    names = list(dict.fromkeys(remade["landmark"]))
-    before, after = table[plain_decode][names].to_numpy(), table[decode][names].to_numpy()
+    names = list(dict.fromkeys(remade["landmark"].tolist()))
+    before, after = (mean_errors(rows, error, images, names) for rows in (plain, remade))
     changes = landmark_changes(before, after, names, error.removeprefix("error_"))
     rise = changes.table["relative"]
     hurt = changes.regressed
@@ -71,3 +69,16 @@ def changes_after(run: Run, decode: str, family: str, step: str, by: str):
     yield Signal(f"{family}.overall_change", float(changes.overall["relative"]), "change", epoch,
                  f"relative change of the mean error over all landmarks with {by}")
     yield Signal(f"{family}.landmark_count", len(names), "landmarks", epoch)
+
+
+def mean_errors(table: PredictionTable, error: str, images: list[str], names: list[str]) -> np.ndarray:
+    """(images, landmarks): the mean `error` of each image × landmark among the rows, NaN where there is none."""
+    cells = grid(table["image_id"], table["landmark"], table.floats(error))
+    row = {image: index for index, image in enumerate(cells.rows.tolist())}
+    column = {name: index for index, name in enumerate(cells.columns.tolist())}
+    out = np.full((len(images), len(names)), np.nan)
+    for i, image in enumerate(images):
+        for k, name in enumerate(names):
+            if image in row and name in column:
+                out[i, k] = cells.mean[row[image], column[name]]
+    return out

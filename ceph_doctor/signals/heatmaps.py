@@ -12,6 +12,7 @@ import numpy as np
 
 from ceph_doctor.signals.base import MissingInput, NotApplicable, Signal, signal_family, switched_off
 from ceph_doctor.signals.series import Curve, by_epoch, val_predictions
+from ceph_doctor.store.columns import median_per
 from ceph_doctor.store.reader import Run
 
 PEAK_TAGS = ("val/heatmap_peak", "train/heatmap_peak")
@@ -48,13 +49,13 @@ def heatmap_signals(run: Run):
 def recorded_peaks(run: Run) -> tuple[Curve | None, Curve | None]:
     """(median peak per validation, median width per validation), from predictions or logged scalars."""
     try:
-        frame = val_predictions(run)
+        table = val_predictions(run)
     except MissingInput:
-        frame = None
-    if frame is not None and "peak" in frame and frame["peak"].notna().any():
-        per_epoch = frame.groupby("epoch")[["peak", "peak_width"]].median().sort_index()
-        at = per_epoch.index.to_numpy(np.int64)
-        return Curve(at, per_epoch["peak"].to_numpy(float)), Curve(at, per_epoch["peak_width"].to_numpy(float))
+        table = None
+    if table is not None and "peak" in table and not np.isnan(table.floats("peak")).all():
+        at, peaks = median_per(table["epoch"], table.floats("peak"))
+        _, widths = median_per(table["epoch"], table.floats("peak_width"))
+        return Curve(at.astype(np.int64), peaks), Curve(at.astype(np.int64), widths)
     for tag in PEAK_TAGS:
         curve = by_epoch(run, tag)
         if len(curve):

@@ -7,14 +7,14 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.landmark_errors import (
     KINDS, NEAR_MM, OUTLIER_Z, SWAP, Classified, KindSummary, SuspectLabels, classify, shape_model, summarise,
     suspect_labels,
 )
 from ceph_doctor.signals.base import MissingInput, NotApplicable, PartNotSeen, Signal, signal_family
-from ceph_doctor.signals.series import DERIVED_DECODES, val_predictions
+from ceph_doctor.signals.series import plain_decode, val_predictions
+from ceph_doctor.store.columns import PredictionTable, grid, median_per
 from ceph_doctor.store.reader import Run
 
 # "Part of the images": a landmark at another's truth on at least this share of the validation images, and on
@@ -29,34 +29,36 @@ LABEL_VALIDATIONS = 5
 LABEL_IMAGES = 30
 
 
-def arrays(frame: pd.DataFrame, image_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def arrays(table: PredictionTable, image_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """One validation's rows as (pred, true) arrays (N, K, 2), each image's mm per px (NaN without spacing) and
     the image ids, in `image_ids`' order when given."""
-    ids = image_ids if image_ids is not None else sorted(pd.unique(frame["image_id"]).tolist())
-    landmarks = int(frame["landmark_index"].max()) + 1
-    row = pd.Index(ids).get_indexer(frame["image_id"])
+    ids = image_ids if image_ids is not None else table.unique("image_id")
+    landmarks = int(table["landmark_index"].max()) + 1
+    position = {image: index for index, image in enumerate(ids)}
+    row = np.fromiter((position.get(image, -1) for image in table["image_id"]), np.int64, len(table))
     keep = row >= 0
-    row, column = row[keep], frame["landmark_index"].to_numpy()[keep]
+    row, column = row[keep], table["landmark_index"].astype(np.int64)[keep]
     pred = np.full((len(ids), landmarks, 2), np.nan)
     true = np.full((len(ids), landmarks, 2), np.nan)
-    pred[row, column] = frame[["pred_x", "pred_y"]].to_numpy(float)[keep]
-    true[row, column] = frame[["true_x", "true_y"]].to_numpy(float)[keep]
+    pred[row, column] = table.floats("pred_x", "pred_y")[keep]
+    true[row, column] = table.floats("true_x", "true_y")[keep]
     spacing = np.full(len(ids), np.nan)
-    if "error_mm" in frame:
+    if "error_mm" in table:
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = frame["error_mm"].to_numpy(float)[keep] / frame["error_px"].to_numpy(float)[keep]
+            ratio = table.floats("error_mm")[keep] / table.floats("error_px")[keep]
         usable = np.isfinite(ratio) & (ratio > 0)
-        spacing_rows = pd.Series(ratio[usable]).groupby(row[usable]).median()
-        spacing[spacing_rows.index.to_numpy()] = spacing_rows.to_numpy()
+        rows, medians = median_per(row[usable], ratio[usable])
+        spacing[rows.astype(np.int64)] = medians
     return pred, true, spacing, ids
 
 
-def landmark_names(frame: pd.DataFrame) -> list[str]:
+def landmark_names(table: PredictionTable) -> list[str]:
     """The landmarks' names in index order (a name the rows never give reads `landmark N`)."""
-    pairs = frame[["landmark_index", "landmark"]].drop_duplicates("landmark_index").sort_values("landmark_index")
-    names = [f"landmark {index}" for index in range(int(pairs["landmark_index"].max()) + 1)]
-    for index, name in zip(pairs["landmark_index"], pairs["landmark"]):
-        names[int(index)] = str(name)
+    index = table["landmark_index"].astype(np.int64)
+    names = [f"landmark {number}" for number in range(int(index.max()) + 1)]
+    _, first = np.unique(index, return_index=True)  # each index's first row gives its name
+    for row in first:
+        names[int(index[row])] = str(table["landmark"][row])
     return names
 
 
@@ -68,9 +70,9 @@ def val_error_kinds(run: Run):
     """The last validation's error kinds: (`Classified`, `KindSummary`, epoch, images); MissingInput without
     predictions. Kept on the run: its signals and every report's table read the same."""
     if "error_kinds" not in run.memo:
-        frame = val_predictions(run)
-        epoch = int(frame["epoch"].max())
-        last = frame[frame["epoch"] == epoch]
+        table = val_predictions(run)
+        epoch = int(table["epoch"].max())
+        last = table.where(epoch=epoch)
         pred, true, spacing, _ = arrays(last)
         classified = classify(pred, true, _spacing_or_none(spacing))
         run.memo["error_kinds"] = classified, summarise(classified, landmark_names(last)), epoch, len(pred)
@@ -82,7 +84,9 @@ def error_kinds_by_validation(run: Run) -> list[tuple[int, KindSummary]]:
     trained (a swap that grows, misses that never shrink). Kept on the run; MissingInput without predictions."""
     if "error_kinds_by_validation" not in run.memo:
         summaries = []
-        for epoch, rows in val_predictions(run).groupby("epoch", sort=True):
+        table = val_predictions(run)
+        for epoch in table.unique("epoch"):
+            rows = table.where(epoch=epoch)
             pred, true, spacing, _ = arrays(rows)
             classified = classify(pred, true, _spacing_or_none(spacing))
             summaries.append((int(epoch), summarise(classified, landmark_names(rows))))
@@ -150,8 +154,8 @@ def error_kind_signals(run: Run):
 
 
 def has_spacing(run: Run) -> bool:
-    frame = run.predictions
-    return "error_mm" in frame and bool(np.isfinite(frame["error_mm"].to_numpy(float)).any())
+    table = run.prediction_table
+    return "error_mm" in table and bool(np.isfinite(table.floats("error_mm")).any())
 
 
 def training_label_check(run: Run) -> SuspectLabels:
@@ -163,27 +167,27 @@ def training_label_check(run: Run) -> SuspectLabels:
 
 
 def _training_label_check(run: Run) -> SuspectLabels:
-    frame = run.predictions
-    if frame.empty or "split" not in frame or not (frame["split"] == "train").any():
+    table = run.prediction_table
+    if table.empty or "split" not in table or not (table["split"] == "train").any():
         raise MissingInput("predictions on a fixed subset of training images at each validation "
                            "(the Recorder's data.train_subset)")
-    frame = frame[frame["split"] == "train"]
-    decodes = [name for name in pd.unique(frame["decode"]) if name not in DERIVED_DECODES]
-    if not decodes:
+    table = table.where(split="train")
+    decode = plain_decode(table)
+    if decode is None:
         raise MissingInput("the training subset's predictions without test-time augmentation or refinement")
-    frame = frame[frame["decode"] == ("autoregressive" if "autoregressive" in decodes else decodes[0])]
-    epochs = sorted(pd.unique(frame["epoch"]))[-LABEL_VALIDATIONS:]
+    table = table.where(decode=decode)
+    epochs = table.unique("epoch")[-LABEL_VALIDATIONS:]
     if len(epochs) < 2:
         raise MissingInput("the training subset's predictions at two validations or more")
-    ids = sorted(pd.unique(frame["image_id"]).tolist())
+    ids = table.unique("image_id")
     if len(ids) < LABEL_IMAGES:
         raise MissingInput(f"predictions on {LABEL_IMAGES} or more training images at each validation "
                            f"(data.train_subset: {len(ids)} were recorded)")
-    stacked = [arrays(frame[frame["epoch"] == epoch], ids) for epoch in epochs]
+    stacked = [arrays(table.where(epoch=epoch), ids) for epoch in epochs]
     pred = np.stack([item[0] for item in stacked])
     true = np.stack([item[1] for item in stacked])
     spacing = np.nanmedian(np.stack([item[2] for item in stacked]), axis=0) if has_spacing(run) else None
-    return suspect_labels(pred, true, ids, landmark_names(frame), spacing)
+    return suspect_labels(pred, true, ids, landmark_names(table), spacing)
 
 
 @signal_family(
@@ -220,12 +224,14 @@ def annotator_signals(run: Run):
     if not isinstance(limit, dict) or not limit:
         raise NotApplicable("the data has one annotation per image (ISBI 2015 and Aariz ship two annotators)")
     unit = (dataset or {}).get("annotator_disagreement_unit", "mm")
-    frame = val_predictions(run)
-    epoch = int(frame["epoch"].max())
-    column = "error_mm" if unit == "mm" and "error_mm" in frame else "error_px"
-    errors = frame[frame["epoch"] == epoch].groupby("landmark")[column].mean()
-    judged = [(name, float(errors[name]), float(value)) for name, value in limit.items()
-              if value is not None and name in errors.index and np.isfinite(errors[name])]
+    table = val_predictions(run)
+    epoch = int(table["epoch"].max())
+    column = "error_mm" if unit == "mm" and "error_mm" in table else "error_px"
+    last = table.where(epoch=epoch)
+    means = grid(last["landmark"], np.zeros(len(last)), last.floats(column))  # one column: the mean per landmark
+    errors = {str(name): float(mean) for name, mean in zip(means.rows, means.mean[:, 0])}
+    judged = [(name, errors[name], float(value)) for name, value in limit.items()
+              if value is not None and name in errors and np.isfinite(errors[name])]
     at_limit = [(name, error, value) for name, error, value in judged if error <= value]
     yield Signal("annotators.epoch", epoch, "epoch", epoch)
     yield Signal("annotators.at_limit", [name for name, _, _ in at_limit], "", epoch)
@@ -247,14 +253,13 @@ def _implausible_shapes(run: Run) -> tuple[list[str], int, int]:
     (its validation and training-subset truths), by a shape model of those annotations: (image ids, images,
     epoch). Comparing with the run's own annotations, not a chi-square table, keeps the line where real shapes
     lie, however many modes the data has."""
-    frame = val_predictions(run)
-    epoch = int(frame["epoch"].max())
-    last = frame[frame["epoch"] == epoch]
-    pred, true, _, ids = arrays(last)
+    table = val_predictions(run)
+    epoch = int(table["epoch"].max())
+    pred, true, _, ids = arrays(table.where(epoch=epoch))
     truths = [true]
-    everything = run.predictions
+    everything = run.prediction_table
     if "split" in everything and (everything["split"] == "train").any():
-        train = everything[(everything["split"] == "train") & (everything["epoch"] == everything["epoch"].max())]
+        train = everything.where(split="train", epoch=everything["epoch"].max())
         if len(train) and int(train["landmark_index"].max()) + 1 == true.shape[1]:
             truths.append(arrays(train)[1])
     annotated = np.concatenate(truths)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.metrics import point_errors
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FALSE_DISCOVERY_RATE = 0.05
 IMPROVED, REGRESSED, UNCHANGED = "improved", "regressed", "no evidence of change"
@@ -27,7 +30,7 @@ IMPROVED, REGRESSED, UNCHANGED = "improved", "regressed", "no evidence of change
 class LandmarkChanges:
     unit: str  # "mm" when every image's pixel spacing is known, else "px"
     # index: landmark; images, error_a, error_b, delta, relative, p_value, se_a, se_b, p_adjusted, verdict
-    table: pd.DataFrame
+    table: "pd.DataFrame"
     overall: dict[str, float]  # the same measures over per-image mean errors
 
     def named(self, verdict: str) -> list[str]:
@@ -54,6 +57,8 @@ def paired_errors(true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
 
 def landmark_changes(errors_a: np.ndarray, errors_b: np.ndarray, names: list[str], unit: str,
                      rate: float = FALSE_DISCOVERY_RATE) -> LandmarkChanges:
+    import pandas as pd  # here, as scipy below: only runs with a step to judge (TTA, refinement) need them
+
     rows = []
     for k, name in enumerate(names):
         rows.append({"landmark": name, **_paired_summary(errors_a[:, k], errors_b[:, k])})

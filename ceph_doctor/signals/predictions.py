@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
 from ceph_doctor.signals.series import metric_curve, val_predictions
+from ceph_doctor.store.columns import PredictionTable, factorize, grid
 from ceph_doctor.store.reader import Run
 
 # A landmark whose predictions spread less than this share of the truth's spread has collapsed.
@@ -17,24 +19,29 @@ MERGE_DISTANCE = 0.01
 BORDER_BAND = 0.01
 
 
-def spread_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """epoch × landmark: spread of predictions across images over the spread of the truth.
+def spread_ratios(table: PredictionTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(epochs, landmarks, ratios): per epoch × landmark, the spread of predictions across images over the spread
+    of the truth (NaN where the truth does not spread, or a landmark was not predicted at that epoch).
 
     Spread = root of the summed x and y variances. 1 means predictions vary from
     image to image as much as the anatomy does; near 0, the model answers the same
     point whatever the image.
     """
-    grouped = frame.groupby(["epoch", "landmark"], sort=False)
-    pred = np.sqrt(grouped["pred_x"].var() + grouped["pred_y"].var())
-    true = np.sqrt(grouped["true_x"].var() + grouped["true_y"].var())
-    return (pred / true.where(true > 0)).unstack("landmark").sort_index()
+    epoch, landmark = table["epoch"], table["landmark"]
+    spreads = {}
+    for side in ("pred", "true"):
+        x, y = grid(epoch, landmark, table.floats(f"{side}_x")), grid(epoch, landmark, table.floats(f"{side}_y"))
+        spreads[side] = np.sqrt(x.var + y.var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = spreads["pred"] / np.where(spreads["true"] > 0, spreads["true"], np.nan)
+    return x.rows, x.columns, ratios
 
 
-def image_extent(run: Run, frame: pd.DataFrame) -> tuple[float, float]:
+def image_extent(run: Run, table: PredictionTable) -> tuple[float, float]:
     size = (run.manifest.get("dataset") or {}).get("original_size")
     if size:
         return float(size[0]), float(size[1])
-    return float(frame["true_x"].max() * 1.1), float(frame["true_y"].max() * 1.1)
+    return float(np.nanmax(table.floats("true_x")) * 1.1), float(np.nanmax(table.floats("true_y")) * 1.1)
 
 
 @signal_family(
@@ -46,34 +53,36 @@ def image_extent(run: Run, frame: pd.DataFrame) -> tuple[float, float]:
     ),
 )
 def collapse_signals(run: Run):
-    frame = val_predictions(run)
-    if frame["image_id"].nunique() < 3:
+    table = val_predictions(run)
+    if len(table.unique("image_id")) < 3:
         raise MissingInput("predictions for at least 3 validation images")
-    ratios = spread_ratios(frame)
-    median = ratios.median(axis=1)
-    last_epoch = int(ratios.index[-1])
-    last = ratios.iloc[-1]
+    epochs, landmarks, ratios = spread_ratios(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch with no spread to measure: NaN
+        median = np.nanmedian(ratios, axis=1)
+    epochs = epochs.astype(np.int64)
+    last_epoch = int(epochs[-1])
     # Reference: the best validation (an untrained model's random spread means nothing).
     try:
         best_epoch = metric_curve(run).best_epoch
     except MissingInput:
-        best_epoch = int(ratios.index[0])
-    best_epoch = best_epoch if best_epoch in median.index else int(median.index[0])
-    collapsed = [name for name, value in last.items() if value < COLLAPSED_SPREAD]
-    width, height = image_extent(run, frame)
-    border = pd.Series(at_border(frame, width, height)).groupby(frame["epoch"].to_numpy()).mean()
+        best_epoch = int(epochs[0])
+    best_epoch = best_epoch if best_epoch in epochs else int(epochs[0])
+    collapsed = [str(name) for name, value in zip(landmarks, ratios[-1]) if value < COLLAPSED_SPREAD]
+    width, height = image_extent(run, table)
+    border = grid(table["epoch"], np.zeros(len(table)), at_border(table, width, height)).mean[:, 0]
     # Onset: the first validation of the final stretch in which predictions stayed collapsed.
-    state = (median < COLLAPSED_SPREAD) | (border.reindex(median.index) > 0.2)
+    state = (median < COLLAPSED_SPREAD) | (border > 0.2)
     onset = None
-    for epoch in reversed(state.index):
-        if not state[epoch]:
+    for epoch, collapsed_then in zip(reversed(epochs), reversed(state)):
+        if not collapsed_then:
             break
         onset = int(epoch)
-    reference = median[best_epoch]
-    yield Signal("collapse.spread_ratio", float(median.iloc[-1]), "×", last_epoch,
+    reference = median[np.searchsorted(epochs, best_epoch)]
+    yield Signal("collapse.spread_ratio", float(median[-1]), "×", last_epoch,
                  "median over landmarks of the predictions' spread across images over the truth's")
     yield Signal("collapse.spread_ratio_best", float(reference), "×", best_epoch)
-    yield Signal("collapse.spread_drop", float(1 - median.iloc[-1] / reference) if reference > 0 else 0.0,
+    yield Signal("collapse.spread_drop", float(1 - median[-1] / reference) if reference > 0 else 0.0,
                  "share", last_epoch, "how far the spread fell since the best epoch")
     yield Signal("collapse.landmarks", collapsed, "", last_epoch)
     yield Signal("collapse.collapsed_count", len(collapsed), "landmarks", last_epoch)
@@ -82,24 +91,24 @@ def collapse_signals(run: Run):
     yield Signal("collapse.at_best", onset is not None and onset <= best_epoch, "", best_epoch,
                  "the predictions were collapsed from the best validation to the last")
 
-    last_frame = frame[frame["epoch"] == last_epoch]
-    yield Signal("collapse.distinct_ratio", distinct_ratio(last_frame, MERGE_DISTANCE * np.hypot(width, height)),
+    last = table.where(epoch=last_epoch)
+    yield Signal("collapse.distinct_ratio", distinct_ratio(last, MERGE_DISTANCE * np.hypot(width, height)),
                  "share", last_epoch, "median over images of distinct predicted points over the landmark count")
-    yield Signal("collapse.border_share", float(border.iloc[-1]), "share", last_epoch,
+    yield Signal("collapse.border_share", float(border[-1]), "share", last_epoch,
                  "share of predictions on the image border")
 
 
-def at_border(frame: pd.DataFrame, width: float, height: float) -> np.ndarray:
+def at_border(table: PredictionTable, width: float, height: float) -> np.ndarray:
     """Per row, whether the prediction lies in the band along the image's edge."""
     band_x, band_y = BORDER_BAND * width, BORDER_BAND * height
-    x, y = frame["pred_x"].to_numpy(dtype=float), frame["pred_y"].to_numpy(dtype=float)
+    x, y = table.floats("pred_x"), table.floats("pred_y")
     return (x < band_x) | (x > width - 1 - band_x) | (y < band_y) | (y > height - 1 - band_y)
 
 
-def distinct_ratio(frame: pd.DataFrame, radius: float) -> float:
+def distinct_ratio(table: PredictionTable, radius: float) -> float:
     """Per image, how many separate points the landmarks' predictions form, over the landmark count: greedily,
     each point not within `radius` of an earlier kept one starts a new one (all images at once, point by point)."""
-    codes, _ = pd.factorize(frame["image_id"], sort=False)
+    codes, _ = factorize(table["image_id"], sort=False)
     if len(codes) == 0:
         return np.nan
     counts = np.bincount(codes)
@@ -107,7 +116,7 @@ def distinct_ratio(frame: pd.DataFrame, radius: float) -> float:
     slot = np.empty(len(codes), dtype=np.int64)
     slot[order] = np.arange(len(codes)) - np.repeat(np.cumsum(counts) - counts, counts)
     points = np.full((len(counts), counts.max(), 2), np.nan)
-    points[codes, slot] = frame[["pred_x", "pred_y"]].to_numpy(dtype=float)
+    points[codes, slot] = table.floats("pred_x", "pred_y")
     finite = np.isfinite(points).all(axis=-1)
     with np.errstate(invalid="ignore"):
         within = np.linalg.norm(points[:, :, None] - points[:, None], axis=-1) <= radius  # NaN: never within
@@ -133,17 +142,19 @@ def geometry_signals(run: Run):
     most of the error (`fit_gain` ≫ 1) with a scale far from 1, or the fit
     against the swapped axes beats the straight one (`swap_gain` > 1).
     """
-    frame = val_predictions(run)
-    frame = frame[frame["epoch"] == frame["epoch"].max()].dropna(subset=["pred_x", "pred_y", "true_x", "true_y"])
-    if len(frame) < 6:
+    table = val_predictions(run)
+    epoch = int(table["epoch"].max())
+    pred_x, pred_y, true_x, true_y = table.where(epoch=epoch).floats("pred_x", "pred_y", "true_x", "true_y").T
+    measured = ~(np.isnan(pred_x) | np.isnan(pred_y) | np.isnan(true_x) | np.isnan(true_y))
+    pred_x, pred_y, true_x, true_y = pred_x[measured], pred_y[measured], true_x[measured], true_y[measured]
+    if len(pred_x) < 6:
         raise MissingInput("predicted and true coordinates for several validation points")
-    epoch = int(frame["epoch"].iloc[0])
-    straight_x, straight_y = fit(frame["true_x"], frame["pred_x"]), fit(frame["true_y"], frame["pred_y"])
-    swapped_x, swapped_y = fit(frame["true_y"], frame["pred_x"]), fit(frame["true_x"], frame["pred_y"])
-    raw = np.sqrt(np.mean((frame["pred_x"] - frame["true_x"]) ** 2 + (frame["pred_y"] - frame["true_y"]) ** 2))
+    straight_x, straight_y = fit(true_x, pred_x), fit(true_y, pred_y)
+    swapped_x, swapped_y = fit(true_y, pred_x), fit(true_x, pred_y)
+    raw = np.sqrt(np.mean((pred_x - true_x) ** 2 + (pred_y - true_y) ** 2))
     residual = np.hypot(straight_x.rms, straight_y.rms)
     swapped = np.hypot(swapped_x.rms, swapped_y.rms)
-    variance = frame["pred_x"].var() + frame["pred_y"].var()
+    variance = np.var(pred_x, ddof=1) + np.var(pred_y, ddof=1)
     yield Signal("geometry.scale_x", straight_x.scale, "×", epoch)
     yield Signal("geometry.scale_y", straight_y.scale, "×", epoch)
     yield Signal("geometry.scale", (straight_x.scale + straight_y.scale) / 2, "×", epoch)
@@ -164,8 +175,7 @@ class _Fit:
         self.scale, self.offset, self.rms = scale, offset, rms
 
 
-def fit(x: pd.Series, y: pd.Series) -> _Fit:
-    x, y = x.to_numpy(float), y.to_numpy(float)
+def fit(x: np.ndarray, y: np.ndarray) -> _Fit:
     if np.ptp(x) == 0:
         return _Fit(0.0, float(y.mean()), float(y.std()))
     scale, offset = np.polyfit(x, y, 1)
@@ -179,23 +189,25 @@ def fit(x: pd.Series, y: pd.Series) -> _Fit:
 )
 def landmark_signals(run: Run):
     """Each landmark's own best validation, and how far it is above it now."""
-    frame = val_predictions(run)
-    error = "error_mm" if frame["error_mm"].notna().all() else "error_px"
-    per_epoch = frame.groupby(["epoch", "landmark"], sort=False)[error].mean().unstack("landmark").sort_index()
+    table = val_predictions(run)
+    error = "error_mm" if "error_mm" in table and not np.isnan(table.floats("error_mm")).any() else "error_px"
+    errors = table.grid("epoch", "landmark", error)
+    per_epoch = errors.mean  # epoch × landmark
     if len(per_epoch) < 2:
         raise MissingInput("per-landmark predictions at two or more validations")
-    best, last, first = per_epoch.min(), per_epoch.iloc[-1], per_epoch.iloc[0]
-    rise = (last - best) / best.where(best > 0)
-    # Regressed: 20 % above its own best, by more than half a typical landmark's best error,
-    # and worse than where it stood halfway through (not a landmark that is merely noisy).
-    floor = 0.5 * float(best.median())
-    halfway = per_epoch.iloc[len(per_epoch) // 2]
-    regressed = [
-        name for name in per_epoch.columns
-        if rise[name] > 0.2 and last[name] - best[name] > floor and last[name] > halfway[name]
-    ]
-    improved = int(((first - last) / first.where(first > 0) > 0.2).sum())
-    epoch = int(per_epoch.index[-1])
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a landmark never measured: no best, NaN
+        best = np.nanmin(per_epoch, axis=0)
+        last, first = per_epoch[-1], per_epoch[0]
+        rise = (last - best) / np.where(best > 0, best, np.nan)
+        # Regressed: 20 % above its own best, by more than half a typical landmark's best error,
+        # and worse than where it stood halfway through (not a landmark that is merely noisy).
+        floor = 0.5 * float(np.nanmedian(best))
+        halfway = per_epoch[len(per_epoch) // 2]
+        regressed = [str(name) for k, name in enumerate(errors.columns)
+                     if rise[k] > 0.2 and last[k] - best[k] > floor and last[k] > halfway[k]]
+        improved = int(((first - last) / np.where(first > 0, first, np.nan) > 0.2).sum())
+    epoch = int(errors.rows[-1])
     try:
         curve = metric_curve(run)
         epoch = curve.best_epoch
@@ -205,5 +217,5 @@ def landmark_signals(run: Run):
     yield Signal("landmark.regressed_count", len(regressed), "landmarks", epoch)
     yield Signal("landmark.improved_count", improved, "landmarks")
     yield Signal("landmark.count", int(per_epoch.shape[1]), "landmarks")
-    yield Signal("landmark.worst_rise", float(rise.max()) if rise.notna().any() else 0.0, "change",
-                 int(per_epoch.index[-1]))
+    yield Signal("landmark.worst_rise", float(np.nanmax(rise)) if not np.isnan(rise).all() else 0.0, "change",
+                 int(errors.rows[-1]))

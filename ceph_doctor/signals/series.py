@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ceph_doctor.signals.base import MissingInput
 from ceph_doctor.store.meaning import BOUNDED, parse
 from ceph_doctor.store.monitor import best_of, monitor_of
+from ceph_doctor.store.columns import PredictionTable
 from ceph_doctor.store.reader import Run
 from ceph_doctor.store.scalars import last_per
 
@@ -205,7 +205,7 @@ def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
 DERIVED_DECODES = ("tta", "refined")
 
 
-def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:
+def val_predictions(run: Run, decode: str | None = None) -> PredictionTable:
     """The validation rows of one decode (by default the model's own answer); kept on the run, since several
     signal families read them."""
     key = ("val_predictions", decode)
@@ -214,17 +214,25 @@ def val_predictions(run: Run, decode: str | None = None) -> pd.DataFrame:
     return run.memo[key]
 
 
-def _val_predictions(run: Run, decode: str | None) -> pd.DataFrame:
-    frame = run.predictions
-    if frame.empty or "split" not in frame:
+def _val_predictions(run: Run, decode: str | None) -> PredictionTable:
+    table = run.prediction_table
+    if table.empty or "split" not in table:
         raise MissingInput("per-landmark predictions at each validation (the Recorder's predictions, or pred=/gt= debug lines)")
-    frame = frame[frame["split"] == "val"]
+    table = table.where(split="val")
     if decode is None:  # the model's own answer: as inference runs it, before test-time augmentation or refinement
-        decodes = [name for name in pd.unique(frame["decode"]) if name not in DERIVED_DECODES]
-        if not decodes:
+        decode = plain_decode(table)
+        if decode is None:
             raise MissingInput("validation predictions without test-time augmentation or refinement")
-        decode = "autoregressive" if "autoregressive" in decodes else decodes[0]
-    return frame[frame["decode"] == decode]
+    return table.where(decode=decode)
+
+
+def plain_decode(table: PredictionTable) -> str | None:
+    """The decode of the model's own answer among the table's rows (a sequence decoder's autoregressive one where
+    there are several), None where every row was remade by a later step."""
+    decodes = [name for name in dict.fromkeys(table["decode"].tolist()) if name not in DERIVED_DECODES]
+    if not decodes:
+        return None
+    return "autoregressive" if "autoregressive" in decodes else decodes[0]
 
 
 def relative_slope(curve: Curve) -> float:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ceph_doctor.errors import UserInputError
 from ceph_doctor.store import layout
+from ceph_doctor.store.columns import PredictionTable
 from ceph_doctor.store.salvage import read_predictions, read_scalars
 from ceph_doctor.store.scalars import ScalarTable, TagSeries, last_per
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RunFormatError(UserInputError):
@@ -22,17 +24,19 @@ class Run:
     """One run: its manifest and its records.
 
     `scalars`: a frame of step, epoch, tag, value, wall_time; `series(tag)` gives one
-    tag's rows as arrays. `predictions`: one row per validation × split × image ×
-    landmark (see `layout.PREDICTION_COLUMNS`). `memo` keeps what signals derive from
-    the scalars, so that a curve read by several signals is computed once.
+    tag's rows as arrays. `predictions`: a frame of one row per validation × split × image ×
+    landmark (see `layout.PREDICTION_COLUMNS`); `prediction_table`, the same rows as numpy
+    columns (what the signals read: pandas is imported only when a frame is asked for).
+    `memo` keeps what signals derive from the records, so that a curve read by several
+    signals is computed once.
     """
 
     def __init__(
         self,
         path: str | Path,
         manifest: dict[str, Any],
-        scalars: pd.DataFrame | ScalarTable,
-        predictions: pd.DataFrame | None = None,
+        scalars: "pd.DataFrame | ScalarTable",
+        predictions: "pd.DataFrame | PredictionTable | None" = None,
         source: str = "ceph-doctor",
         notes: list[str] | None = None,
         names: list | None = None,
@@ -41,7 +45,9 @@ class Run:
         self.path = Path(path)
         self.manifest = manifest
         self.table = scalars if isinstance(scalars, ScalarTable) else ScalarTable(frame=scalars)
-        self.predictions = predictions if predictions is not None else no_predictions()
+        self.prediction_table = (predictions if isinstance(predictions, PredictionTable)
+                                 else PredictionTable.no_rows() if predictions is None
+                                 else PredictionTable.from_frame(predictions))
         self.source = source
         self.notes = list(notes or [])
         self.names = list(names or [])  # an imported run: how each logged name was read (importers.names.NameRow)
@@ -54,12 +60,21 @@ class Run:
         return f"Run({str(self.path)!r}, source={self.source!r})"
 
     @property
-    def scalars(self) -> pd.DataFrame:
+    def scalars(self) -> "pd.DataFrame":
         return self.table.frame
 
     @scalars.setter
-    def scalars(self, frame: pd.DataFrame) -> None:
+    def scalars(self, frame: "pd.DataFrame") -> None:
         self.table = ScalarTable(frame=frame)
+        self.memo.clear()
+
+    @property
+    def predictions(self) -> "pd.DataFrame":
+        return self.prediction_table.frame()
+
+    @predictions.setter
+    def predictions(self, frame: "pd.DataFrame") -> None:
+        self.prediction_table = PredictionTable.from_frame(frame)
         self.memo.clear()
 
     def series(self, tag: str) -> TagSeries:
@@ -102,11 +117,12 @@ class Run:
 
     def until(self, epoch: int) -> "Run":
         """The run as it stood at the end of `epoch`: what an analysis then would have seen."""
+        predictions = self.prediction_table
         earlier = Run(
             self.path,
             self.manifest,
-            self.scalars[self.scalars["epoch"] <= epoch].reset_index(drop=True),
-            self.predictions[self.predictions["epoch"] <= epoch].reset_index(drop=True),
+            self.table.until(epoch),
+            predictions.rows(predictions["epoch"] <= epoch) if "epoch" in predictions else predictions,
             self.source,
             self.notes,
             self.names,
@@ -115,19 +131,20 @@ class Run:
         earlier.reference, earlier.reference_problem = self.reference, self.reference_problem
         return earlier
 
-    def scalar(self, tag: str) -> pd.Series:
+    def scalar(self, tag: str) -> "pd.Series":
         """One tag's values indexed by step (the last value wins if a step repeats)."""
+        import pandas as pd
+
         rows = self.series(tag)
         steps, values = last_per(rows.step, rows.value)
         return pd.Series(values, index=pd.Index(steps, name="step"), name="value")
 
 
-_NO_PREDICTIONS = pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))
+def no_predictions() -> "pd.DataFrame":
+    """An empty predictions frame, for the importers that build theirs with pandas."""
+    import pandas as pd
 
-
-def no_predictions() -> pd.DataFrame:
-    """An empty predictions frame (a copy: building one from scratch costs a tenth of a millisecond)."""
-    return _NO_PREDICTIONS.copy()
+    return pd.DataFrame(columns=list(layout.PREDICTION_COLUMNS))
 
 
 def load_run(path: str | Path, cache: dict | None = None) -> Run:

@@ -1,8 +1,8 @@
 """Reading a run store whose files were damaged (a full disk, a copy cut short, an editor, a stray file): every
 record that can be read is kept, and what could not be read is said, never dropped in silence.
 
-    frame, unread = read_scalars(run_dir)        # scalars.csv; torn or malformed lines skipped and counted
-    frame, unread = read_predictions(run_dir)    # predictions/*.parquet; unreadable or foreign files skipped
+    table, unread = read_scalars(run_dir)        # scalars.csv; torn or malformed lines skipped and counted
+    table, unread = read_predictions(run_dir)    # predictions/*.parquet; unreadable or foreign files skipped
 
 `unread` holds one sentence per problem, naming the file ("scalars.csv: read 1520 of 1523 lines; skipped 3
 damaged lines, the first at line 153: 6 fields, not 5"). The reports show it for the run (`Run.unread`).
@@ -14,20 +14,23 @@ import csv
 import io
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.csv as arrow_csv
 import pyarrow.parquet as pq
 
 from ceph_doctor.store import layout
+from ceph_doctor.store.columns import PredictionTable, factorize, numpy_column
+from ceph_doctor.store.scalars import ScalarTable
 
-SCALAR_TYPES = {"step": "int64", "epoch": "int64", "tag": "string", "value": "float64", "wall_time": "float64"}
+_SCALAR_TYPES = {"step": np.int64, "epoch": np.int64, "tag": object, "value": np.float64, "wall_time": np.float64}
 _PREDICTION_ORDER = ["epoch", "decode", "split", "image_id", "landmark_index"]
 
 
-def read_scalars(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+def read_scalars(run_dir: Path) -> tuple[ScalarTable, list[str]]:
     path = run_dir / layout.SCALARS
     if not path.exists():
-        return _empty_scalars(), []
+        return _scalar_table([]), []
     data = path.read_bytes()
     # A writer killed mid-line leaves a torn last line: everything after the last newline. Its value may be a
     # number cut short ("0.12" of "0.1234"), so it is never read; it is said, as the end of a killed writer (or
@@ -37,19 +40,28 @@ def read_scalars(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
             "stopped mid-row, or was writing it)"] if data[whole:].strip() else []
     data = data[:whole]
     try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=SCALAR_TYPES, keep_default_na=False, na_values={"value": ["nan"]})
-        if tuple(frame.columns) == layout.SCALAR_COLUMNS:
-            return frame, torn
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        table = arrow_csv.read_csv(io.BytesIO(data), convert_options=_SCALAR_CONVERSION)
+        if tuple(table.column_names) == layout.SCALAR_COLUMNS:
+            # A column of numbers reads as numpy numbers (a "nan" value as NaN), the tag as an object array of str.
+            return ScalarTable(columns={name: np.asarray(numpy_column(table.column(name)), _SCALAR_TYPES[name])
+                                        for name in layout.SCALAR_COLUMNS}), torn
+    except pa.ArrowInvalid:
         pass  # read it line by line below, to keep what is whole
-    frame, problems = _salvaged_scalars(path, data)
-    return frame, [*problems, *torn]
+    table, problems = _salvaged_scalars(path, data)
+    return table, [*problems, *torn]
 
 
-def _salvaged_scalars(path: Path, data: bytes) -> tuple[pd.DataFrame, list[str]]:
+_SCALAR_CONVERSION = arrow_csv.ConvertOptions(
+    column_types={"step": pa.int64(), "epoch": pa.int64(), "tag": pa.string(), "value": pa.float64(),
+                  "wall_time": pa.float64()},
+    null_values=["nan"], strings_can_be_null=False, quoted_strings_can_be_null=False,  # a tag "nan" is a tag
+)
+
+
+def _salvaged_scalars(path: Path, data: bytes) -> tuple[ScalarTable, list[str]]:
     lines = data.decode("utf-8", errors="replace").split("\n")[:-1]
     if not lines:
-        return _empty_scalars(), [f"{path}: empty, not even its header (the run's first write failed)"]
+        return _scalar_table([]), [f"{path}: empty, not even its header (the run's first write failed)"]
     header = ",".join(layout.SCALAR_COLUMNS)
     body, first = (lines[1:], 2) if lines[0].strip() == header else (lines, 1)
     rows, bad = [], []
@@ -59,13 +71,13 @@ def _salvaged_scalars(path: Path, data: bytes) -> tuple[pd.DataFrame, list[str]]
             rows.append(row)
         else:
             bad.append((number, problem))
-    frame = pd.DataFrame(rows, columns=list(layout.SCALAR_COLUMNS)).astype(SCALAR_TYPES) if rows else _empty_scalars()
+    table = _scalar_table(rows)
     problems = [] if first == 2 else [f"{path}: its first line is not the header ({header})"]
     if bad:
         number, problem = bad[0]
         problems.append(f"{path}: read {len(rows)} of {len(body)} lines; skipped {len(bad)} damaged "
                         f"{'line' if len(bad) == 1 else 'lines'}, the first at line {number}: {problem}")
-    return frame, problems
+    return table, problems
 
 
 def _scalar_row(line: str) -> tuple[list | None, str | None]:
@@ -85,11 +97,13 @@ def _scalar_row(line: str) -> tuple[list | None, str | None]:
         return None, "a step, epoch, value or time that is not a number"
 
 
-def _empty_scalars() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in SCALAR_TYPES.items()})
+def _scalar_table(rows: list[list]) -> ScalarTable:
+    columns = list(zip(*rows)) if rows else [()] * len(layout.SCALAR_COLUMNS)
+    return ScalarTable(columns={name: np.array(values, dtype=_SCALAR_TYPES[name])
+                                for name, values in zip(layout.SCALAR_COLUMNS, columns)})
 
 
-def read_predictions(run_dir: Path, cache: dict | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+def read_predictions(run_dir: Path, cache: dict | None = None) -> tuple[PredictionTable | None, list[str]]:
     """The predictions of every readable file (None when there are none), and what could not be read.
 
     `cache` (a dict the caller keeps between reads of a run being written): each file is read once while its
@@ -111,21 +125,33 @@ def read_predictions(run_dir: Path, cache: dict | None = None) -> tuple[pd.DataF
     if not tables:
         return None, problems
     try:
-        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        table = pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowException as error:
         return None, [*problems, f"{folder}: files of different schemas ({_first_line(error)}); predictions left out"]
-    return frame.sort_values(_PREDICTION_ORDER, ignore_index=True), problems
+    return _sorted(PredictionTable.from_arrow(table)), problems
+
+
+def _sorted(table: PredictionTable) -> PredictionTable:
+    """The rows in `_PREDICTION_ORDER` (whatever order the files were written and named in)."""
+    order = np.lexsort([factorize(table[name])[0] for name in reversed(_PREDICTION_ORDER)])
+    return PredictionTable({name: table[name][order] for name in table.columns})
 
 
 def _read_table(path: Path, cache: dict | None) -> pa.Table:
     if cache is None:
-        return pq.read_table(path)
+        return _read_parquet(path)
     status = path.stat()
     key = (status.st_size, status.st_mtime_ns)
     known = cache.get(path.name)
     if known is None or known[0] != key:
-        known = cache[path.name] = (key, pq.read_table(path))
+        known = cache[path.name] = (key, _read_parquet(path))
     return known[1]
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    # Not `pq.read_table`: it goes through pyarrow's dataset layer, which imports pandas (a third of a second).
+    with pq.ParquetFile(path) as file:
+        return file.read()
 
 
 def _first_line(error: BaseException) -> str:
