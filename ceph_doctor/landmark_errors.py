@@ -140,12 +140,11 @@ def suspect_labels(pred: np.ndarray, true: np.ndarray, image_ids: list[str], nam
     needed = max(1, int(np.ceil(agree * len(runs))))
     suspect = ((score > OUTLIER_Z) & (errors > NEAR_MM)).sum(axis=0) >= needed  # (N, K)
     swapped: dict[tuple[str, str], list[str]] = {}
-    images, landmarks = errors.shape[1], errors.shape[2]
-    for i in range(images):
-        for a in range(landmarks):
-            partner = _usual_partner(nearest[:, i, a], needed)
-            if partner > a and _usual_partner(nearest[:, i, partner], needed) == a:
-                swapped.setdefault((names[a], names[partner]), []).append(image_ids[i])
+    usual = _usual_partners(nearest, needed)
+    for i, a in zip(*np.nonzero(usual > np.arange(usual.shape[1]))):  # each pair once, from its lower landmark
+        partner = usual[i, a]
+        if usual[i, partner] == a:
+            swapped.setdefault((names[a], names[partner]), []).append(image_ids[i])
     suspect |= _swapped_mask(swapped, image_ids, names)
     found = list(zip(*np.nonzero(suspect)))
     pairs = [(image_ids[i], names[k]) for i, k in found]
@@ -164,10 +163,16 @@ def _swapped_mask(swapped: dict[tuple[str, str], list[str]], image_ids: list[str
     return mask
 
 
-def _usual_partner(partners: np.ndarray, needed: int) -> int:
-    """The landmark named at `needed` of the validations or more; -1 if none is."""
-    values, counts = np.unique(partners[partners >= 0], return_counts=True)
-    return int(values[np.argmax(counts)]) if len(values) and counts.max() >= needed else -1
+def _usual_partners(nearest: np.ndarray, needed: int) -> np.ndarray:
+    """(N, K) from `nearest` (V, N, K), the landmark each label was nearest to at each validation (-1: none): the
+    landmark named at `needed` of the validations or more (the most named; the lowest index among equals), -1
+    where none is. All images and landmarks in one count, not one count each."""
+    _, images, landmarks = nearest.shape
+    named = nearest >= 0
+    cell = np.broadcast_to(np.arange(images * landmarks).reshape(images, landmarks), nearest.shape)
+    counts = np.bincount((cell * landmarks + nearest)[named], minlength=images * landmarks * landmarks)
+    counts = counts.reshape(images, landmarks, landmarks)
+    return np.where(counts.max(axis=2) >= needed, counts.argmax(axis=2), -1)
 
 
 def annotator_disagreement(annotations: list[np.ndarray | None], mm_per_px: list[float | None]) -> np.ndarray | None:

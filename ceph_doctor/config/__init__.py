@@ -25,7 +25,7 @@ Config = dict[str, Any]
 
 def defaults() -> Config:
     text = resources.files("ceph_doctor.config").joinpath("defaults.yaml").read_text()
-    return yaml.safe_load(text)
+    return bounded_yaml.load(text, bounded_yaml.SHIPPED_FILE_LOADER)
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:

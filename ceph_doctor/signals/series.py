@@ -13,7 +13,7 @@ import numpy as np
 from ceph_doctor.signals.base import MissingInput
 from ceph_doctor.store.meaning import BOUNDED, parse
 from ceph_doctor.store.monitor import best_of, monitor_of
-from ceph_doctor.store.columns import PredictionTable
+from ceph_doctor.store.columns import PredictionTable, factorize, median_per
 from ceph_doctor.store.reader import Run
 from ceph_doctor.store.scalars import last_per
 
@@ -179,25 +179,8 @@ def typical_epoch_loss(run: Run) -> Curve:
     epochs, counts = np.unique(rows.epoch, return_counts=True)
     if len(epochs) == 0 or counts.min() < 3:
         return train_loss_by_epoch(run)
-    return Curve(*median_per(rows.epoch, rows.value))
-
-
-def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The median of `values` per key (NaN left out; a key with no finite value is dropped), keys ascending:
-    one sort, then the middle of each key's run."""
-    keep = ~np.isnan(values)
-    keys, values = keys[keep], values[keep]
-    if (keys[1:] < keys[:-1]).any():
-        order = np.argsort(keys, kind="stable")
-        keys, values = keys[order], values[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-    counts = np.diff(np.r_[starts, len(keys)])
-    if len(counts) and (counts == counts[0]).all():  # the usual case: as many logged steps every epoch
-        return keys[starts], np.median(values.reshape(len(counts), counts[0]), axis=1)
-    order = np.lexsort((values, keys))
-    keys, values = keys[order], values[order]
-    low, high = starts + (counts - 1) // 2, starts + counts // 2
-    return keys[starts], (values[low] + values[high]) / 2
+    epochs, medians = median_per(rows.epoch, rows.value)
+    return Curve(epochs, medians).where(~np.isnan(medians))  # an epoch of NaN steps only has no level
 
 
 # Predictions made from the model's own by a later step (test-time augmentation, a refinement stage),
@@ -229,7 +212,7 @@ def _val_predictions(run: Run, decode: str | None) -> PredictionTable:
 def plain_decode(table: PredictionTable) -> str | None:
     """The decode of the model's own answer among the table's rows (a sequence decoder's autoregressive one where
     there are several), None where every row was remade by a later step."""
-    decodes = [name for name in dict.fromkeys(table["decode"].tolist()) if name not in DERIVED_DECODES]
+    decodes = [name for name in factorize(table["decode"], sort=False)[1].tolist() if name not in DERIVED_DECODES]
     if not decodes:
         return None
     return "autoregressive" if "autoregressive" in decodes else decodes[0]

@@ -88,21 +88,26 @@ def grid(row_values: np.ndarray, column_values: np.ndarray, values: np.ndarray) 
 
 
 def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted keys, the median of each key's values with NaN left out; NaN where a key has none)."""
+    """(sorted keys, the median of each key's values with NaN left out; NaN where a key has none): one sort by key
+    and value, then the middle of each key's run."""
     codes, uniques = factorize(keys)
     values = np.asarray(values, np.float64)
+    counted = ~np.isnan(values)
+    codes, values = codes[counted], values[counted]
+    order = np.lexsort((values, codes))
+    codes, values = codes[order], values[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, len(codes)])
+    low, high = starts + (counts - 1) // 2, starts + counts // 2
     medians = np.full(len(uniques), np.nan)
-    order = np.argsort(codes, kind="stable")
-    for code, members in enumerate(np.split(order, np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1])):
-        finite = values[members][~np.isnan(values[members])]
-        if len(finite):
-            medians[code] = np.median(finite)
+    medians[codes[starts]] = (values[low] + values[high]) / 2
     return uniques, medians
 
 
 class PredictionTable:
     """One numpy array per column of `layout.PREDICTION_COLUMNS` (other tools' runs may lack some), rows in the
-    store's order: epoch, decode, split, image, landmark. Text columns are object arrays of str."""
+    store's order: epoch, decode, split, image, landmark. Text columns are numpy str arrays, or object arrays of
+    str (and None) where they came from a frame or have gaps."""
 
     def __init__(self, columns: Mapping[str, np.ndarray], frame: "pd.DataFrame | None" = None) -> None:
         lengths = {len(values) for values in columns.values()}
@@ -184,36 +189,42 @@ class PredictionTable:
         if self._frame is None:
             import pandas as pd
 
-            self._frame = pd.DataFrame({name: _frame_column(values) for name, values in self._columns.items()})
+            self._frame = pd.DataFrame({name: _frame_column(values) for name, values in self._columns.items()},
+                                       columns=self.columns)
         return self._frame
 
 
-def numpy_column(column: "pa.ChunkedArray") -> np.ndarray:
-    """An arrow column as a numpy array: numbers as numpy numbers (a null as NaN, as pandas reads it), anything else
-    as an object array (text as str, a null as None). Not `to_numpy()`: pyarrow converts through its pandas layer,
-    which imports pandas, and that alone costs more than reading and judging a run. Numbers without nulls pass by
-    DLPack (no copy per chunk); the rest through Python objects."""
+def numpy_column(column: "pa.ChunkedArray | pa.Array") -> np.ndarray:
+    """An arrow column as a numpy array: numbers as numpy numbers (a null as NaN, as pandas reads it), text as a
+    numpy str array (an object array of str and None where it has nulls), anything else as an object array.
+    Not `to_numpy()`: pyarrow converts through its pandas layer, which imports pandas, and that alone costs more
+    than reading and judging a run. Numbers without nulls pass by DLPack (no copy per chunk), dictionaries by their
+    indices, the rest through Python objects."""
     import pyarrow.types as types
 
+    chunks = column.chunks if hasattr(column, "chunks") else [column]
     kind = column.type
+    if types.is_dictionary(kind) and not column.null_count:  # each chunk's own dictionary, taken by its indices
+        parts = [numpy_column(chunk.dictionary)[numpy_column(chunk.indices)] for chunk in chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, str)
     if not (types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind)):
+        if (types.is_string(kind) or types.is_large_string(kind)) and not column.null_count and len(column):
+            # Text without gaps as a numpy str array: grouped and sorted in C, where Python objects compare one by
+            # one (a 60-epoch run's image ids: 40 ms as objects).
+            return np.array(column.to_pylist(), dtype=str)
         values = np.empty(len(column), object)
         values[:] = column.to_pylist()
         return values
-    if column.null_count or types.is_boolean(kind) or not column.num_chunks:
+    if column.null_count or types.is_boolean(kind) or not chunks:
         dtype = bool if types.is_boolean(kind) and not column.null_count else np.float64
         return np.array([np.nan if value is None else value for value in column.to_pylist()], dtype)
-    chunks = [np.from_dlpack(chunk) for chunk in column.chunks]
-    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+    arrays = [np.from_dlpack(chunk) for chunk in chunks]
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def _frame_column(values: np.ndarray):
-    if values.dtype != object:
-        return values
-    import pandas as pd
-
-    return pd.array(values, dtype="str") if all(value is None or isinstance(value, str) for value in values) \
-        else values
+def _frame_column(values: np.ndarray) -> np.ndarray:
+    # Text as Python objects: pandas then infers its own text type, as it does reading the parquet files itself.
+    return values.astype(object) if values.dtype.kind == "U" else values
 
 
 _EMPTY_TYPES = {"epoch": np.int64, "step": np.int64, "landmark_index": np.int64, "pred_x": np.float64,

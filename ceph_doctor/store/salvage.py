@@ -150,8 +150,17 @@ def _read_table(path: Path, cache: dict | None) -> pa.Table:
 
 def _read_parquet(path: Path) -> pa.Table:
     # Not `pq.read_table`: it goes through pyarrow's dataset layer, which imports pandas (a third of a second).
-    with pq.ParquetFile(path) as file:
-        return file.read()
+    # The text columns are read as dictionaries: a validation names a few images and landmarks many times over,
+    # and each distinct name then becomes one Python string, not one per row.
+    try:
+        with pq.ParquetFile(path, read_dictionary=_TEXT_COLUMNS) as file:
+            return file.read()
+    except KeyError:  # a file without one of them: read as it is; the caller names the columns it lacks
+        with pq.ParquetFile(path) as file:
+            return file.read()
+
+
+_TEXT_COLUMNS = ["split", "decode", "image_id", "landmark"]  # a column of numbers among them is read as it is
 
 
 def _first_line(error: BaseException) -> str:
