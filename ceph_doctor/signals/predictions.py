@@ -27,14 +27,13 @@ def spread_ratios(table: PredictionTable) -> tuple[np.ndarray, np.ndarray, np.nd
     image to image as much as the anatomy does; near 0, the model answers the same
     point whatever the image.
     """
-    epoch, landmark = table["epoch"], table["landmark"]
-    spreads = {}
-    for side in ("pred", "true"):
-        x, y = grid(epoch, landmark, table.floats(f"{side}_x")), grid(epoch, landmark, table.floats(f"{side}_y"))
-        spreads[side] = np.sqrt(x.var + y.var)
+    cells = {column: grid(table["epoch"], table["landmark"], table.floats(column))
+             for column in ("pred_x", "pred_y", "true_x", "true_y")}
+    pred = np.sqrt(cells["pred_x"].var + cells["pred_y"].var)
+    true = np.sqrt(cells["true_x"].var + cells["true_y"].var)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = spreads["pred"] / np.where(spreads["true"] > 0, spreads["true"], np.nan)
-    return x.rows, x.columns, ratios
+        ratios = pred / np.where(true > 0, true, np.nan)
+    return cells["pred_x"].rows, cells["pred_x"].columns, ratios
 
 
 def image_extent(run: Run, table: PredictionTable) -> tuple[float, float]:

@@ -45,7 +45,7 @@ def read_scalars(run_dir: Path) -> tuple[ScalarTable, list[str]]:
             # A column of numbers reads as numpy numbers (a "nan" value as NaN), the tag as an object array of str.
             return ScalarTable(columns={name: np.asarray(numpy_column(table.column(name)), _SCALAR_TYPES[name])
                                         for name in layout.SCALAR_COLUMNS}), torn
-    except pa.ArrowInvalid:
+    except pa.ArrowException:
         pass  # read it line by line below, to keep what is whole
     table, problems = _salvaged_scalars(path, data)
     return table, [*problems, *torn]
