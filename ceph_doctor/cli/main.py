@@ -42,7 +42,7 @@ def config_option(command):
 
 
 def set_option(command):
-    return click.option("--set", "-s", "set_", multiple=True,
+    return click.option("--set", "-s", "set_", multiple=True, metavar="KEY=VALUE",
                         help="Override one key, e.g. --set optimizer.lr=1e-4 (repeatable).")(command)
 
 
@@ -76,7 +76,7 @@ def train(config: Path | None, set_: tuple[str, ...], out: Path, name: str | Non
               help="Write the run's config with every fix applied, for train --config.")
 @click.option("--fail-on", default="error", show_default=True,
               help="Exit 1 on diagnoses at or above: error | warning | never.")
-@click.option("--map", "maps", multiple=True, help="Read another tool's metric THEIRS as the canonical tag CANON, "
+@click.option("--map", "maps", multiple=True, metavar="CANON=THEIRS", help="Read another tool's metric THEIRS as the canonical tag CANON, "
               "e.g. --map val/mre_mm=MRE (repeatable).")
 @click.option("--show-names", is_flag=True, help="Print what each logged name was understood as (split, quantity, "
               "unit, direction, tag) instead of the report.")
@@ -104,7 +104,7 @@ def analyze(paths: tuple[Path, ...], output_format: str, out: Path | None, rules
 @click.argument("b", type=PATH, metavar="B.pth")
 @click.option("--data", multiple=True, help="Evaluate on other images: a config file (its data: section) or "
               "KEY=VALUE of a data.* key, e.g. --data data.root=PATH (repeatable). Default: A's own validation set.")
-@click.option("--set", "-s", "set_", multiple=True, help="Override a data.* key of the evaluation set, e.g. "
+@click.option("--set", "-s", "set_", multiple=True, metavar="KEY=VALUE", help="Override a data.* key of the evaluation set, e.g. "
               "--set data.limit_val=20 (repeatable).")
 @click.option("--out", type=PATH, default=None, help="Folder for summary.md, CSV tables and pictures.")
 def compare(a: Path, b: Path, data: tuple[str, ...], set_: tuple[str, ...], out: Path | None) -> None:
@@ -123,7 +123,7 @@ def compare(a: Path, b: Path, data: tuple[str, ...], set_: tuple[str, ...], out:
 @click.option("--idle", type=float, default=600.0, show_default=True, help="Other tools' logs, which never say they "
               "ended: stop after this many seconds without a change (also how long to wait for a run to appear).")
 @click.option("--rules", type=PATH, multiple=True, help="A folder of extra rule files (repeatable).")
-@click.option("--map", "maps", multiple=True, help="Read another tool's metric THEIRS as the canonical tag CANON "
+@click.option("--map", "maps", multiple=True, metavar="CANON=THEIRS", help="Read another tool's metric THEIRS as the canonical tag CANON "
               "(repeatable).")
 @click.option("--reference", type=PATH, default=None, help="A finished run to race against: behind-schedule when a "
               "run trails it beyond its own noise.")
@@ -163,7 +163,7 @@ def labels(run: Path, output_format: str, checkpoints: int, pictures: Path | Non
 @set_option
 @click.option("--parts", default=None, help="Comma-separated parts to ablate (default: every built-in part the "
               "config has on), e.g. augment.flip,model.refine,eval.tta.")
-@click.option("--part", multiple=True, help="A part of your own: NAME=KEY=VALUE[,KEY=VALUE] switches it off "
+@click.option("--part", multiple=True, metavar="NAME=KEY=VALUE", help="A part of your own: NAME=KEY=VALUE[,KEY=VALUE] switches it off "
               "(repeatable).")
 @click.option("--mode", default="leave-one-out", show_default=True, help="leave-one-out (each part switched off "
               "from the full config) | add-one-in (each switched on from a baseline with all off).")
@@ -173,7 +173,7 @@ def labels(run: Path, output_format: str, checkpoints: int, pictures: Path | Non
               help="Train this many variants at once, as local processes.")
 @click.option("--launcher", default="local", show_default=True,
               help="local | submitit (Slurm, or local when there is none).")
-@click.option("--slurm", multiple=True, help="A submitit parameter, e.g. --slurm slurm_partition=gpu --slurm "
+@click.option("--slurm", multiple=True, metavar="KEY=VALUE", help="A submitit parameter, e.g. --slurm slurm_partition=gpu --slurm "
               "timeout_min=120 (repeatable).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads per training (default: the "
               "cores / --jobs), fixed in the plan: a training's numbers depend on it.")

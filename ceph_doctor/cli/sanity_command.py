@@ -29,7 +29,7 @@ def sanity_app() -> None:
 @sanity_app.command("overfit", epilog=EXAMPLE)
 @click.option("--config", "-c", type=PATH, default=None,
               help="YAML config file (defaults fill the rest).")
-@click.option("--set", "-s", "set_", multiple=True, help="Override one key, e.g. --set codec.sigma=2 (repeatable).")
+@click.option("--set", "-s", "set_", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. --set codec.sigma=2 (repeatable).")
 @click.option("--image", default=None, help="An image id of the configured data, or a file its annotations name "
               "(default: the first training image).")
 @click.option("--steps", type=click.IntRange(min=10), default=DEFAULT_STEPS, show_default=True,
