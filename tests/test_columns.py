@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ceph_doctor.config import load_config
 from ceph_doctor.store import load_run
-from ceph_doctor.store.columns import PredictionTable, factorize, grid, median_per
+from ceph_doctor.store.columns import PredictionTable, factorize, grid, mean_per, median_per
 from ceph_doctor.train.loop import Trainer
 from ceph_doctor.train.recorder import Recorder
 
@@ -45,12 +45,14 @@ def test_equal_values_spread_exactly_zero():
 
 @settings(max_examples=100, deadline=None)
 @given(ROWS)
-def test_medians_and_factorize_agree_with_pandas(rows):
+def test_means_medians_and_factorize_agree_with_pandas(rows):
     frame = pd.DataFrame(rows, columns=["epoch", "landmark", "value"])
     keys, medians = median_per(frame["epoch"].to_numpy(), frame["value"].to_numpy())
     expected = frame.groupby("epoch")["value"].median()
     assert list(keys) == list(expected.index)
     np.testing.assert_allclose(medians, expected.to_numpy(float), equal_nan=True)
+    _, means = mean_per(frame["epoch"].to_numpy(), frame["value"].to_numpy())
+    np.testing.assert_allclose(means, frame.groupby("epoch")["value"].mean().to_numpy(float), equal_nan=True)
     codes, uniques = factorize(frame["landmark"].to_numpy(dtype=object), sort=False)
     their_codes, their_uniques = pd.factorize(frame["landmark"], sort=False)
     assert list(uniques) == list(their_uniques) and list(codes) == list(their_codes)

@@ -14,7 +14,7 @@ from ceph_doctor.landmark_errors import (
 )
 from ceph_doctor.signals.base import MissingInput, NotApplicable, PartNotSeen, Signal, signal_family
 from ceph_doctor.signals.series import plain_decode, val_predictions
-from ceph_doctor.store.columns import PredictionTable, grid, median_per
+from ceph_doctor.store.columns import PredictionTable, mean_per, median_per
 from ceph_doctor.store.reader import Run
 
 # "Part of the images": a landmark at another's truth on at least this share of the validation images, and on
@@ -228,8 +228,7 @@ def annotator_signals(run: Run):
     epoch = int(table["epoch"].max())
     column = "error_mm" if unit == "mm" and "error_mm" in table else "error_px"
     last = table.where(epoch=epoch)
-    means = grid(last["landmark"], np.zeros(len(last)), last.floats(column))  # one column: the mean per landmark
-    errors = {str(name): float(mean) for name, mean in zip(means.rows, means.mean[:, 0])}
+    errors = {str(name): float(mean) for name, mean in zip(*mean_per(last["landmark"], last.floats(column)))}
     judged = [(name, errors[name], float(value)) for name, value in limit.items()
               if value is not None and name in errors and np.isfinite(errors[name])]
     at_limit = [(name, error, value) for name, error, value in judged if error <= value]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ceph_doctor.signals.base import MissingInput, Signal, signal_family
 from ceph_doctor.signals.series import metric_curve, val_predictions
-from ceph_doctor.store.columns import PredictionTable, factorize, grid
+from ceph_doctor.store.columns import PredictionTable, factorize, grid, mean_per
 from ceph_doctor.store.reader import Run
 
 # A landmark whose predictions spread less than this share of the truth's spread has collapsed.
@@ -69,7 +69,7 @@ def collapse_signals(run: Run):
     best_epoch = best_epoch if best_epoch in epochs else int(epochs[0])
     collapsed = [str(name) for name, value in zip(landmarks, ratios[-1]) if value < COLLAPSED_SPREAD]
     width, height = image_extent(run, table)
-    border = grid(table["epoch"], np.zeros(len(table)), at_border(table, width, height)).mean[:, 0]
+    _, border = mean_per(table["epoch"], at_border(table, width, height))  # share of predictions per epoch
     # Onset: the first validation of the final stretch in which predictions stayed collapsed.
     state = (median < COLLAPSED_SPREAD) | (border > 0.2)
     onset = None

@@ -87,6 +87,12 @@ def grid(row_values: np.ndarray, column_values: np.ndarray, values: np.ndarray) 
     return Grid(rows, columns, count.reshape(shape), mean.reshape(shape), var.reshape(shape))
 
 
+def mean_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted keys, the mean of each key's values with NaN left out; NaN where a key has none)."""
+    cells = grid(keys, np.zeros(len(keys)), values)  # one column: the grid's rows are the keys
+    return cells.rows, cells.mean[:, 0]
+
+
 def median_per(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted keys, the median of each key's values with NaN left out; NaN where a key has none): one sort by key
     and value, then the middle of each key's run."""
